@@ -1,0 +1,45 @@
+/* Shared by every C source: the working precision, typed prototypes, the
+ * OpenMP and SIMD switches, and the workspace layout. */
+#ifndef FM_COMMON_H
+#define FM_COMMON_H
+
+#include <stdint.h>
+
+#include "real.h"
+#include "kernels.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Hot loops are compiled for several x86-64 levels and the widest one the
+ * CPU supports is chosen when the library loads, so one build uses AVX2 or
+ * AVX-512 where present without -march=native. OpenMP outlines parallel
+ * bodies into functions that do not inherit the attribute, so FM_HOT goes
+ * on the serial helpers those bodies call. */
+#if defined(FM_USE_CLONES) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FM_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FM_HOT
+#endif
+
+/* Threads only pay above this many multiply-adds per parallel loop. */
+#define FM_PARALLEL_MIN_WORK 32768
+
+static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Workspace layout for `rows` samples: 64-byte aligned regions in order
+ *   acts   [units[1..L] x rows]  activations of each layer
+ *   x      [rows x units[0]]     gathered dense input rows
+ *   delta  2 x [rows x max(units[1..L])]  ping-pong deltas
+ *   loss   [rows] doubles        per-sample losses                         */
+typedef struct {
+    int64_t acts; /* byte offset of layer 1's activations; layer l follows l-1 */
+    int64_t x, delta0, delta1, loss, total;
+} fm_layout;
+
+fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes);
+int64_t fm_max_width(const fm_net *net);
+int fm_is_canonical(int32_t loss, int32_t out_activation);
+
+#endif

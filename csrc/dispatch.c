@@ -1,0 +1,113 @@
+/* The dtype-dispatching entry points of fastmlp.h: each forwards to the
+ * _f32 or _f64 build of the generic sources. */
+#include "fastmlp.h"
+
+#define FM_REAL_F32
+#include "real.h"
+#include "kernels.h"
+#undef FM_REAL_F32
+#include "real.h"
+#include "kernels.h"
+
+#define DISPATCH(name, ...)                                                         \
+    ((dtype) == FM_FLOAT32 ? name##_f32(__VA_ARGS__) : name##_f64(__VA_ARGS__))
+
+fm_status fm_train_epoch(fm_dtype dtype, void *params, void *grads, void *state,
+                         void *work, double *loss_sum, const fm_data *data,
+                         const int64_t *order, int64_t n_rows, const fm_net *net,
+                         fm_optimizer *opt, int64_t batch_size, int n_threads,
+                         const volatile int *interrupt)
+{
+    return DISPATCH(fm_train_epoch, params, grads, state, work, loss_sum, data, order,
+                    n_rows, net, opt, batch_size, n_threads, interrupt);
+}
+
+fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
+                       const fm_data *data, const void *params, const fm_net *net,
+                       int64_t chunk, int n_threads)
+{
+    return DISPATCH(fm_loss_grad, grads, loss, work, data, params, net, chunk, n_threads);
+}
+
+fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
+                     const int64_t *rows, int64_t n_rows, const void *params,
+                     const fm_net *net, int64_t chunk, int n_threads)
+{
+    return DISPATCH(fm_predict, out, work, data, rows, n_rows, params, net, chunk,
+                    n_threads);
+}
+
+void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const void *W,
+                      const void *b, int64_t n, int64_t n_in, int64_t n_out, int n_threads)
+{
+    DISPATCH(fm_dense_forward, Y, X, W, b, n, n_in, n_out, n_threads);
+}
+
+void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
+                          const int64_t *indices, const void *values, const int64_t *rows,
+                          const void *W, const void *b, int64_t n, int64_t n_in,
+                          int64_t n_out, int n_threads)
+{
+    DISPATCH(fm_csr_dense_forward, Y, indptr, indices, values, rows, W, b, n, n_in, n_out,
+             n_threads);
+}
+
+void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY, const void *W,
+                            int64_t n, int64_t n_in, int64_t n_out, int n_threads)
+{
+    DISPATCH(fm_dense_backward_data, dX, dY, W, n, n_in, n_out, n_threads);
+}
+
+void fm_dense_backward_params(fm_dtype dtype, void *dW, void *db, const void *X,
+                              const void *dY, int64_t n, int64_t n_in, int64_t n_out,
+                              int n_threads)
+{
+    DISPATCH(fm_dense_backward_params, dW, db, X, dY, n, n_in, n_out, n_threads);
+}
+
+void fm_csr_backward_params(fm_dtype dtype, void *dW, void *db, const int64_t *indptr,
+                            const int64_t *indices, const void *values,
+                            const int64_t *rows, const void *dY, int64_t n, int64_t n_in,
+                            int64_t n_out, int n_threads)
+{
+    DISPATCH(fm_csr_backward_params, dW, db, indptr, indices, values, rows, dY, n, n_in,
+             n_out, n_threads);
+}
+
+void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
+                           int32_t activation)
+{
+    DISPATCH(fm_activation_forward, A, n, m, activation);
+}
+
+void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, int64_t n, int64_t m,
+                            int32_t activation)
+{
+    DISPATCH(fm_activation_backward, dZ, A, n, m, activation);
+}
+
+void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
+                     const int64_t *rows, int64_t n, int64_t K, int32_t loss)
+{
+    DISPATCH(fm_loss_forward, l, P, Y, rows, n, K, loss);
+}
+
+void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
+                      const void *sample_weight, const int64_t *rows, int64_t n, int64_t K)
+{
+    DISPATCH(fm_loss_backward, dZ, P, Y, sample_weight, rows, n, K);
+}
+
+void fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
+                 int64_t n, double lr, double momentum, int32_t nesterov, int n_threads)
+{
+    DISPATCH(fm_sgd_step, params, velocity, grads, n, lr, momentum, nesterov, n_threads);
+}
+
+void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
+                  int64_t n, double lr_t, double beta_1, double beta_2, double epsilon,
+                  int n_threads)
+{
+    DISPATCH(fm_adam_step, params, m, v, grads, n, lr_t, beta_1, beta_2, epsilon,
+             n_threads);
+}

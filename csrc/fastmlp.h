@@ -1,0 +1,199 @@
+/* fastmlp: multilayer perceptrons trained by backpropagation, in C.
+ *
+ * This header is the whole C API. The Python package drives it through
+ * src/fastmlp/_engine.pyx; nothing here knows about Python.
+ *
+ * Conventions
+ *   - Matrices are row-major and contiguous. A batch of n samples flowing
+ *     through layer l is an n x units[l] matrix.
+ *   - Weights follow scikit-learn's orientation: W_l is units[l] x units[l+1]
+ *     (fan_in x fan_out), so a layer computes Z = A W + b.
+ *   - All parameters live in one flat buffer: every W_l in layer order, then
+ *     every b_l in layer order (scikit-learn's packing for L-BFGS). Gradients
+ *     and optimizer state use the same layout.
+ *   - Functions take `dtype` and untyped pointers; every array an entry point
+ *     receives is of that dtype unless its type says otherwise.
+ *   - Argument order: outputs, inputs, weights, sizes, n_threads.
+ *   - Results never depend on n_threads: every output element is computed by
+ *     one thread in a fixed order and reductions over threads are serial.
+ *   - Nothing here allocates. Workspaces are passed in, sized by
+ *     fm_workspace_bytes.
+ */
+#ifndef FASTMLP_H
+#define FASTMLP_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    FM_OK = 0,
+    FM_ERR_ARGUMENT = 1,    /* a description (fm_net, sizes, enums) is invalid */
+    FM_ERR_INTERRUPTED = 2, /* the interrupt flag was raised between batches */
+} fm_status;
+
+typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_dtype;
+
+/* Activations, with the derivative written in terms of the output a = f(z). */
+typedef enum {
+    FM_IDENTITY = 0, /* a = z                          f' = 1          */
+    FM_LOGISTIC = 1, /* a = 1 / (1 + exp(-z))          f' = a (1 - a)  */
+    FM_TANH = 2,     /* a = tanh(z)                    f' = 1 - a^2    */
+    FM_RELU = 3,     /* a = max(z, 0)                  f' = 1[a != 0]  */
+    FM_EXP = 4,      /* a = exp(z)                     f' = a          */
+    FM_SOFTMAX = 5,  /* a_k = exp(z_k) / sum_j exp(z_j), row-wise; output layer only */
+    FM_N_ACTIVATIONS
+} fm_activation;
+
+/* Per-sample losses l(y, p) over K outputs; batch loss = sum_i sw_i l_i / sum_i sw_i. */
+typedef enum {
+    FM_SQUARED_ERROR = 0, /* l = 1/(2K) sum_k (y_k - p_k)^2                              */
+    FM_LOG_LOSS = 1,      /* l = -sum_k y_k log p_k,  p clipped to [eps, 1 - eps]        */
+    FM_BINARY_LOG_LOSS = 2, /* l = -sum_k y_k log p_k + (1 - y_k) log(1 - p_k), clipped  */
+    FM_POISSON = 3,       /* l = sum_k y_k log(y_k / p_k) - y_k + p_k  (half deviance)   */
+    FM_N_LOSSES
+} fm_loss;
+
+typedef enum { FM_SGD = 0, FM_ADAM = 1 } fm_solver;
+
+/* The network: n_layers weight layers between n_layers + 1 widths.
+ * activation[l] is applied to the output of layer l; the last one is the
+ * output activation. */
+typedef struct {
+    int64_t n_layers;
+    const int64_t *units;      /* [n_layers + 1]: units[0] inputs, units[n_layers] outputs */
+    const int32_t *activation; /* [n_layers] fm_activation */
+    int32_t loss;              /* fm_loss */
+    double alpha;              /* L2 strength: adds 0.5 alpha sum ||W_l||^2 / sum(sw) */
+} fm_net;
+
+/* Training or prediction data. X is dense (x) or CSR (indptr, indices,
+ * values); y and sample_weight are only read when training. */
+typedef struct {
+    int64_t n_samples;
+    const void *x;             /* [n_samples x units[0]] or NULL when CSR */
+    const int64_t *indptr;     /* [n_samples + 1] CSR row pointers */
+    const int64_t *indices;    /* [nnz] CSR column indices, each < units[0] */
+    const void *values;        /* [nnz] CSR values */
+    const void *y;             /* [n_samples x units[n_layers]] targets */
+    const void *sample_weight; /* [n_samples] or NULL for all ones */
+} fm_data;
+
+/* Optimizer settings and the state the solver carries between calls. */
+typedef struct {
+    int32_t solver;       /* fm_solver */
+    double learning_rate; /* SGD: the current rate; Adam: the base rate */
+    double momentum;      /* SGD */
+    int32_t nesterov;     /* SGD */
+    double beta_1, beta_2, epsilon; /* Adam */
+    int64_t t;            /* Adam steps taken so far (IN/OUT) */
+} fm_optimizer;
+
+/* ---- layout ------------------------------------------------------------ */
+
+/* 0 when net is a valid description, else FM_ERR_ARGUMENT. */
+fm_status fm_check_net(const fm_net *net);
+/* Total parameters: sum_l units[l] units[l+1] + units[l+1]. */
+int64_t fm_n_params(const fm_net *net);
+/* Offset of W_l (and of b_l) in the flat parameter buffer. */
+int64_t fm_weight_offset(const fm_net *net, int64_t layer);
+int64_t fm_bias_offset(const fm_net *net, int64_t layer);
+/* Bytes of workspace for passing `rows` samples at a time through net. */
+int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype);
+
+/* ---- whole-model entry points -------------------------------------------- */
+
+/* One epoch of mini-batch training over the rows order [n_rows] of data:
+ * for each batch of `batch_size` of them, in that order, run forward, loss,
+ * backward and one optimizer step on params. grads [n_params] is scratch; state holds the
+ * optimizer's memory: SGD velocity [n_params], Adam m then v [2 n_params].
+ * loss_sum (OUT) = sum over batches of batch_loss * batch_length, where
+ * batch_loss includes the L2 term. work: fm_workspace_bytes(net, batch_size).
+ * interrupt may be NULL; when it points at a nonzero value between two
+ * batches the epoch stops with FM_ERR_INTERRUPTED. */
+fm_status fm_train_epoch(fm_dtype dtype, void *params, void *grads, void *state,
+                         void *work, double *loss_sum, const fm_data *data,
+                         const int64_t *order, int64_t n_rows, const fm_net *net,
+                         fm_optimizer *opt,
+                         int64_t batch_size, int n_threads,
+                         const volatile int *interrupt);
+
+/* Loss and gradient over the whole data set (the L-BFGS objective):
+ * loss (OUT) = sum_i sw_i l_i / S + 0.5 alpha sum ||W||^2 / S, S = sum_i sw_i;
+ * grads (OUT) [n_params] = d loss / d params. Rows go through the network
+ * `chunk` at a time; work: fm_workspace_bytes(net, chunk). */
+fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
+                       const fm_data *data, const void *params, const fm_net *net,
+                       int64_t chunk, int n_threads);
+
+/* Network outputs for the rows `rows` [n_rows] of data (every row, n_rows =
+ * data->n_samples, when rows is NULL): out [n_rows x units[n_layers]].
+ * work: fm_workspace_bytes(net, chunk). */
+fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
+                     const int64_t *rows, int64_t n_rows, const void *params,
+                     const fm_net *net, int64_t chunk, int n_threads);
+
+/* ---- kernels (each also exposed for tests) -------------------------------- */
+
+/* Y [n x n_out] = X [n x n_in] W [n_in x n_out] + b [n_out]        (writes Y) */
+void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const void *W,
+                      const void *b, int64_t n, int64_t n_in, int64_t n_out,
+                      int n_threads);
+/* Y [n x n_out] = X W + b with X in CSR; row i of the batch is CSR row
+ * rows[i] (i when rows is NULL)                                     (writes Y) */
+void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
+                          const int64_t *indices, const void *values,
+                          const int64_t *rows, const void *W, const void *b,
+                          int64_t n, int64_t n_in, int64_t n_out, int n_threads);
+/* dX [n x n_in] = dY [n x n_out] W^T                               (writes dX) */
+void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY, const void *W,
+                            int64_t n, int64_t n_in, int64_t n_out, int n_threads);
+/* dW [n_in x n_out] += X^T dY;  db [n_out] += sum_i dY_i        (adds into both) */
+void fm_dense_backward_params(fm_dtype dtype, void *dW, void *db, const void *X,
+                              const void *dY, int64_t n, int64_t n_in, int64_t n_out,
+                              int n_threads);
+/* the same with X in CSR (rows as in fm_csr_dense_forward)      (adds into both) */
+void fm_csr_backward_params(fm_dtype dtype, void *dW, void *db, const int64_t *indptr,
+                            const int64_t *indices, const void *values,
+                            const int64_t *rows, const void *dY, int64_t n,
+                            int64_t n_in, int64_t n_out, int n_threads);
+/* A [n x m] = f(A), in place                                       (writes A) */
+void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
+                           int32_t activation);
+/* dZ [n x m] = dA * f'(.) given the outputs A [n x m]; for softmax
+ * dZ_k = a_k (dA_k - sum_j dA_j a_j)                               (updates dZ) */
+void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, int64_t n,
+                            int64_t m, int32_t activation);
+/* l [n] (double) = per-sample loss of predictions P [n x K] against the
+ * targets Y, row i of the batch being Y row rows[i] (i when NULL) (writes l) */
+void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
+                     const int64_t *rows, int64_t n, int64_t K, int32_t loss);
+/* dZ [n x K] = (P - Y) * sw: the output delta of every loss through its
+ * canonical link (identity, logistic, softmax, exp); sw may be NULL (writes dZ) */
+void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
+                      const void *sample_weight, const int64_t *rows, int64_t n,
+                      int64_t K);
+/* v = momentum v - lr g;  p += nesterov ? momentum v - lr g : v  (updates p, v) */
+void fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
+                 int64_t n, double lr, double momentum, int32_t nesterov,
+                 int n_threads);
+/* m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+ * p -= lr_t m / (sqrt(v) + eps), lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
+ *                                                         (updates p, m, v) */
+void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
+                  int64_t n, double lr_t, double beta_1, double beta_2, double epsilon,
+                  int n_threads);
+
+/* 1 when the library was built with OpenMP. */
+int fm_have_openmp(void);
+/* OpenMP's current default thread count (OMP_NUM_THREADS, omp_set_num_threads,
+ * threadpoolctl), 1 without OpenMP. */
+int fm_default_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTMLP_H */

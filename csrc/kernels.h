@@ -1,0 +1,65 @@
+/* Typed prototypes of the generic sources, for the precision real.h selected.
+ * No include guard: included once per precision. The math of each kernel is
+ * documented beside its dtype-dispatching twin in fastmlp.h. */
+#include <stdint.h>
+
+#include "fastmlp.h"
+
+/* Rows of one batch as the first layer sees them: x holds the batch's rows
+ * contiguously (dense input), or indptr/indices/values hold CSR input. Row i
+ * of the batch is data row rows[i], or i when rows is NULL; y and sw (NULL
+ * for unit weights) are indexed the same way. */
+typedef struct FM_FN(fm_batch) {
+    const real *x;
+    const int64_t *indptr;
+    const int64_t *indices;
+    const real *values;
+    const int64_t *rows;
+    const real *y;
+    const real *sw;
+} FM_FN(fm_batch);
+
+void FM_FN(fm_dense_forward)(real *Y, const real *X, const real *W, const real *b,
+                             int64_t n, int64_t n_in, int64_t n_out, int n_threads);
+void FM_FN(fm_csr_dense_forward)(real *Y, const int64_t *indptr, const int64_t *indices,
+                                 const real *values, const int64_t *rows, const real *W,
+                                 const real *b, int64_t n, int64_t n_in, int64_t n_out,
+                                 int n_threads);
+void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, int64_t n,
+                                   int64_t n_in, int64_t n_out, int n_threads);
+void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const real *dY,
+                                     int64_t n, int64_t n_in, int64_t n_out,
+                                     int n_threads);
+void FM_FN(fm_csr_backward_params)(real *dW, real *db, const int64_t *indptr,
+                                   const int64_t *indices, const real *values,
+                                   const int64_t *rows, const real *dY, int64_t n,
+                                   int64_t n_in, int64_t n_out, int n_threads);
+
+void FM_FN(fm_activation_forward)(real *A, int64_t n, int64_t m, int32_t activation);
+void FM_FN(fm_activation_backward)(real *dZ, const real *A, int64_t n, int64_t m,
+                                   int32_t activation);
+
+void FM_FN(fm_loss_forward)(double *l, const real *P, const real *Y,
+                            const int64_t *rows, int64_t n, int64_t K, int32_t loss);
+void FM_FN(fm_loss_backward)(real *dZ, const real *P, const real *Y, const real *sw,
+                             const int64_t *rows, int64_t n, int64_t K);
+
+void FM_FN(fm_sgd_step)(real *params, real *velocity, const real *grads, int64_t n,
+                        double lr, double momentum, int32_t nesterov, int n_threads);
+void FM_FN(fm_adam_step)(real *params, real *m, real *v, const real *grads, int64_t n,
+                         double lr_t, double beta_1, double beta_2, double epsilon,
+                         int n_threads);
+/* sum_i x_i^2 in double, in a fixed order */
+double FM_FN(fm_sum_squares)(const real *x, int64_t n);
+
+fm_status FM_FN(fm_train_epoch)(real *params, real *grads, real *state, void *work,
+                                double *loss_sum, const fm_data *data,
+                                const int64_t *order, int64_t n_rows, const fm_net *net,
+                                fm_optimizer *opt, int64_t batch_size, int n_threads,
+                                const volatile int *interrupt);
+fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
+                              const real *params, const fm_net *net, int64_t chunk,
+                              int n_threads);
+fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
+                            const int64_t *rows, int64_t n_rows, const real *params,
+                            const fm_net *net, int64_t chunk, int n_threads);

@@ -1,0 +1,96 @@
+/* Parameter and workspace layout, shared by both precisions. */
+#include "common.h"
+
+fm_status fm_check_net(const fm_net *net)
+{
+    if (!net || net->n_layers < 1 || !net->units || !net->activation) return FM_ERR_ARGUMENT;
+    for (int64_t l = 0; l <= net->n_layers; l++)
+        if (net->units[l] < 1) return FM_ERR_ARGUMENT;
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        const int32_t a = net->activation[l];
+        if (a < 0 || a >= FM_N_ACTIVATIONS) return FM_ERR_ARGUMENT;
+        if ((a == FM_SOFTMAX) && l != net->n_layers - 1) return FM_ERR_ARGUMENT;
+    }
+    if (net->loss < 0 || net->loss >= FM_N_LOSSES) return FM_ERR_ARGUMENT;
+    return FM_OK;
+}
+
+int64_t fm_weight_offset(const fm_net *net, int64_t layer)
+{
+    int64_t off = 0;
+    for (int64_t l = 0; l < layer; l++) off += net->units[l] * net->units[l + 1];
+    return off;
+}
+
+int64_t fm_bias_offset(const fm_net *net, int64_t layer)
+{
+    int64_t off = fm_weight_offset(net, net->n_layers);
+    for (int64_t l = 0; l < layer; l++) off += net->units[l + 1];
+    return off;
+}
+
+int64_t fm_n_params(const fm_net *net) { return fm_bias_offset(net, net->n_layers); }
+
+int64_t fm_max_width(const fm_net *net)
+{
+    int64_t w = 0;
+    for (int64_t l = 1; l <= net->n_layers; l++) w = net->units[l] > w ? net->units[l] : w;
+    return w;
+}
+
+static inline int64_t aligned(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes)
+{
+    fm_layout lay;
+    int64_t off = 0;
+    lay.acts = off;
+    for (int64_t l = 1; l <= net->n_layers; l++)
+        off += aligned(rows * net->units[l] * elem_bytes);
+    lay.x = off;
+    off += aligned(rows * net->units[0] * elem_bytes);
+    lay.delta0 = off;
+    off += aligned(rows * fm_max_width(net) * elem_bytes);
+    lay.delta1 = off;
+    off += aligned(rows * fm_max_width(net) * elem_bytes);
+    lay.loss = off;
+    off += aligned(rows * (int64_t)sizeof(double));
+    lay.total = off;
+    return lay;
+}
+
+int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype)
+{
+    if (fm_check_net(net) != FM_OK || rows < 1) return -1;
+    return fm_workspace_layout(net, rows, dtype == FM_FLOAT32 ? 4 : 8).total;
+}
+
+/* (loss, output activation) pairs whose output delta dL/dz is P - Y. */
+int fm_is_canonical(int32_t loss, int32_t out_activation)
+{
+    switch (loss) {
+    case FM_SQUARED_ERROR: return out_activation == FM_IDENTITY;
+    case FM_LOG_LOSS: return out_activation == FM_SOFTMAX;
+    case FM_BINARY_LOG_LOSS: return out_activation == FM_LOGISTIC;
+    case FM_POISSON: return out_activation == FM_EXP;
+    default: return 0;
+    }
+}
+
+int fm_have_openmp(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fm_default_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

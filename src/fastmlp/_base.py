@@ -1,0 +1,532 @@
+"""The training loop shared by MLPClassifier and MLPRegressor.
+
+Python runs between epochs only. It validates input with scikit-learn's
+utilities, draws the initial weights, the validation split and each epoch's
+shuffle from the estimator's RandomState in scikit-learn's order, keeps the
+stopping and learning-rate bookkeeping, and hands every epoch to the C engine
+in one call (fastmlp._engine.train_epoch). L-BFGS runs scipy's minimizer over
+the flat parameter vector with the loss and gradient computed in C.
+
+Parameters live in one flat buffer (`_params`): every layer's weights, then
+every layer's biases. `coefs_` and `intercepts_` are numpy views into it, so
+writing into them changes the model; assigning new arrays to them (to set
+starting weights) is noticed at the next fit or predict, which copies them
+into a fresh buffer.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from functools import lru_cache
+from numbers import Integral, Real
+
+import numpy as np
+import scipy
+import scipy.optimize
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, shuffle
+from sklearn.utils.validation import _check_sample_weight, validate_data
+
+from fastmlp import _engine
+from fastmlp._optim import StochasticOptimizer
+from fastmlp._params import (
+    BOOLEAN,
+    LAYER_SIZES,
+    NONE,
+    RANDOM_STATE,
+    VERBOSE,
+    Interval,
+    Options,
+    validate_parameters,
+)
+from fastmlp._threads import effective_n_threads
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+
+# Rows per pass through the network for prediction and the L-BFGS
+# objective: bounds the workspace whatever the data size.
+_CHUNK_ROWS = 256
+
+
+@lru_cache(maxsize=1)
+def _scipy_takes_iprint():
+    major, minor = (int(p) for p in scipy.__version__.split(".")[:2])
+    return (major, minor) < (1, 15)
+
+
+def _engine_input(X, dtype):
+    """X as the engine reads it: a C-ordered array of `dtype`, or the
+    (indptr, indices, values) arrays of its CSR form."""
+    if sp.issparse(X):
+        X = X.tocsr()
+        return (
+            np.ascontiguousarray(X.indptr, dtype=np.int64),
+            np.ascontiguousarray(X.indices, dtype=np.int64),
+            np.ascontiguousarray(X.data, dtype=dtype),
+        )
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+class BaseMultilayerPerceptron(BaseEstimator, ABC):
+    """Base class of the estimators: parameter buffer, training loop, forward
+    pass. Use MLPClassifier or MLPRegressor."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [LAYER_SIZES],
+        "activation": [Options(*HIDDEN_ACTIVATIONS)],
+        "solver": [Options("lbfgs", "sgd", "adam")],
+        "alpha": [Interval(Real, 0, None, "left")],
+        "batch_size": [Options("auto"), Interval(Integral, 1, None, "left")],
+        "learning_rate": [Options("constant", "invscaling", "adaptive")],
+        "learning_rate_init": [Interval(Real, 0, None, "neither")],
+        "power_t": [Interval(Real, 0, None, "left")],
+        "max_iter": [Interval(Integral, 1, None, "left")],
+        "shuffle": [BOOLEAN],
+        "random_state": [RANDOM_STATE],
+        "tol": [Interval(Real, 0, None, "left")],
+        "verbose": [VERBOSE],
+        "warm_start": [BOOLEAN],
+        "momentum": [Interval(Real, 0, 1, "both")],
+        "nesterovs_momentum": [BOOLEAN],
+        "early_stopping": [BOOLEAN],
+        "validation_fraction": [Interval(Real, 0, 1, "left")],
+        "beta_1": [Interval(Real, 0, 1, "left")],
+        "beta_2": [Interval(Real, 0, 1, "left")],
+        "epsilon": [Interval(Real, 0, None, "neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, "left"), Options(np.inf)],
+        "max_fun": [Interval(Integral, 1, None, "left")],
+        "n_threads": [
+            NONE,
+            Interval(Integral, None, -1, "right"),
+            Interval(Integral, 1, None, "left"),
+        ],
+    }
+
+    @abstractmethod
+    def __init__(self):
+        """Subclasses store every constructor argument unchanged."""
+
+    # ---- what the subclasses define -------------------------------------
+
+    @abstractmethod
+    def _validate_input(self, X, y, incremental, reset):
+        """Validated X and the 2-D target the network is trained on."""
+
+    @abstractmethod
+    def _output_activation(self):
+        """Name of the output activation for the current parameters."""
+
+    @abstractmethod
+    def _engine_loss(self):
+        """Name of the engine loss for the fitted output activation."""
+
+    @abstractmethod
+    def _score_outputs(self, outputs, y, sample_weight):
+        """Validation score of network outputs against y (early stopping)."""
+
+    # ---- network layout and the parameter buffer ---------------------------
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if any(
+            isinstance(s, (bool, np.bool_)) or not isinstance(s, (Integral, Real)) for s in sizes
+        ):
+            raise ValueError(f"hidden_layer_sizes must hold integers, got {sizes}.")
+        if np.any(np.array(sizes) <= 0):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        if any(int(s) != s for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must hold integers, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _units_from_coefs(self):
+        """Layer widths implied by coefs_, checked against intercepts_."""
+        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+        if not coefs or len(coefs) != len(intercepts):
+            raise ValueError(
+                "coefs_ and intercepts_ must be lists of the same non-zero length, got "
+                f"{len(coefs)} and {len(intercepts)} arrays."
+            )
+        units = []
+        for i, (c, b) in enumerate(zip(coefs, intercepts)):
+            c, b = np.asarray(c), np.asarray(b)
+            if c.ndim != 2 or (units and c.shape[0] != units[-1]):
+                raise ValueError(
+                    f"coefs_[{i}] has shape {c.shape}, which does not follow the "
+                    "previous layer."
+                )
+            if b.shape != (c.shape[1],):
+                raise ValueError(
+                    f"intercepts_[{i}] has shape {b.shape}, expected ({c.shape[1]},)."
+                )
+            if i == 0:
+                units.append(c.shape[0])
+            units.append(c.shape[1])
+        return units
+
+    def _views_intact(self, params, offsets):
+        base = params.__array_interface__["data"][0]
+        step = params.itemsize
+        for (w_off, b_off), c, b in zip(offsets, self.coefs_, self.intercepts_):
+            for arr, off in ((c, w_off), (b, b_off)):
+                if (
+                    not isinstance(arr, np.ndarray)
+                    or arr.base is not params
+                    or not arr.flags.c_contiguous
+                    or arr.__array_interface__["data"][0] != base + off * step
+                ):
+                    return False
+        return True
+
+    def _point_views(self, params, units, offsets):
+        self.coefs_ = [
+            params[w : w + units[i] * units[i + 1]].reshape(units[i], units[i + 1])
+            for i, (w, _) in enumerate(offsets)
+        ]
+        self.intercepts_ = [params[b : b + units[i + 1]] for i, (_, b) in enumerate(offsets)]
+
+    def _load_params(self, dtype, units=None):
+        """The flat parameter buffer in `dtype`, holding what coefs_ and
+        intercepts_ hold now, with coefs_ and intercepts_ views into it.
+
+        units, when given, are the widths the data and parameters call for;
+        weights of other shapes raise ValueError.
+        """
+        found = self._units_from_coefs()
+        if units is not None and list(units) != found:
+            raise ValueError(
+                f"coefs_ and intercepts_ describe layers of widths {found}, but the data "
+                f"and hidden_layer_sizes call for {list(units)}."
+            )
+        n_params, offsets = _engine.param_layout(found)
+        params = getattr(self, "_params", None)
+        if (
+            params is not None
+            and params.dtype == dtype
+            and params.size == n_params
+            and self._views_intact(params, offsets)
+        ):
+            return params
+        params = np.empty(n_params, dtype=dtype)
+        for i, (w, b) in enumerate(offsets):
+            params[w : w + found[i] * found[i + 1]] = np.asarray(self.coefs_[i]).ravel()
+            params[b : b + found[i + 1]] = np.asarray(self.intercepts_[i])
+        self._params = params
+        self._point_views(params, found, offsets)
+        return params
+
+    def _activations(self, n_layers):
+        return [self.activation] * (n_layers - 1) + [self.out_activation_]
+
+    def _network(self, units, dtype, loss=None):
+        return _engine.Network(
+            units,
+            self._activations(len(units) - 1),
+            loss or self._engine_loss(),
+            float(self.alpha),
+            dtype,
+        )
+
+    # ---- pickling: state only, never workspaces or views ----------------------
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_params", None)
+        return state
+
+    # ---- initialisation ------------------------------------------------------
+
+    def _initialize(self, y, layer_units, dtype, draw_weights=True):
+        """Set the fitted state a first fit starts from; draw the weights
+        from the RandomState unless the user assigned them already."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._output_activation()
+
+        if draw_weights:
+            factor = 2.0 if self.activation == "logistic" else 6.0
+            self.coefs_, self.intercepts_ = [], []
+            for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+                bound = np.sqrt(factor / (fan_in + fan_out))
+                coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+                intercept = self._random_state.uniform(-bound, bound, fan_out)
+                self.coefs_.append(coef.astype(dtype, copy=False))
+                self.intercepts_.append(intercept.astype(dtype, copy=False))
+        self._best_params = self._load_params(dtype, layer_units).copy()
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    # ---- fit -----------------------------------------------------------------
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        validate_parameters(self, self._parameter_constraints)
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        n_features = X.shape[1]
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X)
+        if y.ndim == 1:
+            y = y.reshape((-1, 1))
+        self.n_outputs_ = y.shape[1]
+        layer_units = [n_features] + hidden + [self.n_outputs_]
+
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(y, layer_units, X.dtype)
+        elif not hasattr(self, "n_layers_"):
+            # coefs_ and intercepts_ were assigned before any fit: start from them.
+            self._initialize(y, layer_units, X.dtype, draw_weights=False)
+
+        dtype = X.dtype
+        params = self._load_params(dtype, layer_units)
+        net = self._network(layer_units, dtype)
+        data = _engine.Dataset(
+            net,
+            _engine_input(X, dtype),
+            np.ascontiguousarray(y, dtype=dtype),
+            None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype),
+        )
+        n_threads = effective_n_threads(self.n_threads)
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(net, data, params, y, sample_weight, incremental, n_threads)
+        else:
+            self._fit_lbfgs(net, data, params, n_threads)
+
+        if not np.isfinite(self._params).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may"
+                " contain large values and need to be preprocessed."
+            )
+        return self
+
+    def _fit_lbfgs(self, net, data, params, n_threads):
+        grads = np.empty_like(params)
+        work = net.workspace(_CHUNK_ROWS)
+
+        def loss_and_grad(x):
+            # scipy evaluates a float32 objective at float32 points and gets
+            # float32 values back; the loss is rounded the same way.
+            params[:] = x
+            loss = _engine.loss_grad(net, data, params, grads, work, _CHUNK_ROWS, n_threads)
+            return float(params.dtype.type(loss)), grads.astype(np.float64)
+
+        options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
+        if _scipy_takes_iprint():
+            options["iprint"] = 1 if self.verbose else -1
+        result = scipy.optimize.minimize(
+            loss_and_grad,
+            params.copy(),
+            method="L-BFGS-B",
+            jac=True,
+            options=options,
+        )
+        self.n_iter_ = min(result.nit, self.max_iter)
+        if result.status != 0:
+            message = (
+                f"lbfgs stopped before converging after {self.n_iter_} iteration(s) "
+                f"(status={result.status}): {result.message}"
+            )
+            if self.n_iter_ == self.max_iter:
+                message += f" Raise max_iter (now {self.max_iter}) or scale the data."
+            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+        self.loss_ = result.fun
+        params[:] = result.x
+
+    def _fit_stochastic(self, net, data, params, y, sample_weight, incremental, n_threads):
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = StochasticOptimizer(
+                self.solver,
+                params.size,
+                params.dtype,
+                self.learning_rate_init,
+                self.learning_rate,
+                self.momentum,
+                self.nesterovs_momentum,
+                self.power_t,
+                self.beta_1,
+                self.beta_2,
+                self.epsilon,
+            )
+        optimizer = self._optimizer
+        optimizer.astype(params.dtype)
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        n_rows = y.shape[0]
+        if early_stopping:
+            # Split row indices rather than rows: the same draw as splitting X.
+            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            train_rows, val_rows = train_test_split(
+                np.arange(n_rows),
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            if val_rows.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' "
+                    "or the size of your dataset."
+                )
+            y_val = y[val_rows]
+            if is_classifier(self):
+                y_val = self._label_binarizer.inverse_transform(y_val)
+            sw_val = None if sample_weight is None else sample_weight[val_rows]
+            val_rows = np.ascontiguousarray(val_rows, dtype=np.int64)
+            n_samples = train_rows.shape[0]
+        else:
+            n_samples = n_rows
+
+        sample_idx = np.arange(n_samples, dtype=np.int64)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    "Got `batch_size` less than 1 or larger than sample size. It is "
+                    "going to be clipped"
+                )
+            batch_size = int(np.clip(self.batch_size, 1, n_samples))
+
+        grads = np.empty_like(params)
+        work = net.workspace(batch_size)
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                order = train_rows[sample_idx] if early_stopping else sample_idx
+                loss_sum, optimizer.t = _engine.train_epoch(
+                    net,
+                    data,
+                    params,
+                    grads,
+                    optimizer.state,
+                    work,
+                    np.ascontiguousarray(order, dtype=np.int64),
+                    self.solver,
+                    optimizer.learning_rate,
+                    self.momentum,
+                    self.nesterovs_momentum,
+                    self.beta_1,
+                    self.beta_2,
+                    self.epsilon,
+                    optimizer.t,
+                    batch_size,
+                    n_threads,
+                )
+                self.n_iter_ += 1
+                self.loss_ = np.float64(loss_sum / n_samples)
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                if early_stopping:
+                    outputs = self._outputs(net, data, params, n_threads, rows=val_rows)
+                    score = self._score_outputs(outputs, y_val, sw_val)
+                    self._update_no_improvement_count(score, params)
+                else:
+                    self._update_no_improvement_count(None, params)
+
+                optimizer.iteration_ends(self.t_)
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
+                        what,
+                        self.tol,
+                        self.n_iter_no_change,
+                    )
+                    if optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                        "optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            params[:] = self._best_params
+
+    def _update_no_improvement_count(self, val_score, params):
+        """Count epochs without progress: of the validation score when early
+        stopping (val_score given), else of the training loss."""
+        if val_score is not None:
+            self.validation_scores_.append(val_score)
+            if self.verbose:
+                print("Validation score: %f" % val_score)
+            if val_score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if val_score > self.best_validation_score_:
+                self.best_validation_score_ = val_score
+                self._best_params = params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # ---- forward pass --------------------------------------------------------
+
+    def _outputs(self, net, data, params, n_threads, rows=None):
+        """Network outputs for data (or its rows `rows`), by the engine."""
+        n = data.n_samples if rows is None else rows.shape[0]
+        out = np.empty((n, net.units[-1]), dtype=net.dtype)
+        chunk = min(_CHUNK_ROWS, max(n, 1))
+        _engine.predict(net, data, params, out, net.workspace(chunk), chunk, n_threads, rows)
+        return out
+
+    def _forward_pass_fast(self, X, check_input=True):
+        """Output-layer activations for X, of shape (n_samples, n_outputs).
+
+        Computed in float32 when both X and the weights are float32, else in
+        float64.
+        """
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        units = self._units_from_coefs()
+        stored = np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
+        params = self._load_params(stored)
+        dtype = np.float32 if X.dtype == np.float32 and stored == np.float32 else np.float64
+        params = params.astype(dtype, copy=False)
+        net = self._network(units, dtype, loss="squared_error")
+        data = _engine.Dataset(net, _engine_input(X, dtype))
+        return self._outputs(net, data, params, effective_n_threads(self.n_threads))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,499 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Binding between the estimators and the C engine (csrc/fastmlp.h).
+
+Design: the estimators own every buffer as a numpy array and hand it over
+per call. This module checks each array (dtype, size, C order, writeable
+when C writes into it), takes its pointer, releases the GIL around each C
+call and turns C status codes into exceptions. It does no arithmetic of its
+own. In the docstrings, arrays are marked IN (read), OUT (written) or INOUT.
+"""
+import numpy as np
+
+cimport numpy as cnp
+from libc.stdint cimport int32_t, int64_t
+
+from fastmlp._fastmlp cimport *
+
+cnp.import_array()
+
+ACTIVATIONS = {
+    "identity": FM_IDENTITY,
+    "logistic": FM_LOGISTIC,
+    "tanh": FM_TANH,
+    "relu": FM_RELU,
+    "exp": FM_EXP,
+    "softmax": FM_SOFTMAX,
+}
+LOSSES = {
+    "squared_error": FM_SQUARED_ERROR,
+    "log_loss": FM_LOG_LOSS,
+    "binary_log_loss": FM_BINARY_LOG_LOSS,
+    "poisson": FM_POISSON,
+}
+SOLVERS = {"sgd": FM_SGD, "adam": FM_ADAM}
+
+HAVE_OPENMP = bool(fm_have_openmp())
+
+
+def default_threads():
+    """OpenMP's default thread count (1 in a build without OpenMP)."""
+    return fm_default_threads()
+
+
+cdef fm_dtype dtype_code(dtype) except *:
+    if dtype == np.float32:
+        return FM_FLOAT32
+    if dtype == np.float64:
+        return FM_FLOAT64
+    raise TypeError(f"the engine computes in float32 or float64, not {dtype}")
+
+
+cdef void *pointer(object a, str name, object dtype, Py_ssize_t size,
+                   bint writes) except NULL:
+    """The data pointer of `a` once it is a C-contiguous `dtype` array of
+    `size` elements (at least `size` when size < 0 means -minimum)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if arr.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {arr.dtype}")
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writes and not arr.flags.writeable:
+        raise ValueError(f"{name} must be writeable")
+    if size >= 0 and arr.size != size:
+        raise ValueError(f"{name} must have {size} elements, got {arr.size}")
+    if size < 0 and arr.size < -size:
+        raise ValueError(f"{name} must have at least {-size} elements, got {arr.size}")
+    return cnp.PyArray_DATA(arr)
+
+
+cdef check_status(fm_status status):
+    if status == FM_ERR_INTERRUPTED:
+        raise KeyboardInterrupt
+    if status != FM_OK:
+        raise ValueError(f"the C engine rejected its arguments (status {status})")
+
+
+def param_layout(units):
+    """Where each layer's weights and biases sit in the flat parameter buffer.
+
+    Returns (n_params, offsets) with offsets[l] = (start of W_l, start of b_l)
+    for widths `units`, as the engine lays them out.
+    """
+    cdef cnp.ndarray u = np.array(units, dtype=np.int64)
+    if u.ndim != 1 or u.size < 2 or np.any(u < 1):
+        raise ValueError(f"layer widths must be at least 1, got {list(units)}")
+    cdef fm_net net
+    net.n_layers = u.size - 1
+    net.units = <const int64_t *>cnp.PyArray_DATA(u)
+    offsets = [(fm_weight_offset(&net, l), fm_bias_offset(&net, l))
+               for l in range(net.n_layers)]
+    return fm_n_params(&net), offsets
+
+
+cdef class Network:
+    """The network as the engine sees it.
+
+    Parameters
+    ----------
+    units : sequence of int, length n_layers + 1
+        Widths: inputs, each hidden layer, outputs.
+    activations : sequence of str, length n_layers
+        Activation after each layer; the last one is the output activation.
+    loss : str
+        One of LOSSES.
+    alpha : float
+        L2 strength.
+    dtype : numpy dtype
+        float32 or float64: the precision of every array passed with it.
+    """
+    cdef fm_net net
+    cdef fm_dtype code
+    cdef readonly object units
+    cdef readonly object activations
+    cdef readonly object dtype
+
+    def __init__(self, units, activations, str loss, double alpha, dtype):
+        self.units = np.array(units, dtype=np.int64)
+        if self.units.ndim != 1 or self.units.size < 2 or np.any(self.units < 1):
+            raise ValueError(f"layer widths must be at least 1, got {list(units)}")
+        if len(activations) != self.units.size - 1:
+            raise ValueError("one activation per layer is needed")
+        unknown = [a for a in activations if a not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(f"unknown activation {unknown[0]!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}")
+        self.activations = np.array([ACTIVATIONS[a] for a in activations], dtype=np.int32)
+        self.dtype = np.dtype(dtype)
+        self.code = dtype_code(self.dtype)
+        self.net.n_layers = self.units.size - 1
+        self.net.units = <const int64_t *>cnp.PyArray_DATA(self.units)
+        self.net.activation = <const int32_t *>cnp.PyArray_DATA(self.activations)
+        self.net.loss = LOSSES[loss]
+        self.net.alpha = alpha
+        if fm_check_net(&self.net) != FM_OK:
+            raise ValueError("invalid network: softmax is allowed on the output layer only")
+
+    @property
+    def n_params(self):
+        return fm_n_params(&self.net)
+
+    def weight_offset(self, int64_t layer):
+        return fm_weight_offset(&self.net, layer)
+
+    def bias_offset(self, int64_t layer):
+        return fm_bias_offset(&self.net, layer)
+
+    def workspace(self, int64_t rows):
+        """A workspace for passing `rows` samples at a time."""
+        return np.empty(fm_workspace_bytes(&self.net, rows, self.code), dtype=np.uint8)
+
+
+cdef class Dataset:
+    """Samples for the engine: X dense or CSR, optional targets and weights.
+
+    Parameters
+    ----------
+    net : Network
+    X : ndarray of shape (n_samples, n_features), or a tuple
+        (indptr, indices, values) of CSR arrays (int64, int64, dtype), IN.
+    y : ndarray of shape (n_samples, n_outputs), optional, IN
+    sample_weight : ndarray of shape (n_samples,), optional, IN
+    """
+    cdef fm_data data
+    cdef readonly int64_t n_samples
+    cdef object arrays
+
+    def __init__(self, Network net, X, y=None, sample_weight=None):
+        cdef int64_t n, n_features = net.units[0]
+        self.arrays = [X, y, sample_weight]
+        if isinstance(X, tuple):
+            indptr, indices, values = X
+            check_csr(indptr, indices, n_features)
+            n = indptr.size - 1
+            self.data.indptr = <const int64_t *>pointer(indptr, "indptr", np.int64, n + 1, False)
+            nnz = len(indices)
+            self.data.indices = <const int64_t *>pointer(indices, "indices", np.int64, nnz, False)
+            self.data.values = pointer(values, "values", net.dtype, nnz, False)
+            self.data.x = NULL
+        else:
+            if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != n_features:
+                raise ValueError(f"X must be a 2-D array with {n_features} columns")
+            n = X.shape[0]
+            self.data.x = pointer(X, "X", net.dtype, n * n_features, False)
+            self.data.indptr = NULL
+            self.data.indices = NULL
+            self.data.values = NULL
+        self.n_samples = n
+        self.data.n_samples = n
+        self.data.y = NULL
+        self.data.sample_weight = NULL
+        if y is not None:
+            self.data.y = pointer(y, "y", net.dtype, n * net.units[-1], False)
+        if sample_weight is not None:
+            self.data.sample_weight = pointer(sample_weight, "sample_weight", net.dtype,
+                                              n, False)
+
+
+def train_epoch(Network net, Dataset data, params, grads, state, work, order,
+                str solver, double learning_rate, double momentum, bint nesterov,
+                double beta_1, double beta_2, double epsilon, int64_t t,
+                int64_t batch_size, int n_threads):
+    """One epoch of mini-batch training (fm_train_epoch).
+
+    params (INOUT), grads (scratch) : ndarray of shape (n_params,)
+    state (INOUT) : ndarray of shape (n_params,) for sgd, (2 n_params,) for adam
+    work (scratch) : uint8 workspace from net.workspace(batch_size)
+    order (IN) : int64 ndarray of shape (n_rows,): the rows to train on, in order
+
+    Returns (loss_sum, t): the sum of batch losses times batch lengths, and
+    Adam's step count after the epoch.
+    """
+    if data.data.y == NULL:
+        raise ValueError("training needs targets")
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}")
+    cdef int64_t n_params = net.n_params
+    cdef int64_t n = data.n_samples
+    cdef fm_optimizer opt
+    opt.solver = SOLVERS[solver]
+    opt.learning_rate = learning_rate
+    opt.momentum = momentum
+    opt.nesterov = nesterov
+    opt.beta_1 = beta_1
+    opt.beta_2 = beta_2
+    opt.epsilon = epsilon
+    opt.t = t
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    cdef void *p = pointer(params, "params", net.dtype, n_params, True)
+    cdef void *g = pointer(grads, "grads", net.dtype, n_params, True)
+    cdef void *s = pointer(state, "state", net.dtype,
+                           n_params * (2 if opt.solver == FM_ADAM else 1), True)
+    cdef void *w = pointer(work, "work", np.uint8,
+                           -fm_workspace_bytes(&net.net, batch_size, net.code), True)
+    if order is None:
+        raise ValueError("order is required")
+    cdef int64_t n_rows = len(order)
+    cdef const int64_t *o = optional_rows(order, n_rows, n)
+    cdef double loss_sum = 0
+    cdef fm_status status
+    with nogil:
+        status = fm_train_epoch(net.code, p, g, s, w, &loss_sum, &data.data, o, n_rows, &net.net,
+                                &opt, batch_size, n_threads, NULL)
+    check_status(status)
+    return loss_sum, opt.t
+
+
+def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
+              int n_threads):
+    """Loss and gradient over every sample (fm_loss_grad).
+
+    params (IN), grads (OUT) : ndarray of shape (n_params,)
+    work (scratch) : uint8 workspace from net.workspace(chunk)
+
+    Returns the loss.
+    """
+    if data.data.y == NULL:
+        raise ValueError("the loss needs targets")
+    cdef int64_t n_params = net.n_params
+    cdef const void *p = pointer(params, "params", net.dtype, n_params, False)
+    cdef void *g = pointer(grads, "grads", net.dtype, n_params, True)
+    cdef void *w = pointer(work, "work", np.uint8,
+                           -fm_workspace_bytes(&net.net, chunk, net.code), True)
+    cdef double loss = 0
+    cdef fm_status status
+    with nogil:
+        status = fm_loss_grad(net.code, g, &loss, w, &data.data, p, &net.net, chunk,
+                              n_threads)
+    check_status(status)
+    return loss
+
+
+def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_threads,
+            rows=None):
+    """Network outputs (fm_predict) for every row, or for the rows `rows`.
+
+    params (IN) : ndarray of shape (n_params,)
+    out (OUT) : ndarray of shape (n_rows, n_outputs)
+    work (scratch) : uint8 workspace from net.workspace(chunk)
+    rows (IN) : int64 ndarray of row indices, optional
+    """
+    cdef int64_t n = data.n_samples if rows is None else len(rows)
+    cdef const int64_t *r = optional_rows(rows, n, data.n_samples)
+    cdef const void *p = pointer(params, "params", net.dtype, net.n_params, False)
+    cdef void *o = pointer(out, "out", net.dtype, n * net.units[-1], True)
+    cdef void *w = pointer(work, "work", np.uint8,
+                           -fm_workspace_bytes(&net.net, chunk, net.code), True)
+    cdef fm_status status
+    with nogil:
+        status = fm_predict(net.code, o, w, &data.data, r, n, p, &net.net, chunk,
+                            n_threads)
+    check_status(status)
+
+
+# ---- single kernels, for the tests ------------------------------------------
+
+cdef check_csr(indptr, indices, int64_t n_features):
+    """Refuse CSR arrays whose row pointers or column indices would let C read
+    out of bounds."""
+    if not isinstance(indptr, np.ndarray) or not isinstance(indices, np.ndarray):
+        raise TypeError("CSR indptr and indices must be numpy arrays")
+    n = indptr.size - 1
+    if n < 0:
+        raise ValueError("malformed CSR matrix: indptr is empty")
+    if indptr[0] != 0 or indptr[n] != indices.size or np.any(np.diff(indptr) < 0):
+        raise ValueError("malformed CSR matrix: indptr is not a valid row index")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_features):
+        raise ValueError("malformed CSR matrix: column index out of range")
+
+
+cdef const int64_t *optional_rows(rows, int64_t n, int64_t n_rows) except? NULL:
+    """Pointer to `rows` (n indices below n_rows), NULL when rows is None."""
+    if rows is None:
+        return NULL
+    cdef const int64_t *r = <const int64_t *>pointer(rows, "rows", np.int64, n, False)
+    if n and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError("rows holds an index out of range")
+    return r
+
+
+cdef tuple shape2(a, str name):
+    if not isinstance(a, np.ndarray) or a.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D numpy array")
+    return a.shape
+
+
+def dense_forward(Y, X, W, b, int n_threads=1):
+    """Y (OUT) = X W + b."""
+    cdef int64_t n, n_in, n_out
+    n, n_in = shape2(X, "X")
+    n_out = shape2(W, "W")[1]
+    dt = X.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    cdef void *y = pointer(Y, "Y", dt, n * n_out, True)
+    cdef const void *x = pointer(X, "X", dt, n * n_in, False)
+    cdef const void *w = pointer(W, "W", dt, n_in * n_out, False)
+    cdef const void *bb = pointer(b, "b", dt, n_out, False)
+    with nogil:
+        fm_dense_forward(code, y, x, w, bb, n, n_in, n_out, n_threads)
+
+
+def csr_dense_forward(Y, indptr, indices, values, rows, W, b, int n_threads=1):
+    """Y (OUT) = X W + b with X given as CSR arrays; row i is X row rows[i]."""
+    cdef int64_t n, n_in, n_out
+    n_in, n_out = shape2(W, "W")
+    n = shape2(Y, "Y")[0]
+    dt = W.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    check_csr(indptr, indices, n_in)
+    cdef const int64_t *r = optional_rows(rows, n, indptr.size - 1)
+    if rows is None and n > indptr.size - 1:
+        raise ValueError("Y has more rows than X")
+    cdef void *y = pointer(Y, "Y", dt, n * n_out, True)
+    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, -1, False)
+    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, -1, False)
+    cdef const void *v = pointer(values, "values", dt, indices.size, False)
+    cdef const void *w = pointer(W, "W", dt, n_in * n_out, False)
+    cdef const void *bb = pointer(b, "b", dt, n_out, False)
+    with nogil:
+        fm_csr_dense_forward(code, y, ip, ix, v, r, w, bb, n, n_in, n_out, n_threads)
+
+
+def dense_backward_data(dX, dY, W, int n_threads=1):
+    """dX (OUT) = dY W^T."""
+    cdef int64_t n, n_in, n_out
+    n, n_out = shape2(dY, "dY")
+    n_in = shape2(W, "W")[0]
+    dt = dY.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    cdef void *dx = pointer(dX, "dX", dt, n * n_in, True)
+    cdef const void *dy = pointer(dY, "dY", dt, n * n_out, False)
+    cdef const void *w = pointer(W, "W", dt, n_in * n_out, False)
+    with nogil:
+        fm_dense_backward_data(code, dx, dy, w, n, n_in, n_out, n_threads)
+
+
+def dense_backward_params(dW, db, X, dY, int n_threads=1):
+    """dW (INOUT) += X^T dY, db (INOUT) += column sums of dY."""
+    cdef int64_t n, n_in, n_out
+    n, n_in = shape2(X, "X")
+    n_out = shape2(dY, "dY")[1]
+    dt = X.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    cdef void *dw = pointer(dW, "dW", dt, n_in * n_out, True)
+    cdef void *dbb = pointer(db, "db", dt, n_out, True)
+    cdef const void *x = pointer(X, "X", dt, n * n_in, False)
+    cdef const void *dy = pointer(dY, "dY", dt, n * n_out, False)
+    with nogil:
+        fm_dense_backward_params(code, dw, dbb, x, dy, n, n_in, n_out, n_threads)
+
+
+def csr_backward_params(dW, db, indptr, indices, values, rows, dY, int n_threads=1):
+    """dW (INOUT) += X^T dY, db (INOUT) += column sums of dY, X as CSR arrays."""
+    cdef int64_t n, n_in, n_out
+    n_in, n_out = shape2(dW, "dW")
+    n = shape2(dY, "dY")[0]
+    dt = dW.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    check_csr(indptr, indices, n_in)
+    cdef const int64_t *r = optional_rows(rows, n, indptr.size - 1)
+    if rows is None and n > indptr.size - 1:
+        raise ValueError("dY has more rows than X")
+    cdef void *dw = pointer(dW, "dW", dt, n_in * n_out, True)
+    cdef void *dbb = pointer(db, "db", dt, n_out, True)
+    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, -1, False)
+    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, -1, False)
+    cdef const void *v = pointer(values, "values", dt, indices.size, False)
+    cdef const void *dy = pointer(dY, "dY", dt, n * n_out, False)
+    with nogil:
+        fm_csr_backward_params(code, dw, dbb, ip, ix, v, r, dy, n, n_in, n_out, n_threads)
+
+
+def activation_forward(A, str activation):
+    """A (INOUT) = f(A)."""
+    cdef int64_t n, m
+    n, m = shape2(A, "A")
+    cdef fm_dtype code = dtype_code(A.dtype)
+    cdef void *a = pointer(A, "A", A.dtype, n * m, True)
+    cdef int32_t act = ACTIVATIONS[activation]
+    with nogil:
+        fm_activation_forward(code, a, n, m, act)
+
+
+def activation_backward(dZ, A, str activation):
+    """dZ (INOUT) = dZ * f'(.), given the activation outputs A."""
+    cdef int64_t n, m
+    n, m = shape2(A, "A")
+    cdef fm_dtype code = dtype_code(A.dtype)
+    cdef void *dz = pointer(dZ, "dZ", A.dtype, n * m, True)
+    cdef const void *a = pointer(A, "A", A.dtype, n * m, False)
+    cdef int32_t act = ACTIVATIONS[activation]
+    with nogil:
+        fm_activation_backward(code, dz, a, n, m, act)
+
+
+def loss_forward(P, Y, rows, str loss):
+    """Per-sample losses (float64 array of shape (n,)) of P against Y; row i
+    of P is scored against Y row rows[i] (i when rows is None)."""
+    cdef int64_t n, K
+    n, K = shape2(P, "P")
+    if shape2(Y, "Y")[1] != K:
+        raise ValueError("P and Y must have the same number of columns")
+    cdef fm_dtype code = dtype_code(P.dtype)
+    out = np.empty(n, dtype=np.float64)
+    cdef double *l = <double *>pointer(out, "l", np.float64, n, True)
+    cdef const void *p = pointer(P, "P", P.dtype, n * K, False)
+    cdef const int64_t *r = optional_rows(rows, n, Y.shape[0])
+    if rows is None and Y.shape[0] != n:
+        raise ValueError("P and Y must have the same number of rows")
+    cdef const void *y = pointer(Y, "Y", P.dtype, Y.size, False)
+    cdef int32_t which = LOSSES[loss]
+    with nogil:
+        fm_loss_forward(code, l, p, y, r, n, K, which)
+    return out
+
+
+def loss_backward(dZ, P, Y, sample_weight=None):
+    """dZ (OUT) = (P - Y) * sample_weight."""
+    cdef int64_t n, K
+    n, K = shape2(P, "P")
+    dt = P.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    cdef void *dz = pointer(dZ, "dZ", dt, n * K, True)
+    cdef const void *p = pointer(P, "P", dt, n * K, False)
+    cdef const void *y = pointer(Y, "Y", dt, n * K, False)
+    cdef const void *sw = NULL
+    if sample_weight is not None:
+        sw = pointer(sample_weight, "sample_weight", dt, n, False)
+    with nogil:
+        fm_loss_backward(code, dz, p, y, sw, NULL, n, K)
+
+
+def sgd_step(params, velocity, grads, double lr, double momentum, bint nesterov,
+             int n_threads=1):
+    """params, velocity (INOUT): one SGD step."""
+    cdef int64_t n = params.size
+    dt = params.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    cdef void *p = pointer(params, "params", dt, n, True)
+    cdef void *v = pointer(velocity, "velocity", dt, n, True)
+    cdef const void *g = pointer(grads, "grads", dt, n, False)
+    with nogil:
+        fm_sgd_step(code, p, v, g, n, lr, momentum, nesterov, n_threads)
+
+
+def adam_step(params, m, v, grads, double lr_t, double beta_1, double beta_2,
+              double epsilon, int n_threads=1):
+    """params, m, v (INOUT): one Adam step with the bias-corrected rate lr_t."""
+    cdef int64_t n = params.size
+    dt = params.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    cdef void *p = pointer(params, "params", dt, n, True)
+    cdef void *mm = pointer(m, "m", dt, n, True)
+    cdef void *vv = pointer(v, "v", dt, n, True)
+    cdef const void *g = pointer(grads, "grads", dt, n, False)
+    with nogil:
+        fm_adam_step(code, p, mm, vv, g, n, lr_t, beta_1, beta_2, epsilon, n_threads)

@@ -1,0 +1,113 @@
+# Declarations of the C API in csrc/fastmlp.h (see that header for the math
+# and the shapes of every argument).
+from libc.stdint cimport int32_t, int64_t
+
+
+cdef extern from "fastmlp.h" nogil:
+    ctypedef enum fm_status:
+        FM_OK
+        FM_ERR_ARGUMENT
+        FM_ERR_INTERRUPTED
+
+    ctypedef enum fm_dtype:
+        FM_FLOAT32
+        FM_FLOAT64
+
+    ctypedef enum fm_activation:
+        FM_IDENTITY
+        FM_LOGISTIC
+        FM_TANH
+        FM_RELU
+        FM_EXP
+        FM_SOFTMAX
+
+    ctypedef enum fm_loss:
+        FM_SQUARED_ERROR
+        FM_LOG_LOSS
+        FM_BINARY_LOG_LOSS
+        FM_POISSON
+
+    ctypedef enum fm_solver:
+        FM_SGD
+        FM_ADAM
+
+    ctypedef struct fm_net:
+        int64_t n_layers
+        const int64_t *units
+        const int32_t *activation
+        int32_t loss
+        double alpha
+
+    ctypedef struct fm_data:
+        int64_t n_samples
+        const void *x
+        const int64_t *indptr
+        const int64_t *indices
+        const void *values
+        const void *y
+        const void *sample_weight
+
+    ctypedef struct fm_optimizer:
+        int32_t solver
+        double learning_rate
+        double momentum
+        int32_t nesterov
+        double beta_1
+        double beta_2
+        double epsilon
+        int64_t t
+
+    fm_status fm_check_net(const fm_net *net)
+    int64_t fm_n_params(const fm_net *net)
+    int64_t fm_weight_offset(const fm_net *net, int64_t layer)
+    int64_t fm_bias_offset(const fm_net *net, int64_t layer)
+    int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype)
+
+    fm_status fm_train_epoch(fm_dtype dtype, void *params, void *grads, void *state,
+                             void *work, double *loss_sum, const fm_data *data,
+                             const int64_t *order, int64_t n_rows, const fm_net *net,
+                             fm_optimizer *opt, int64_t batch_size, int n_threads,
+                             const volatile int *interrupt)
+    fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
+                           const fm_data *data, const void *params, const fm_net *net,
+                           int64_t chunk, int n_threads)
+    fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
+                         const int64_t *rows, int64_t n_rows, const void *params,
+                         const fm_net *net, int64_t chunk, int n_threads)
+
+    void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const void *W,
+                          const void *b, int64_t n, int64_t n_in, int64_t n_out,
+                          int n_threads)
+    void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
+                              const int64_t *indices, const void *values,
+                              const int64_t *rows, const void *W, const void *b,
+                              int64_t n, int64_t n_in, int64_t n_out, int n_threads)
+    void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY,
+                                const void *W, int64_t n, int64_t n_in, int64_t n_out,
+                                int n_threads)
+    void fm_dense_backward_params(fm_dtype dtype, void *dW, void *db, const void *X,
+                                  const void *dY, int64_t n, int64_t n_in,
+                                  int64_t n_out, int n_threads)
+    void fm_csr_backward_params(fm_dtype dtype, void *dW, void *db,
+                                const int64_t *indptr, const int64_t *indices,
+                                const void *values, const int64_t *rows,
+                                const void *dY, int64_t n, int64_t n_in, int64_t n_out,
+                                int n_threads)
+    void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
+                               int32_t activation)
+    void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, int64_t n,
+                                int64_t m, int32_t activation)
+    void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
+                         const int64_t *rows, int64_t n, int64_t K, int32_t loss)
+    void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
+                          const void *sample_weight, const int64_t *rows, int64_t n,
+                          int64_t K)
+    void fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
+                     int64_t n, double lr, double momentum, int32_t nesterov,
+                     int n_threads)
+    void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
+                      int64_t n, double lr_t, double beta_1, double beta_2,
+                      double epsilon, int n_threads)
+
+    int fm_have_openmp()
+    int fm_default_threads()

@@ -1,0 +1,594 @@
+"""MLPClassifier and MLPRegressor: scikit-learn's multilayer perceptrons,
+trained by the fastmlp C engine."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron
+from fastmlp._params import NONE, Options
+
+_COMMON_PARAMETERS_DOC = """
+    hidden_layer_sizes : int or sequence of int, default=(100,)
+        Width of each hidden layer; an empty sequence gives a network with
+        no hidden layer.
+
+    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
+        Activation of the hidden layers: f(z) = z, 1 / (1 + exp(-z)),
+        tanh(z) or max(z, 0).
+
+    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+        'sgd' is mini-batch gradient descent with momentum, 'adam' the Adam
+        method of Kingma and Ba, 'lbfgs' the full-batch quasi-Newton method
+        of scipy.optimize (often the better choice on small data sets).
+
+    alpha : float, default=0.0001
+        L2 penalty: 0.5 * alpha * sum of squared weights, divided by the
+        summed sample weight of the batch, is added to the loss.
+
+    batch_size : int or 'auto', default='auto'
+        Mini-batch size of 'sgd' and 'adam'; 'auto' is min(200, n_samples).
+
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule of the 'sgd' step size: constant; learning_rate_init /
+        (t + 1) ** power_t with t the samples seen, updated every epoch; or
+        divided by 5 whenever n_iter_no_change + 1 epochs pass without an
+        improvement of tol (training stops once it falls to 1e-6).
+
+    learning_rate_init : float, default=0.001
+        Initial step size of 'sgd' and 'adam'.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule.
+
+    max_iter : int, default=200
+        Epochs for 'sgd' and 'adam', iterations for 'lbfgs'.
+
+    shuffle : bool, default=True
+        Shuffle the samples before every epoch ('sgd', 'adam').
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the early-stopping split and the shuffles;
+        the same value draws the same numbers as scikit-learn's estimator.
+
+    tol : float, default=1e-4
+        Training stops (or the 'adaptive' rate drops) once the loss, or the
+        validation score with early stopping, has not improved by tol for
+        n_iter_no_change + 1 consecutive epochs. 'lbfgs' uses it as its
+        gradient tolerance.
+
+    verbose : bool or int, default=False
+        Print the loss after every epoch.
+
+    warm_start : bool, default=False
+        Continue from the current weights on the next fit instead of drawing
+        new ones. Assigning arrays to coefs_ and intercepts_ and fitting with
+        warm_start=True starts from those weights.
+
+    momentum : float, default=0.9
+        Momentum of 'sgd', in [0, 1].
+
+    nesterovs_momentum : bool, default=True
+        Use Nesterov's momentum ('sgd' with momentum > 0).
+
+    early_stopping : bool, default=False
+        Hold out validation_fraction of the data (stratified for binary
+        targets), stop when its score stalls, and keep the weights of the
+        best epoch ('sgd', 'adam').
+
+    validation_fraction : float, default=0.1
+        Share of the data held out for early stopping.
+
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Decay rates of Adam's first and second moment estimates, in [0, 1).
+
+    epsilon : float, default=1e-8
+        Adam's numerical stabiliser.
+
+    n_iter_no_change : int or inf, default=10
+        Epochs without improvement tolerated before stopping.
+
+    max_fun : int, default=15000
+        Most loss evaluations 'lbfgs' may make.
+
+    n_threads : int or None, default=None
+        Threads used inside each mini-batch and prediction. None follows
+        OpenMP's default (OMP_NUM_THREADS or a threadpoolctl limit), capped
+        at the CPUs available; -1 uses every CPU; k > 0 exactly k. Results
+        are bit-for-bit the same for every value. (fastmlp addition.)
+"""
+
+_COMMON_ATTRIBUTES_DOC = """
+    loss_ : float
+        Loss after the last epoch (or at the 'lbfgs' solution), L2 term
+        included.
+
+    best_loss_ : float or None
+        Lowest loss over the epochs; None with early stopping ('sgd', 'adam').
+
+    loss_curve_ : list of float, length n_iter_
+        Loss after every epoch ('sgd', 'adam').
+
+    validation_scores_ : list of float or None
+        Validation score after every epoch with early stopping, else None.
+
+    best_validation_score_ : float or None
+        Best validation score with early stopping, else None.
+
+    t_ : int
+        Training samples seen by the stochastic solver.
+
+    coefs_ : list of ndarray, length n_layers_ - 1
+        coefs_[i] of shape (n_units_i, n_units_i+1) maps layer i to layer i+1.
+        Views into one parameter buffer: writing into them changes the model,
+        and arrays assigned to them are taken up by the next fit or predict.
+
+    intercepts_ : list of ndarray, length n_layers_ - 1
+        intercepts_[i] of shape (n_units_i+1,) is the bias of layer i+1.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during fit, when X had string column names.
+
+    n_iter_ : int
+        Epochs (or 'lbfgs' iterations) run by the last fit.
+
+    n_layers_ : int
+        Layers, input and output included.
+
+    n_outputs_ : int
+        Output units.
+
+    out_activation_ : str
+        Activation of the output layer.
+"""
+
+
+def _with_docs(cls):
+    cls.__doc__ = cls.__doc__.replace("{parameters}", _COMMON_PARAMETERS_DOC.strip("\n"))
+    cls.__doc__ = cls.__doc__.replace("{attributes}", _COMMON_ATTRIBUTES_DOC.strip("\n"))
+    return cls
+
+
+def _predictions_score(y_pred, y, sample_weight, score):
+    """score(y, y_pred), or NaN when a prediction is not finite."""
+    if np.issubdtype(np.asarray(y_pred).dtype, np.floating) and not np.isfinite(y_pred).all():
+        return np.nan
+    return score(y, y_pred, sample_weight=sample_weight)
+
+
+@_with_docs
+class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
+    """Multilayer perceptron classifier trained by backpropagation in C.
+
+    A drop-in replacement for sklearn.neural_network.MLPClassifier: the same
+    parameters, attributes and methods, and, from the same random_state, the
+    same model. Minimises the log-loss: softmax output for multiclass
+    targets, one logistic unit per label for binary and multilabel targets.
+
+    Parameters
+    ----------
+{parameters}
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+
+{attributes}
+
+    Examples
+    --------
+    >>> from fastmlp import MLPClassifier
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> clf = MLPClassifier(max_iter=300, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 2)
+    """
+
+    loss = "log_loss"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_threads=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.n_threads = n_threads
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        # A new label binarizer on a fresh fit; otherwise the labels must
+        # match those of the previous fit (warm_start) or be among the known
+        # classes (partial_fit).
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, `y` "
+                        f"has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
+        # bool keeps float32 data from being promoted by the targets
+        y = self._label_binarizer.transform(y).astype(bool)
+        return X, y
+
+    def _output_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _engine_loss(self):
+        return "log_loss" if self.out_activation_ == "softmax" else "binary_log_loss"
+
+    def _labels(self, outputs):
+        if self.n_outputs_ == 1:
+            outputs = outputs.ravel()
+        return self._label_binarizer.inverse_transform(outputs)
+
+    def _score_outputs(self, outputs, y, sample_weight):
+        return _predictions_score(self._labels(outputs), y, sample_weight, accuracy_score)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data is trained in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel data.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} "
+                "is not stochastic."
+            )
+        return True
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train for one epoch over X and y, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), default=None
+        classes : array-like of shape (n_classes,), default=None
+            Every class that may ever appear; required on the first call,
+            optional (and checked) afterwards.
+
+        Returns
+        -------
+        self : MLPClassifier
+        """
+        if getattr(self, "classes_", None) is None and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        first_call = False
+        if classes is not None:
+            known = getattr(self, "classes_", None)
+            if known is None:
+                self.classes_ = unique_labels(classes)
+                first_call = True
+            elif not np.array_equal(known, unique_labels(classes)):
+                raise ValueError(
+                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"partial_fit, was: {known!r}"
+                )
+        if first_call:
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+        """
+        check_is_fitted(self)
+        return self._labels(self._forward_pass_fast(X))
+
+    def predict_proba(self, X):
+        """Probability of each class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of classes_; for multilabel targets, the
+            probability of each label.
+        """
+        check_is_fitted(self)
+        outputs = self._forward_pass_fast(X)
+        if self.n_outputs_ == 1:
+            p = outputs.ravel()
+            return np.vstack([1 - p, p]).T
+        return outputs
+
+    def predict_log_proba(self, X):
+        """Natural log of predict_proba(X), of shape (n_samples, n_classes)."""
+        proba = self.predict_proba(X)
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+@_with_docs
+class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
+    """Multilayer perceptron regressor trained by backpropagation in C.
+
+    A drop-in replacement for sklearn.neural_network.MLPRegressor: the same
+    parameters, attributes and methods, and, from the same random_state, the
+    same model. Minimises half the squared error (averaged over outputs in
+    the reported loss), or half the Poisson deviance through an exponential
+    output.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        'poisson' needs y >= 0 and uses an exponential output.
+
+{parameters}
+
+    out_activation : {'identity', 'logistic', 'tanh', 'relu', 'exp'} or None, \
+default=None
+        Output activation. None keeps scikit-learn's choice: identity for
+        squared error, exp for Poisson. Another activation with squared
+        error backpropagates through its derivative, delta = (p - y) f'(p),
+        as in the classic textbook networks with logistic outputs.
+        (fastmlp addition.)
+
+    Attributes
+    ----------
+{attributes}
+
+    Examples
+    --------
+    >>> from fastmlp import MLPRegressor
+    >>> from sklearn.datasets import make_regression
+    >>> X, y = make_regression(n_samples=200, n_features=10, random_state=0)
+    >>> reg = MLPRegressor(max_iter=500, random_state=0).fit(X, y)
+    >>> reg.predict(X[:2]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": [Options("squared_error", "poisson")],
+        "out_activation": [NONE, Options("identity", "logistic", "tanh", "relu", "exp")],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_threads=None,
+        out_activation=None,
+    ):
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.n_threads = n_threads
+        self.out_activation = out_activation
+
+    def _validate_input(self, X, y, incremental, reset):
+        if self.loss == "poisson" and self.out_activation not in (None, "exp"):
+            raise ValueError(
+                "loss='poisson' needs out_activation=None or 'exp', got "
+                f"{self.out_activation!r}."
+            )
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse=["csr", "csc"],
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' needs non-negative targets y.")
+        return X, y
+
+    def _output_activation(self):
+        if self.out_activation is not None:
+            return self.out_activation
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _engine_loss(self):
+        return self.loss
+
+    def _values(self, outputs):
+        return outputs.ravel() if outputs.shape[1] == 1 else outputs
+
+    def _score_outputs(self, outputs, y, sample_weight):
+        return _predictions_score(self._values(outputs), y, sample_weight, r2_score)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to X and y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; float32 data is trained in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss.
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for one epoch over X and y, continuing from the current state.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        self : MLPRegressor
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        return self._values(self._forward_pass_fast(X))

@@ -1,0 +1,125 @@
+"""Checks of constructor parameters, run at the start of fit and partial_fit.
+
+Each estimator declares a table mapping a parameter name to the constraints
+its value may satisfy; a value that satisfies none raises
+InvalidParameterError naming the parameter, the accepted values and the value
+received, before any data is looked at.
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+
+__all__ = [
+    "InvalidParameterError",
+    "Interval",
+    "Options",
+    "validate_parameters",
+]
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter has a value of the wrong type or out of range.
+
+    It derives from both ValueError and TypeError, so code written for
+    scikit-learn's estimators catches it the same way.
+    """
+
+
+class Interval:
+    """Numbers of `kind` (Integral or Real) between `low` and `high`.
+
+    closed is one of "left", "right", "both", "neither"; None bounds are
+    unbounded.
+    """
+
+    def __init__(self, kind, low, high, closed):
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def accepts(self, value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, self.kind):
+            return False
+        if self.kind is Real and np.isnan(value):
+            return False
+        if self.low is not None:
+            left_closed = self.closed in ("left", "both")
+            if value < self.low or (value == self.low and not left_closed):
+                return False
+        if self.high is not None:
+            right_closed = self.closed in ("right", "both")
+            if value > self.high or (value == self.high and not right_closed):
+                return False
+        return True
+
+    def __str__(self):
+        noun = "an int" if self.kind is Integral else "a float"
+        lo = "-inf" if self.low is None else self.low
+        hi = "inf" if self.high is None else self.high
+        lb = "[" if self.closed in ("left", "both") and self.low is not None else "("
+        rb = "]" if self.closed in ("right", "both") and self.high is not None else ")"
+        return f"{noun} in the range {lb}{lo}, {hi}{rb}"
+
+
+class Options:
+    """One of a fixed set of values: strings, or special numbers such as inf."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def accepts(self, value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, Real)):
+            return False
+        return any(
+            isinstance(value, str) == isinstance(v, str) and value == v for v in self.values
+        )
+
+    def __str__(self):
+        return "one of {" + ", ".join(repr(v) for v in self.values) + "}"
+
+
+class _Kind:
+    """A named family of values checked by a predicate."""
+
+    def __init__(self, name, predicate):
+        self.name, self.predicate = name, predicate
+
+    def accepts(self, value):
+        return self.predicate(value)
+
+    def __str__(self):
+        return self.name
+
+
+BOOLEAN = _Kind("a bool", lambda v: isinstance(v, (bool, np.bool_)))
+NONE = _Kind("None", lambda v: v is None)
+RANDOM_STATE = _Kind(
+    "an int, a numpy RandomState or None",
+    lambda v: v is None
+    or isinstance(v, np.random.RandomState)
+    or (isinstance(v, Integral) and not isinstance(v, bool) and 0 <= v < 2**32),
+)
+VERBOSE = _Kind(
+    "a bool or an int >= 0",
+    lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, Integral) and v >= 0),
+)
+LAYER_SIZES = _Kind(
+    "an int >= 1 or a sequence of ints",
+    lambda v: (isinstance(v, Integral) and not isinstance(v, bool) and v >= 1)
+    or (hasattr(v, "__iter__") and not isinstance(v, str)),
+)
+
+
+def validate_parameters(estimator, table):
+    """Raise InvalidParameterError for the first parameter of `estimator`
+    whose value satisfies none of its constraints in `table`."""
+    params = estimator.get_params(deep=False)
+    for name, constraints in table.items():
+        value = params[name]
+        if any(c.accepts(value) for c in constraints):
+            continue
+        kinds = [str(c) for c in constraints]
+        accepted = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
+        raise InvalidParameterError(
+            f"The {name!r} parameter of {type(estimator).__name__} must be "
+            f"{accepted}. Got {value!r} instead."
+        )
