@@ -349,7 +349,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             if self.n_iter_ == self.max_iter:
                 message += f" Raise max_iter (now {self.max_iter}) or scale the data."
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
-        self.loss_ = result.fun
+        self.loss_ = np.float64(result.fun)
         params[:] = result.x
 
     def _fit_stochastic(self, net, data, params, y, sample_weight, incremental, n_threads):

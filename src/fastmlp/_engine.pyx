@@ -353,8 +353,8 @@ def csr_dense_forward(Y, indptr, indices, values, rows, W, b, int n_threads=1):
     if rows is None and n > indptr.size - 1:
         raise ValueError("Y has more rows than X")
     cdef void *y = pointer(Y, "Y", dt, n * n_out, True)
-    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, -1, False)
-    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, -1, False)
+    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, indptr.size, False)
+    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, indices.size, False)
     cdef const void *v = pointer(values, "values", dt, indices.size, False)
     cdef const void *w = pointer(W, "W", dt, n_in * n_out, False)
     cdef const void *bb = pointer(b, "b", dt, n_out, False)
@@ -404,8 +404,8 @@ def csr_backward_params(dW, db, indptr, indices, values, rows, dY, int n_threads
         raise ValueError("dY has more rows than X")
     cdef void *dw = pointer(dW, "dW", dt, n_in * n_out, True)
     cdef void *dbb = pointer(db, "db", dt, n_out, True)
-    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, -1, False)
-    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, -1, False)
+    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, indptr.size, False)
+    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, indices.size, False)
     cdef const void *v = pointer(values, "values", dt, indices.size, False)
     cdef const void *dy = pointer(dY, "dY", dt, n * n_out, False)
     with nogil:

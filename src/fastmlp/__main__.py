@@ -1,0 +1,22 @@
+"""Command line: `python -m fastmlp demo`."""
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m fastmlp", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "demo",
+        help="the worked backpropagation example, XOR, and digits next to scikit-learn",
+    )
+    parser.parse_args(argv)
+    from fastmlp._demo import main as demo
+
+    demo()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

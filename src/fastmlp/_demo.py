@@ -1,0 +1,168 @@
+"""`python -m fastmlp demo`: the worked backpropagation example, XOR, and a
+side-by-side fit of scikit-learn's digits data with scikit-learn's MLP.
+
+Everything goes through the public estimators; the walk-through's
+intermediate values are read back from them (hidden activations from a
+one-layer model sharing the first layer's weights, deltas from how much one
+plain gradient step moved the biases).
+"""
+
+import copy
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from fastmlp import MLPClassifier, MLPRegressor
+
+# The teaching network: 2 inputs -> 2 logistic hidden -> 2 logistic outputs.
+WORKED_X = np.array([[0.5, -0.5], [0.3, 0.4], [0.7, 0.9]])
+WORKED_Y = np.array([[0.9, 0.1], [0.9, 0.9], [0.1, 0.1]])
+WORKED_COEFS = [np.array([[0.1, 0.3], [-0.2, 0.55]]), np.array([[0.37, -0.22], [0.9, -0.12]])]
+WORKED_INTERCEPTS = [np.array([0.01, -0.02]), np.array([0.31, 0.27])]
+WORKED_LEARNING_RATE = 1.2
+
+XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+XOR_Y = np.array([0, 1, 1, 0])
+
+
+def worked_example_model(max_iter, coefs=None, intercepts=None):
+    """The walk-through's network as an MLPRegressor: logistic hidden and
+    output units, plain gradient descent (no momentum, no L2), one sample per
+    step in the given order, starting from the walk-through's weights.
+
+    Its gradient is that of E = 1/2 sum over outputs of (y - p)^2; the
+    reported loss_ is scikit-learn's squared error, the mean over outputs,
+    so E summed over the samples of an epoch is loss_ * n_samples * n_outputs.
+    """
+    model = MLPRegressor(
+        hidden_layer_sizes=(2,),
+        activation="logistic",
+        out_activation="logistic",
+        solver="sgd",
+        learning_rate_init=WORKED_LEARNING_RATE,
+        momentum=0.0,
+        alpha=0.0,
+        batch_size=1,
+        shuffle=False,
+        max_iter=max_iter,
+        tol=0.0,
+        n_iter_no_change=np.inf,
+        warm_start=True,
+    )
+    model.coefs_ = [c.copy() for c in (coefs or WORKED_COEFS)]
+    model.intercepts_ = [b.copy() for b in (intercepts or WORKED_INTERCEPTS)]
+    return model
+
+
+def fit_quietly(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+def with_weights(model, coefs, intercepts):
+    """`model` (fitted) with its weights replaced by copies of these."""
+    model.coefs_ = [c.copy() for c in coefs]
+    model.intercepts_ = [b.copy() for b in intercepts]
+    return model
+
+
+def _fmt(values):
+    return "[" + ", ".join(f"{v:.6f}" for v in np.ravel(values)) + "]"
+
+
+def run_worked_example(out=print):
+    """Print the walk-through's numbers as the engine computes them.
+
+    Returns the model after one step, E summed over one epoch, and the model
+    after 1000 epochs.
+    """
+    x, y = WORKED_X[:1], WORKED_Y[:1]
+    out("1. The worked example: 2 inputs -> 2 logistic hidden -> 2 logistic outputs")
+    out(f"   first sample x = {_fmt(x)}, target y = {_fmt(y)}")
+
+    stepped = fit_quietly(worked_example_model(1), x, y)
+    # Forward values of the starting weights: a fitted copy with them put
+    # back, and a network without hidden layer whose only layer is the first.
+    start = with_weights(copy.deepcopy(stepped), WORKED_COEFS, WORKED_INTERCEPTS)
+    first = worked_example_model(1, WORKED_COEFS[:1], WORKED_INTERCEPTS[:1])
+    first.set_params(hidden_layer_sizes=())
+    first = with_weights(fit_quietly(first, x, y), WORKED_COEFS[:1], WORKED_INTERCEPTS[:1])
+    a_h, a_o = first.predict(x), start.predict(x)
+    z_h, z_o = np.log(a_h / (1 - a_h)), np.log(a_o / (1 - a_o))
+    E = stepped.loss_ * y.shape[1]
+    out(f"   forward:  z_h = {_fmt(z_h)}  a_h = {_fmt(a_h)}")
+    out(f"             z_o = {_fmt(z_o)}  a_o = {_fmt(a_o)}  E = {E:.6f}")
+
+    # One plain gradient step moves each bias by -learning_rate * delta.
+    lr = WORKED_LEARNING_RATE
+    delta_o = (WORKED_INTERCEPTS[1] - stepped.intercepts_[1]) / lr
+    delta_h = (WORKED_INTERCEPTS[0] - stepped.intercepts_[0]) / lr
+    out(f"   backward: output deltas dE/dz_o = {_fmt(delta_o)}")
+    out(f"             hidden deltas dE/dz_h = {_fmt(delta_h)}")
+    out(
+        f"   one step of learning rate {lr}: w(h1->o1) 0.37 -> {stepped.coefs_[1][0, 0]:.6f}, "
+        f"w(x1->h1) 0.1 -> {stepped.coefs_[0][0, 0]:.6f}"
+    )
+    out(f"   coefs_ = {[np.round(c, 6).tolist() for c in stepped.coefs_]}")
+    out(f"   intercepts_ = {[np.round(b, 6).tolist() for b in stepped.intercepts_]}")
+
+    epoch = fit_quietly(worked_example_model(1), WORKED_X, WORKED_Y)
+    E_epoch = epoch.loss_ * WORKED_X.shape[0] * WORKED_Y.shape[1]
+    out(f"   one epoch (3 steps): summed E = {E_epoch:.6f}")
+    trained = fit_quietly(worked_example_model(1000), WORKED_X, WORKED_Y)
+    out(f"   after 1000 epochs the outputs are {np.round(trained.predict(WORKED_X), 6).tolist()}")
+    return stepped, E_epoch, trained
+
+
+def run_xor(out=print):
+    out("2. XOR: no hidden layer cannot separate it; two logistic hidden units can")
+    for hidden in [(), (2,)]:
+        model = MLPClassifier(
+            hidden_layer_sizes=hidden, activation="logistic", solver="lbfgs", random_state=0
+        )
+        fit_quietly(model, XOR_X, XOR_Y)
+        right = int((model.predict(XOR_X) == XOR_Y).sum())
+        label = "no hidden layer" if not hidden else f"hidden layer {hidden}"
+        out(f"   {label:16s}: {right}/4 points right, predictions {model.predict(XOR_X).tolist()}")
+
+
+def run_digits(out=print):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier as SklearnMLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, random_state=0)
+    params = dict(hidden_layer_sizes=(128,), max_iter=100, random_state=0)
+    out(
+        f"3. digits ({X_train.shape[0]} train / {X_test.shape[0]} test images), "
+        f"MLPClassifier(hidden_layer_sizes=(128,), max_iter=100, random_state=0)"
+    )
+    results = {}
+    for name, cls in [("fastmlp", MLPClassifier), ("scikit-learn", SklearnMLPClassifier)]:
+        model = cls(**params)
+        t0 = time.perf_counter()
+        fit_quietly(model, X_train, y_train)
+        seconds = time.perf_counter() - t0
+        results[name] = (model, seconds)
+        out(
+            f"   {name:12s}: test accuracy {model.score(X_test, y_test):.4f}, "
+            f"fit {seconds:.3f} s, {model.n_iter_} epochs"
+        )
+    fast, slow = results["fastmlp"][0], results["scikit-learn"][0]
+    diff = max(np.abs(a - b).max() for a, b in zip(fast.coefs_, slow.coefs_))
+    out(
+        f"   fastmlp is {results['scikit-learn'][1] / results['fastmlp'][1]:.1f}x faster; "
+        f"largest weight difference {diff:.1e}"
+    )
+
+
+def main(out=print):
+    run_worked_example(out)
+    out("")
+    run_xor(out)
+    out("")
+    run_digits(out)

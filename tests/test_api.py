@@ -1,0 +1,213 @@
+"""Estimator behaviour beyond the numbers: attributes, dtypes, sparse input,
+pickling, the parameter buffer behind coefs_, messages and warnings."""
+
+import io
+import pickle
+import subprocess
+import sys
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import sklearn.neural_network as sk
+from sklearn.base import clone
+from sklearn.datasets import make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from fastmlp import MLPClassifier, MLPRegressor
+
+X, y = make_classification(200, 8, n_informative=5, n_classes=3, random_state=0)
+Xr, yr = make_regression(200, 8, n_targets=2, random_state=0)
+
+
+def quiet(model, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(*args, **kwargs)
+
+
+def fitted_attributes(model):
+    return sorted(k for k in vars(model) if k.endswith("_") and not k.startswith("_"))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_fitted_attributes_are_sklearns(solver, early_stopping):
+    params = dict(hidden_layer_sizes=(5,), solver=solver, max_iter=5, early_stopping=early_stopping)
+    for ours_cls, theirs_cls, data in [
+        (MLPClassifier, sk.MLPClassifier, (X, y)),
+        (MLPRegressor, sk.MLPRegressor, (Xr, yr)),
+    ]:
+        ours, theirs = quiet(ours_cls(**params), *data), quiet(theirs_cls(**params), *data)
+        assert fitted_attributes(ours) == fitted_attributes(theirs)
+        for name in fitted_attributes(theirs):
+            if name in ("coefs_", "intercepts_", "classes_"):
+                continue
+            assert type(getattr(ours, name)) is type(getattr(theirs, name)), name
+
+
+def test_constructor_parameters_are_sklearns_plus_documented_additions():
+    for ours, theirs, added in [
+        (MLPClassifier(), sk.MLPClassifier(), {"n_threads"}),
+        (MLPRegressor(), sk.MLPRegressor(), {"n_threads", "out_activation"}),
+    ]:
+        ours_params, theirs_params = ours.get_params(), theirs.get_params()
+        assert set(ours_params) == set(theirs_params) | added
+        for name, value in theirs_params.items():
+            assert ours_params[name] == value, name
+    assert MLPClassifier().loss == "log_loss"
+
+
+def test_float32_is_kept_end_to_end():
+    X32 = X.astype(np.float32)
+    for solver in ("adam", "lbfgs"):
+        model = quiet(MLPClassifier(hidden_layer_sizes=(6,), solver=solver, max_iter=5), X32, y)
+        assert all(c.dtype == np.float32 for c in model.coefs_ + model.intercepts_)
+        assert model.predict_proba(X32).dtype == np.float32
+        assert model.predict_proba(X).dtype == np.float64
+        np.testing.assert_allclose(model.predict_proba(X32), model.predict_proba(X32.astype(float)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_sparse_input_trains_like_dense(fmt):
+    dense = np.where(np.abs(X) > 0.5, X, 0.0)
+    params = dict(hidden_layer_sizes=(7,), max_iter=10, random_state=0)
+    a = quiet(MLPClassifier(**params), dense, y)
+    b = quiet(MLPClassifier(**params), sp.csr_matrix(dense).asformat(fmt), y)
+    for u, v in zip(a.coefs_, b.coefs_):
+        np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(b.predict_proba(sp.csr_matrix(dense).asformat(fmt)), a.predict_proba(dense), rtol=1e-12)
+
+
+def test_coefs_are_views_into_one_buffer_and_assignment_is_taken_up():
+    model = quiet(MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0), Xr, yr)
+    before = model.predict(Xr[:3])
+    model.coefs_[1][:] = 0.0
+    np.testing.assert_allclose(model.predict(Xr[:3]), np.broadcast_to(model.intercepts_[1], (3, 2)))
+    model.coefs_ = [np.ones((8, 4)), np.full((4, 2), 0.5)]
+    model.intercepts_ = [np.zeros(4), np.zeros(2)]
+    expected = np.maximum(Xr[:3] @ np.ones((8, 4)), 0) @ np.full((4, 2), 0.5)
+    np.testing.assert_allclose(model.predict(Xr[:3]), expected, rtol=1e-12)
+    assert not np.allclose(before, expected)
+    # after a prediction the assigned arrays are views into the engine's buffer again
+    model.coefs_[0][0, 0] = 2.0
+    assert model.predict(Xr[:1])[0, 0] != expected[0, 0]
+
+
+def test_assigning_starting_weights_before_any_fit():
+    coefs = [np.full((8, 3), 0.1), np.full((3, 2), -0.2)]
+    intercepts = [np.zeros(3), np.zeros(2)]
+    model = MLPRegressor(hidden_layer_sizes=(3,), warm_start=True, max_iter=1, solver="sgd", shuffle=False)
+    model.coefs_, model.intercepts_ = [c.copy() for c in coefs], [b.copy() for b in intercepts]
+    quiet(model, Xr, yr)
+    reference = quiet(
+        sk.MLPRegressor(hidden_layer_sizes=(3,), warm_start=True, max_iter=1, solver="sgd", shuffle=False),
+        Xr,
+        yr,
+    )
+    reference.coefs_, reference.intercepts_ = [c.copy() for c in coefs], [b.copy() for b in intercepts]
+    quiet(reference, Xr, yr)
+    for a, b in zip(model.coefs_, reference.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dump", ["pickle", "joblib"])
+def test_pickle_round_trip_predicts_the_same_and_keeps_training(dump):
+    model = MLPClassifier(hidden_layer_sizes=(6,), random_state=0)
+    model.partial_fit(X, y, classes=np.unique(y))
+    if dump == "pickle":
+        copy = pickle.loads(pickle.dumps(model))
+    else:
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        buffer.seek(0)
+        copy = joblib.load(buffer)
+    np.testing.assert_array_equal(copy.predict_proba(X), model.predict_proba(X))
+    model.partial_fit(X, y)
+    copy.partial_fit(X, y)
+    for a, b in zip(model.coefs_, copy.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_pickle_holds_state_not_workspaces():
+    model = quiet(MLPClassifier(hidden_layer_sizes=(50,), max_iter=2, solver="sgd"), X, y)
+    n_params = sum(c.size for c in model.coefs_ + model.intercepts_)
+    state = pickle.dumps(model)
+    # weights, best weights and velocity: three copies of the parameters
+    assert len(state) < 3 * 8 * n_params + 20000
+    assert "_params" not in pickle.loads(state).__dict__
+
+
+def test_verbose_prints_sklearns_lines(capsys):
+    quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=True), X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].startswith("Iteration 1, loss = ")
+    quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=True, early_stopping=True), X, y)
+    assert "Validation score: " in capsys.readouterr().out
+
+
+def test_stopping_messages_and_convergence_warning(capsys):
+    with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(4\\) reached"):
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=4).fit(X, y)
+    model = MLPClassifier(hidden_layer_sizes=(4,), tol=10.0, n_iter_no_change=2, verbose=True).fit(X, y)
+    # the first epoch sets the best loss; n_iter_no_change + 1 epochs later it stops
+    assert model.n_iter_ == 4
+    assert "Training loss did not improve more than tol=10.000000 for 2 consecutive epochs. Stopping." in (
+        capsys.readouterr().out
+    )
+
+
+def test_diverging_fit_raises_instead_of_keeping_nan_weights():
+    big = Xr * 1e150
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        quiet(MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", max_iter=3), big, yr)
+
+
+def test_multilabel_and_multioutput_shapes():
+    Y = np.stack([y == 0, y == 1], axis=1).astype(int)
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5), X, Y)
+    assert clf.predict(X).shape == (200, 2)
+    assert clf.predict_proba(X).shape == (200, 2)
+    reg = quiet(MLPRegressor(hidden_layer_sizes=(5,), max_iter=5), Xr, yr)
+    assert reg.predict(Xr).shape == (200, 2)
+    reg1 = quiet(MLPRegressor(hidden_layer_sizes=(5,), max_iter=5), Xr, yr[:, 0])
+    assert reg1.predict(Xr).shape == (200,)
+
+
+def test_works_inside_pipeline_grid_search_and_cross_validation():
+    pipe = make_pipeline(
+        StandardScaler(),
+        MLPClassifier(hidden_layer_sizes=(8,), max_iter=100, learning_rate_init=0.01, random_state=0),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        scores = cross_val_score(pipe, X, y, cv=3)
+        search = GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    assert scores.mean() > 0.5
+    assert search.best_params_["mlpclassifier__alpha"] in (1e-4, 1e-2)
+    cloned = clone(MLPRegressor(out_activation="tanh", n_threads=2))
+    assert cloned.get_params()["out_activation"] == "tanh"
+
+
+def test_feature_names_are_recorded():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(8)])
+    model = quiet(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2), frame, y)
+    assert list(model.feature_names_in_) == list(frame.columns)
+    assert model.n_features_in_ == 8
+
+
+def test_demo_command_runs():
+    result = subprocess.run(
+        [sys.executable, "-m", "fastmlp", "demo"], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "0.394148" in result.stdout and "0.105522" in result.stdout
+    assert "hidden layer (2,): 4/4 points right" in result.stdout
+    assert "test accuracy" in result.stdout

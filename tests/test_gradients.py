@@ -1,0 +1,139 @@
+"""The engine's loss and gradient against finite differences and against
+the numpy reference backpropagation, for every hidden activation, every
+loss with its output activations, with and without sample weights and L2,
+dense and sparse input, in both precisions."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import reference as ref
+from fastmlp import _engine
+
+# (loss, output activation): the canonical links, and squared error through
+# the output activations a regressor may choose
+LOSS_OUTPUTS = [
+    ("squared_error", "identity"),
+    ("squared_error", "logistic"),
+    ("squared_error", "tanh"),
+    ("squared_error", "relu"),
+    ("squared_error", "exp"),
+    ("log_loss", "softmax"),
+    ("binary_log_loss", "logistic"),
+    ("poisson", "exp"),
+]
+UNITS = [5, 6, 4, 3]
+
+
+def problem(loss, dtype, seed=0, n=23):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, UNITS[0]))
+    K = UNITS[-1]
+    if loss == "log_loss":
+        Y = np.eye(K)[rng.integers(0, K, n)]
+    elif loss == "binary_log_loss":
+        Y = (rng.random((n, K)) < 0.5).astype(float)
+    elif loss == "poisson":
+        Y = rng.poisson(1.5, (n, K)).astype(float)
+    else:
+        Y = rng.standard_normal((n, K))
+    params = rng.uniform(-0.7, 0.7, _engine.param_layout(UNITS)[0])
+    sw = rng.uniform(0.2, 2.0, n)
+    return X.astype(dtype), Y.astype(dtype), params.astype(dtype), sw.astype(dtype)
+
+
+def unpack(params):
+    _, offsets = _engine.param_layout(UNITS)
+    coefs = [params[w : w + a * b].reshape(a, b) for (w, _), a, b in zip(offsets, UNITS, UNITS[1:])]
+    intercepts = [params[o : o + b] for (_, o), b in zip(offsets, UNITS[1:])]
+    return coefs, intercepts
+
+
+def engine_loss_grad(net, X, Y, params, sw, chunk=7, n_threads=1):
+    data = _engine.Dataset(net, X, Y, sw)
+    grads = np.empty_like(params)
+    loss = _engine.loss_grad(net, data, params, grads, net.workspace(chunk), chunk, n_threads)
+    return loss, grads
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", ref.HIDDEN)
+@pytest.mark.parametrize("loss,out", LOSS_OUTPUTS)
+def test_gradient_matches_finite_differences(dtype, hidden, loss, out):
+    """Central differences of the float64 loss; a float32 gradient is
+    checked against them at the same (float32) point."""
+    X, Y, params, sw = problem(loss, dtype)
+    acts = [hidden, hidden, out]
+    net = _engine.Network(UNITS, acts, loss, 0.3, dtype)
+    _, grads = engine_loss_grad(net, X, Y, params, sw)
+
+    net64 = _engine.Network(UNITS, acts, loss, 0.3, np.float64)
+    X64, Y64, p64, sw64 = (a.astype(np.float64) for a in (X, Y, params, sw))
+    h = 1e-6
+    numeric = np.empty(p64.size)
+    for i in range(p64.size):
+        up, down = p64.copy(), p64.copy()
+        up[i] += h
+        down[i] -= h
+        numeric[i] = (
+            engine_loss_grad(net64, X64, Y64, up, sw64)[0]
+            - engine_loss_grad(net64, X64, Y64, down, sw64)[0]
+        ) / (2 * h)
+    if loss == "squared_error":
+        # The reported squared error averages over the K outputs while its
+        # gradient (scikit-learn's convention) is that of the sum: scale the
+        # data part of the numeric gradient by K.
+        l2 = np.zeros_like(numeric)
+        coefs, _ = unpack(p64)
+        for (w, _), c in zip(_engine.param_layout(UNITS)[1], coefs):
+            l2[w : w + c.size] = 0.3 * c.ravel() / sw64.sum()
+        numeric = (numeric - l2) * UNITS[-1] + l2
+    tol = dict(rtol=1e-3, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(grads, numeric, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", ref.HIDDEN)
+@pytest.mark.parametrize("loss,out", LOSS_OUTPUTS)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_loss_and_gradient_match_reference(dtype, hidden, loss, out, weighted):
+    X, Y, params, sw = problem(loss, dtype, seed=1)
+    sw = sw if weighted else None
+    acts = [hidden, hidden, out]
+    net = _engine.Network(UNITS, acts, loss, 0.05, dtype)
+    value, grads = engine_loss_grad(net, X, Y, params, sw)
+    coefs, intercepts = unpack(params.astype(np.float64))
+    want_value, gW, gb = ref.loss_and_grad(X, Y, coefs, intercepts, acts, loss, 0.05, sw)
+    want = np.empty(params.size)
+    for (w, b), W_grad, b_grad in zip(_engine.param_layout(UNITS)[1], gW, gb):
+        want[w : w + W_grad.size] = W_grad.ravel()
+        want[b : b + b_grad.size] = b_grad
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    assert value == pytest.approx(want_value, rel=tol["rtol"])
+    np.testing.assert_allclose(grads, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_input_gives_the_dense_gradient(dtype):
+    X, Y, params, sw = problem("log_loss", dtype, seed=2)
+    X[np.abs(X) < 0.7] = 0
+    net = _engine.Network(UNITS, ["tanh", "relu", "softmax"], "log_loss", 0.1, dtype)
+    csr = sp.csr_matrix(X)
+    sparse = (csr.indptr.astype(np.int64), csr.indices.astype(np.int64), csr.data)
+    dense_value, dense_grads = engine_loss_grad(net, X, Y, params, sw)
+    data = _engine.Dataset(net, sparse, Y, sw)
+    grads = np.empty_like(params)
+    value = _engine.loss_grad(net, data, params, grads, net.workspace(5), 5, 2)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert value == pytest.approx(dense_value, rel=tol)
+    np.testing.assert_allclose(grads, dense_grads, rtol=tol, atol=tol)
+
+
+def test_chunk_size_changes_nothing_but_summation_order():
+    X, Y, params, sw = problem("binary_log_loss", np.float64, seed=3, n=50)
+    net = _engine.Network(UNITS, ["logistic", "tanh", "logistic"], "binary_log_loss", 0.0, np.float64)
+    base = engine_loss_grad(net, X, Y, params, sw, chunk=50)
+    for chunk in (1, 4, 17):
+        value, grads = engine_loss_grad(net, X, Y, params, sw, chunk=chunk)
+        assert value == pytest.approx(base[0], rel=1e-13)
+        np.testing.assert_allclose(grads, base[1], rtol=1e-12, atol=1e-15)

@@ -1,0 +1,208 @@
+"""Each C kernel against the float64 numpy reference, in both precisions,
+over shapes that straddle the kernels' blocking, with one and two threads."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import reference as ref
+from fastmlp import _engine
+
+DTYPES = [np.float32, np.float64]
+# rows x inputs x outputs: single rows and columns, odd sizes around the
+# 4-row and 8-lane blocks, and one large enough to run threaded
+SHAPES = [(1, 1, 1), (3, 5, 2), (4, 8, 16), (7, 13, 9), (33, 17, 65), (130, 70, 90)]
+TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
+
+
+def rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(42)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", SHAPES)
+def test_dense_forward(rng, dtype, n, n_in, n_out):
+    X, W, b = rand(rng, (n, n_in), dtype), rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype)
+    expected = X.astype(np.float64) @ W + b
+    for threads in (1, 2):
+        Y = np.full((n, n_out), np.nan, dtype)
+        _engine.dense_forward(Y, X, W, b, threads)
+        np.testing.assert_allclose(Y, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", SHAPES)
+def test_dense_backward_data(rng, dtype, n, n_in, n_out):
+    dY, W = rand(rng, (n, n_out), dtype), rand(rng, (n_in, n_out), dtype)
+    dX = np.full((n, n_in), np.nan, dtype)
+    _engine.dense_backward_data(dX, dY, W, 2)
+    np.testing.assert_allclose(dX, dY.astype(np.float64) @ W.T, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", SHAPES)
+def test_dense_backward_params_adds_into_gradients(rng, dtype, n, n_in, n_out):
+    X, dY = rand(rng, (n, n_in), dtype), rand(rng, (n, n_out), dtype)
+    dW0, db0 = rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype)
+    dW, db = dW0.copy(), db0.copy()
+    _engine.dense_backward_params(dW, db, X, dY, 2)
+    np.testing.assert_allclose(dW, dW0 + X.T.astype(np.float64) @ dY, **TOL[dtype])
+    np.testing.assert_allclose(db, db0 + dY.astype(np.float64).sum(axis=0), **TOL[dtype])
+
+
+def random_csr(rng, n, n_in, dtype):
+    dense = rand(rng, (n, n_in), dtype) * (rng.random((n, n_in)) < 0.3)
+    X = sp.csr_matrix(dense)
+    return dense, X.indptr.astype(np.int64), X.indices.astype(np.int64), X.data.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", SHAPES)
+def test_csr_forward_with_and_without_row_order(rng, dtype, n, n_in, n_out):
+    dense, indptr, indices, values = random_csr(rng, n, n_in, dtype)
+    W, b = rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype)
+    Y = np.empty((n, n_out), dtype)
+    _engine.csr_dense_forward(Y, indptr, indices, values, None, W, b, 2)
+    np.testing.assert_allclose(Y, dense.astype(np.float64) @ W + b, **TOL[dtype])
+    rows = rng.permutation(n).astype(np.int64)
+    _engine.csr_dense_forward(Y, indptr, indices, values, rows, W, b, 2)
+    np.testing.assert_allclose(Y, dense[rows].astype(np.float64) @ W + b, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", SHAPES)
+def test_csr_backward_params(rng, dtype, n, n_in, n_out):
+    dense, indptr, indices, values = random_csr(rng, n, n_in, dtype)
+    dY = rand(rng, (n, n_out), dtype)
+    rows = rng.permutation(n).astype(np.int64)
+    dW, db = np.zeros((n_in, n_out), dtype), np.zeros(n_out, dtype)
+    _engine.csr_backward_params(dW, db, indptr, indices, values, rows, dY, 2)
+    np.testing.assert_allclose(dW, dense[rows].T.astype(np.float64) @ dY, **TOL[dtype])
+    np.testing.assert_allclose(db, dY.astype(np.float64).sum(axis=0), **TOL[dtype])
+
+
+ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "exp", "softmax"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_forward_and_backward(rng, dtype, name):
+    Z = rand(rng, (9, 7), dtype) * 3
+    Z[0, :3] = [0.0, -0.0, 40.0]  # relu's kink and a saturating input
+    A = Z.copy()
+    _engine.activation_forward(A, name)
+    expected = ref.activation(name, Z)
+    np.testing.assert_allclose(A, expected, rtol=5e-6 if dtype == np.float32 else 1e-14, atol=1e-7)
+    dA = rand(rng, Z.shape, dtype)
+    dZ = dA.copy()
+    _engine.activation_backward(dZ, A, name)
+    np.testing.assert_allclose(
+        dZ,
+        ref.activation_backward(name, dA, A),
+        rtol=1e-5 if dtype == np.float32 else 1e-13,
+        atol=1e-6 if dtype == np.float32 else 1e-14,
+    )
+
+
+def test_relu_keeps_nan_so_divergence_stays_visible():
+    A = np.array([[np.nan, -1.0, 2.0]])
+    _engine.activation_forward(A, "relu")
+    assert np.isnan(A[0, 0]) and A[0, 1] == 0 and A[0, 2] == 2
+
+
+def targets(rng, name, n, K, dtype):
+    if name == "log_loss":
+        return np.eye(K, dtype=dtype)[rng.integers(0, K, n)]
+    if name == "binary_log_loss":
+        return (rng.random((n, K)) < 0.5).astype(dtype)
+    if name == "poisson":
+        return rng.poisson(2.0, (n, K)).astype(dtype)
+    return rand(rng, (n, K), dtype)
+
+
+def predictions(rng, name, n, K, dtype):
+    act = ref.CANONICAL[name]
+    P = ref.activation(act, rng.standard_normal((n, K)))
+    P[0, 0] = 0.0 if name in ("log_loss", "binary_log_loss") else P[0, 0]  # exercises clipping
+    return P.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["squared_error", "log_loss", "binary_log_loss", "poisson"])
+def test_losses(rng, dtype, name):
+    n, K = 11, 4
+    Y, P = targets(rng, name, n, K, dtype), predictions(rng, name, n, K, dtype)
+    losses = _engine.loss_forward(P, Y, None, name)
+    eps = ref.EPS[np.dtype(dtype)]
+    np.testing.assert_allclose(losses, ref.per_sample_loss(name, P, Y, eps), rtol=1e-6)
+    rows = rng.permutation(n).astype(np.int64)
+    np.testing.assert_allclose(
+        _engine.loss_forward(P, Y, rows, name), ref.per_sample_loss(name, P, Y[rows], eps), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_output_delta_with_and_without_weights(rng, dtype):
+    P, Y = rand(rng, (6, 3), dtype), rand(rng, (6, 3), dtype)
+    sw = rng.random(6).astype(dtype)
+    dZ = np.empty_like(P)
+    _engine.loss_backward(dZ, P, Y)
+    np.testing.assert_allclose(dZ, P.astype(np.float64) - Y, **TOL[dtype])
+    _engine.loss_backward(dZ, P, Y, sw)
+    np.testing.assert_allclose(dZ, (P.astype(np.float64) - Y) * sw[:, None], **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_sgd_step(rng, dtype, nesterov):
+    n = 40000  # spans several chunks, so two threads share it
+    p, v, g = rand(rng, n, dtype), rand(rng, n, dtype), rand(rng, n, dtype)
+    expected_p, expected_v = ref.sgd_step(
+        p.astype(np.float64), v.astype(np.float64), g.astype(np.float64), 0.1, 0.9, nesterov
+    )
+    _engine.sgd_step(p, v, g, 0.1, 0.9, nesterov, 2)
+    np.testing.assert_allclose(p, expected_p, **TOL[dtype])
+    np.testing.assert_allclose(v, expected_v, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_step(rng, dtype):
+    n = 40000
+    p, m, g = rand(rng, n, dtype), rand(rng, n, dtype), rand(rng, n, dtype)
+    v = rng.random(n).astype(dtype)
+    expected = ref.adam_step(*(a.astype(np.float64) for a in (p, m, v, g)), 0.01, 0.9, 0.999, 1e-8)
+    _engine.adam_step(p, m, v, g, 0.01, 0.9, 0.999, 1e-8, 2)
+    for got, want in zip((p, m, v), expected):
+        np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+def test_kernels_refuse_bad_buffers():
+    X = np.ones((3, 2))
+    W = np.ones((2, 4))
+    with pytest.raises(ValueError, match="elements"):
+        _engine.dense_forward(np.empty((3, 3)), X, W, np.ones(4))
+    with pytest.raises(TypeError, match="dtype"):
+        _engine.dense_forward(np.empty((3, 4), np.float32), X, W, np.ones(4))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _engine.dense_forward(np.empty((4, 3)).T, X, W, np.ones(4))
+    indptr = np.array([0, 1, 2], np.int64)
+    with pytest.raises(ValueError, match="column index out of range"):
+        _engine.csr_dense_forward(
+            np.empty((2, 4)), indptr, np.array([0, 7], np.int64), np.ones(2), None, W, np.ones(4)
+        )
+    with pytest.raises(ValueError, match="out of range"):
+        _engine.csr_dense_forward(
+            np.empty((2, 4)), indptr, np.array([0, 1], np.int64), np.ones(2),
+            np.array([0, 5], np.int64), W, np.ones(4),
+        )
+
+
+def test_param_layout_puts_all_weights_before_all_biases():
+    n_params, offsets = _engine.param_layout([3, 4, 2])
+    assert n_params == 3 * 4 + 4 * 2 + 4 + 2
+    assert offsets == [(0, 20), (12, 24)]
