@@ -9,6 +9,7 @@
  *   D_{l-1} = (D_l W_l^T) * f'_{l-1}(A_l)                           backward
  * which is scikit-learn's backpropagation, operation for operation.
  */
+#include <math.h>
 #include <string.h>
 
 #include "common.h"

@@ -1,0 +1,423 @@
+"""fastmlp next to scikit-learn and PyTorch on the reference workloads.
+
+Every library trains the same network on the same data in this one process
+run, so the ratios are fair on a noisy machine; times are medians of
+repeats. Achieved GFLOP/s (an epoch costs about 6 x weights x samples
+floating-point operations) are set against numpy's float32 matrix-multiply
+rate measured in the same run.
+
+    python benchmarks/compare.py                 # full table
+    python benchmarks/compare.py --quick         # reduced sizes, < 1 minute
+    python benchmarks/compare.py --json out.json
+    python benchmarks/compare.py --update-readme # rewrite README's results table
+
+PyTorch is optional (pip install torch==2.13.0 for the CPU build).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Workload:
+    id: str
+    title: str
+    n_samples: int
+    n_features: int
+    task: str  # "binary", "multiclass", "regression", "worked"
+    hidden: tuple
+    epochs: int
+    batch_size: int
+    activation: str = "relu"
+    solver: str = "adam"
+    learning_rate: float = 1e-3
+    n_classes: int = 2
+    dtype: type = np.float32
+    quick: dict = field(default_factory=dict)
+
+
+WORKLOADS = [
+    Workload("W1", "small tabular", 20_000, 20, "binary", (64,), 10, 32,
+             quick=dict(n_samples=5_000, epochs=3)),
+    Workload("W2", "mnist-like", 60_000, 784, "multiclass", (256, 128), 2, 128, n_classes=10,
+             quick=dict(n_samples=6_000, epochs=1)),
+    Workload("W3", "regression", 50_000, 50, "regression", (128, 64), 5, 64,
+             quick=dict(n_samples=10_000, epochs=2)),
+    Workload("W4", "worked example", 3, 2, "worked", (2,), 10_000, 1, activation="logistic",
+             solver="sgd", learning_rate=1.2, dtype=np.float64, quick=dict(epochs=2_000)),
+    Workload("W2-f64", "mnist-like, float64", 60_000, 784, "multiclass", (256, 128), 2, 128,
+             n_classes=10, dtype=np.float64, quick=dict(n_samples=6_000, epochs=1)),
+]
+
+
+def scaled(w, quick):
+    if not quick:
+        return w
+    return Workload(**{**w.__dict__, **w.quick})
+
+
+def make_data(w, seed=0):
+    """Synthetic data with learnable structure, fixed by seed."""
+    rng = np.random.default_rng(seed)
+    if w.task == "worked":
+        X = np.array([[0.5, -0.5], [0.3, 0.4], [0.7, 0.9]])
+        return X, np.array([[0.9, 0.1], [0.9, 0.9], [0.1, 0.1]])
+    X = rng.standard_normal((w.n_samples, w.n_features)).astype(w.dtype)
+    proj = rng.standard_normal((w.n_features, max(w.n_classes, 1)))
+    scores = X @ proj + 0.5 * np.tanh(X[:, :1])
+    if w.task == "regression":
+        return X, scores[:, 0].astype(w.dtype)
+    if w.task == "binary":
+        return X, (scores[:, 0] > 0).astype(np.int64)
+    return X, scores.argmax(axis=1).astype(np.int64)
+
+
+def n_weights(w):
+    units = [w.n_features, *w.hidden, 1 if w.task in ("binary", "regression") else
+             (2 if w.task == "worked" else w.n_classes)]
+    return sum(a * b + b for a, b in zip(units, units[1:]))
+
+
+def epoch_flops(w):
+    return 6.0 * n_weights(w) * w.n_samples
+
+
+# ---- the three libraries ---------------------------------------------------
+
+
+def sklearn_like_params(w):
+    params = dict(
+        hidden_layer_sizes=w.hidden,
+        activation=w.activation,
+        solver=w.solver,
+        batch_size=w.batch_size,
+        learning_rate_init=w.learning_rate,
+        max_iter=w.epochs,
+        tol=0.0,
+        n_iter_no_change=10**9,
+        random_state=0,
+    )
+    if w.task == "worked":
+        params.update(momentum=0.0, alpha=0.0, shuffle=False)
+    return params
+
+
+def estimator(module, w, **extra):
+    if w.task in ("regression", "worked"):
+        cls = module.MLPRegressor
+    else:
+        cls = module.MLPClassifier
+    params = sklearn_like_params(w)
+    params.update(extra)
+    return cls(**params)
+
+
+def fit_quietly(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X, y)
+
+
+def fastmlp_fit(w, X, y, n_threads=None):
+    import fastmlp
+
+    extra = {"n_threads": n_threads}
+    if w.task == "worked":
+        extra["out_activation"] = "logistic"
+    return fit_quietly(estimator(fastmlp, w, **extra), X, y)
+
+
+def sklearn_fit(w, X, y):
+    import sklearn.neural_network as sk
+
+    return fit_quietly(estimator(sk, w), X, y)
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def torch_model(w):
+    import torch
+
+    torch.manual_seed(0)
+    units = [w.n_features, *w.hidden]
+    layers = []
+    act = {"relu": torch.nn.ReLU, "logistic": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}[w.activation]
+    for a, b in zip(units, units[1:]):
+        layers += [torch.nn.Linear(a, b), act()]
+    out = {"binary": 1, "regression": 1, "multiclass": w.n_classes, "worked": 2}[w.task]
+    layers.append(torch.nn.Linear(units[-1], out))
+    if w.task == "worked":
+        layers.append(torch.nn.Sigmoid())
+    dtype = torch.float64 if w.dtype == np.float64 else torch.float32
+    return torch.nn.Sequential(*layers).to(dtype)
+
+
+def torch_fit(w, X, y, threads):
+    import torch
+
+    torch.set_num_threads(threads)
+    model = torch_model(w)
+    Xt = torch.from_numpy(np.ascontiguousarray(X))
+    if w.task == "multiclass":
+        yt, loss_fn = torch.from_numpy(y), torch.nn.CrossEntropyLoss()
+    elif w.task == "binary":
+        yt, loss_fn = torch.from_numpy(y.astype(X.dtype))[:, None], torch.nn.BCEWithLogitsLoss()
+    else:
+        yt = torch.from_numpy(np.asarray(y, dtype=X.dtype).reshape(len(X), -1))
+        loss_fn = torch.nn.MSELoss()
+    if w.solver == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=w.learning_rate, fused=True)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=w.learning_rate)
+    n = len(X)
+    for _ in range(w.epochs):
+        order = torch.randperm(n) if w.task != "worked" else torch.arange(n)
+        for start in range(0, n, w.batch_size):
+            idx = order[start : start + w.batch_size]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+    return model
+
+
+# ---- measuring --------------------------------------------------------------
+
+
+def median_seconds(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def gemm_peak_gflops(dtype=np.float32, n=2048, repeats=5):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n)).astype(dtype), rng.standard_normal((n, n)).astype(dtype)
+    a @ b
+    seconds = median_seconds(lambda: a @ b, repeats)
+    return 2.0 * n**3 / seconds / 1e9
+
+
+def predict_latency_us(predict, row, calls):
+    predict(row)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        predict(row)
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
+def peak_rss_rise_mib(library, quick):
+    """Peak resident memory a W2 fit adds to a process already holding its
+    data (Linux: the peak is reset through /proc/self/clear_refs)."""
+    code = f"""
+import sys
+sys.path.insert(0, {str(ROOT / 'benchmarks')!r})
+import compare
+w = compare.scaled(compare.WORKLOADS[1], {quick})
+X, y = compare.make_data(w)
+import fastmlp, sklearn.neural_network
+{"import torch" if library == "PyTorch" else ""}
+
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
+if {library!r} == "fastmlp":
+    compare.fastmlp_fit(w, X, y)
+elif {library!r} == "scikit-learn":
+    compare.sklearn_fit(w, X, y)
+else:
+    compare.torch_fit(w, X, y, 2)
+print(status("VmHWM") - before)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def machine():
+    model = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def run(quick=False, repeats=None, with_torch=True, memory=True):
+    import sklearn
+
+    import fastmlp
+
+    repeats = repeats or (1 if quick else 3)
+    use_torch = with_torch and torch_available()
+    results = {
+        "machine": machine(),
+        "date": datetime.date.today().isoformat(),
+        "versions": {"fastmlp": fastmlp.__version__, "scikit-learn": sklearn.__version__},
+        "quick": quick,
+        "repeats": repeats,
+        "gemm_peak_gflops": {"float32": gemm_peak_gflops(np.float32),
+                             "float64": gemm_peak_gflops(np.float64)},
+        "rows": [],
+    }
+    if use_torch:
+        import torch
+
+        results["versions"]["PyTorch"] = torch.__version__
+
+    for base in WORKLOADS:
+        w = scaled(base, quick)
+        X, y = make_data(w)
+        row = {"id": w.id, "title": w.title, "epochs": w.epochs, "n_samples": w.n_samples,
+               "steps": w.epochs * -(-w.n_samples // w.batch_size)}
+        row["fastmlp"] = median_seconds(lambda: fastmlp_fit(w, X, y), repeats)
+        row["fastmlp_1_thread"] = median_seconds(lambda: fastmlp_fit(w, X, y, n_threads=1), repeats)
+        row["scikit-learn"] = median_seconds(lambda: sklearn_fit(w, X, y), repeats)
+        if use_torch:
+            row["PyTorch"] = min(
+                median_seconds(lambda: torch_fit(w, X, y, t), repeats) for t in (1, 2)
+            )
+        if w.task != "worked":
+            flops = epoch_flops(w) * w.epochs
+            row["gflops"] = flops / row["fastmlp"] / 1e9
+            peak = results["gemm_peak_gflops"]["float64" if w.dtype == np.float64 else "float32"]
+            row["peak_percent"] = 100 * row["gflops"] / peak
+        results["rows"].append(row)
+
+    # prediction: W2's model
+    w = scaled(WORKLOADS[1], quick)
+    X, y = make_data(w)
+    ours = fastmlp_fit(w, X, y)
+    theirs = sklearn_fit(w, X, y)
+    one, many = X[:1], X[:10_000]
+    calls = 200 if quick else 2000
+    pred = {"id": "P1", "title": "predict_proba, one row (us)"}
+    pred["fastmlp"] = predict_latency_us(ours.predict_proba, one, calls)
+    pred["scikit-learn"] = predict_latency_us(theirs.predict_proba, one, calls)
+    bulk = {"id": "P2", "title": "predict_proba, 10,000 rows (ms)"}
+    bulk["fastmlp"] = median_seconds(lambda: ours.predict_proba(many), 5) * 1e3
+    bulk["scikit-learn"] = median_seconds(lambda: theirs.predict_proba(many), 5) * 1e3
+    if use_torch:
+        import torch
+
+        model = torch_model(w)
+        torch.set_num_threads(2)
+        with torch.inference_mode():
+            t_one, t_many = torch.from_numpy(one), torch.from_numpy(many)
+
+            def proba(t):
+                return torch.softmax(model(t), dim=1).numpy()
+
+            pred["PyTorch"] = min(
+                predict_latency_us(lambda r: (torch.set_num_threads(k), proba(r))[1], t_one, calls)
+                for k in (1, 2)
+            )
+            bulk["PyTorch"] = median_seconds(lambda: proba(t_many), 5) * 1e3
+    results["rows"] += [pred, bulk]
+
+    if memory:
+        libraries = ["fastmlp", "scikit-learn"] + (["PyTorch"] if use_torch else [])
+        results["memory_mib"] = {lib: peak_rss_rise_mib(lib, quick) for lib in libraries}
+    return results
+
+
+def ratio(a, b):
+    return f"{b / a:.1f}x" if a and b else ""
+
+
+def table(results):
+    libs = ["fastmlp", "scikit-learn"] + (["PyTorch"] if "PyTorch" in results["versions"] else [])
+    head = "| workload | " + " | ".join(libs) + " | vs scikit-learn | "
+    head += ("vs PyTorch | " if "PyTorch" in libs else "") + "fastmlp 1 thread | GFLOP/s | % of peak |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for row in results["rows"]:
+        unit = "" if row["id"].startswith("P") else " s"
+        cells = [f"{row['id']} {row['title']}"]
+        cells += [f"{row[lib]:.3g}{unit}" if lib in row else "" for lib in libs]
+        cells.append(ratio(row["fastmlp"], row.get("scikit-learn")))
+        if "PyTorch" in libs:
+            cells.append(ratio(row["fastmlp"], row.get("PyTorch")))
+        cells.append(f"{row['fastmlp_1_thread']:.3g} s" if "fastmlp_1_thread" in row else "")
+        cells.append(f"{row['gflops']:.1f}" if "gflops" in row else "")
+        cells.append(f"{row['peak_percent']:.0f}%" if "peak_percent" in row else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    peak = results["gemm_peak_gflops"]
+    notes = [
+        "",
+        f"Machine: {results['machine']}; {results['date']}; "
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+        + f"; medians of {results['repeats']} run(s)"
+        + (" (quick sizes)" if results["quick"] else "")
+        + f". numpy GEMM peak: {peak['float32']:.0f} GFLOP/s float32, "
+        f"{peak['float64']:.0f} GFLOP/s float64.",
+    ]
+    if "memory_mib" in results:
+        notes.append(
+            "Peak memory a W2 fit adds to the process holding its data: "
+            + ", ".join(f"{k} {v:.0f} MiB" for k, v in results["memory_mib"].items())
+            + "."
+        )
+    return "\n".join(lines + notes)
+
+
+def update_readme(text):
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    new = re.sub(
+        r"(<!-- results:start -->\n).*?(<!-- results:end -->)",
+        lambda m: m.group(1) + text + "\n" + m.group(2),
+        content,
+        flags=re.S,
+    )
+    readme.write_text(new)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="reduced sizes, under a minute")
+    parser.add_argument("--repeats", type=int, help="runs per measurement (median)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite README's table")
+    args = parser.parse_args(argv)
+    results = run(args.quick, args.repeats, not args.no_torch, not args.no_memory)
+    text = table(results)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.update_readme:
+        update_readme(text)
+
+
+if __name__ == "__main__":
+    main()
