@@ -105,20 +105,64 @@ int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype);
 
 /* ---- whole-model entry points -------------------------------------------- */
 
-/* One epoch of mini-batch training over the rows order [n_rows] of data:
- * for each batch of `batch_size` of them, in that order, run forward, loss,
- * backward and one optimizer step on params. grads [n_params] is scratch; state holds the
- * optimizer's memory: SGD velocity [n_params], Adam m then v [2 n_params].
- * loss_sum (OUT) = sum over batches of batch_loss * batch_length, where
- * batch_loss includes the L2 term. work: fm_workspace_bytes(net, batch_size).
- * interrupt may be NULL; when it points at a nonzero value between two
- * batches the epoch stops with FM_ERR_INTERRUPTED. */
-fm_status fm_train_epoch(fm_dtype dtype, void *params, void *grads, void *state,
-                         void *work, double *loss_sum, const fm_data *data,
-                         const int64_t *order, int64_t n_rows, const fm_net *net,
-                         fm_optimizer *opt,
-                         int64_t batch_size, int n_threads,
-                         const volatile int *interrupt);
+/* numpy's MT19937 state, as RandomState.get_state() gives it. */
+typedef struct {
+    uint32_t key[624];
+    int32_t pos;
+} fm_mt19937;
+
+/* Shuffle x [n] in place exactly as numpy's RandomState.shuffle(x) does,
+ * advancing rng the same way. n must be below 2^32. */
+fm_status fm_shuffle(fm_mt19937 *rng, int64_t *x, int64_t n);
+
+typedef enum { FM_CONSTANT = 0, FM_INVSCALING = 1, FM_ADAPTIVE = 2 } fm_schedule;
+
+/* What the last epoch of a run decided. */
+typedef enum {
+    FM_EVENT_NONE = 0,
+    FM_EVENT_STOP = 1,               /* no improvement for too long: stop */
+    FM_EVENT_STOP_LR_TOO_SMALL = 2,  /* adaptive SGD rate already at 1e-6: stop */
+    FM_EVENT_LR_REDUCED = 3,         /* adaptive SGD rate divided by 5 */
+} fm_event;
+
+/* The bookkeeping between epochs (scikit-learn's rules). After each epoch:
+ *   loss = loss_sum / n_rows;  t += n_rows
+ *   watching the loss: no_improvement = loss > best_loss - tol ? +1 : 0,
+ *                      best_loss = min(best_loss, loss)
+ *   SGD invscaling: learning_rate = learning_rate_init / (t + 1)^power_t
+ *   no_improvement > n_iter_no_change: adaptive SGD divides the rate by 5
+ *   (resetting the count) unless it is <= 1e-6; otherwise training stops. */
+typedef struct {
+    int64_t max_epochs;       /* IN: epochs this call may run */
+    int32_t shuffle;          /* IN: shuffle `order` with rng before each epoch */
+    int32_t watch_loss;       /* IN: apply the no-improvement rule to the loss */
+    int32_t schedule;         /* IN: fm_schedule of SGD */
+    double tol;               /* IN */
+    double n_iter_no_change;  /* IN (may be infinite) */
+    double learning_rate_init, power_t; /* IN: invscaling */
+    int64_t t;                /* INOUT: samples seen */
+    double best_loss;         /* INOUT */
+    int64_t no_improvement;   /* INOUT */
+    int64_t epochs;           /* OUT: epochs completed by this call */
+    int32_t event;            /* OUT: fm_event of the last completed epoch */
+} fm_run;
+
+/* Mini-batch training for up to run->max_epochs epochs over the rows
+ * order [n_rows] of data. Each epoch (shuffled first when run->shuffle)
+ * runs, for each batch of batch_size rows in order, forward, loss, backward
+ * and one optimizer step on params. grads [n_params] is scratch; state holds
+ * the optimizer's memory: SGD velocity [n_params], Adam m then v
+ * [2 n_params]. loss_curve (OUT) [max_epochs] gets each epoch's loss: the
+ * mean over batches of batch loss (L2 term included) weighted by batch
+ * length. work: fm_workspace_bytes(net, batch_size). rng may be NULL when
+ * not shuffling. interrupt may be NULL; a nonzero value seen between two
+ * batches ends the call with FM_ERR_INTERRUPTED, run->epochs counting the
+ * epochs completed before. */
+fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *work,
+                   double *loss_curve, int64_t *order, int64_t n_rows, fm_run *run,
+                   fm_mt19937 *rng, const fm_data *data, const fm_net *net,
+                   fm_optimizer *opt, int64_t batch_size, int n_threads,
+                   const volatile int *interrupt);
 
 /* Loss and gradient over the whole data set (the L-BFGS objective):
  * loss (OUT) = sum_i sw_i l_i / S + 0.5 alpha sum ||W||^2 / S, S = sum_i sw_i;

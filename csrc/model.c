@@ -181,35 +181,82 @@ static void dense_rows(FM_FN(fm_batch) *batch, real *xb, const fm_data *data,
     batch->x = xb;
 }
 
-fm_status FM_FN(fm_train_epoch)(real *params, real *grads, real *state, void *work,
-                                double *loss_sum, const fm_data *data,
-                                const int64_t *order, int64_t n_rows, const fm_net *net,
-                                fm_optimizer *opt, int64_t batch_size, int n_threads,
-                                const volatile int *interrupt)
+/* One epoch over order [n]: returns FM_OK with *loss_sum = sum of batch
+ * losses times batch lengths, or FM_ERR_INTERRUPTED. */
+static fm_status train_epoch(real *params, real *grads, real *state, void *work,
+                             const fm_layout *lay, double *loss_sum, const int64_t *order,
+                             int64_t n, const fm_data *data, const fm_net *net,
+                             fm_optimizer *opt, int64_t batch_size, int n_threads,
+                             const volatile int *interrupt)
 {
-    if (fm_check_net(net) != FM_OK || batch_size < 1 || !order) return FM_ERR_ARGUMENT;
-    const int64_t n = n_rows, n_params = fm_n_params(net);
-    const fm_layout lay = fm_workspace_layout(net, batch_size, sizeof(real));
-    real *xb = (real *)((char *)work + lay.x);
+    const int64_t n_params = fm_n_params(net);
+    real *xb = (real *)((char *)work + lay->x);
     double total = 0;
-
     for (int64_t start = 0; start < n; start += batch_size) {
-        if (interrupt && *interrupt) {
-            *loss_sum = total;
-            return FM_ERR_INTERRUPTED;
-        }
+        if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
         const int64_t B = fm_min64(batch_size, n - start);
         FM_FN(fm_batch) batch = batch_of(data, net, start, order + start);
         dense_rows(&batch, xb, data, net->units[0], start, B);
         memset(grads, 0, (size_t)n_params * sizeof(real));
         double wloss = 0, S = 0;
-        accumulate(grads, &wloss, &S, work, &lay, &batch, params, net, B, batch_size,
+        accumulate(grads, &wloss, &S, work, lay, &batch, params, net, B, batch_size,
                    n_threads);
         const double l2 = finalize(grads, params, net, S);
         total += (wloss / S + l2) * (double)B;
         optimizer_step(params, grads, state, n_params, opt, n_threads);
     }
     *loss_sum = total;
+    return FM_OK;
+}
+
+/* scikit-learn's end-of-epoch rules (see fm_run in fastmlp.h). */
+static void end_of_epoch(fm_run *run, fm_optimizer *opt, double loss, int64_t n)
+{
+    run->t += n;
+    run->event = FM_EVENT_NONE;
+    if (run->watch_loss) {
+        run->no_improvement = loss > run->best_loss - run->tol ? run->no_improvement + 1 : 0;
+        if (loss < run->best_loss) run->best_loss = loss;
+    }
+    const int sgd = opt->solver == FM_SGD;
+    if (sgd && run->schedule == FM_INVSCALING)
+        opt->learning_rate = run->learning_rate_init / pow((double)run->t + 1, run->power_t);
+    if (!run->watch_loss || !((double)run->no_improvement > run->n_iter_no_change)) return;
+    if (!sgd || run->schedule != FM_ADAPTIVE) {
+        run->event = FM_EVENT_STOP;
+    } else if (opt->learning_rate <= 1e-6) {
+        run->event = FM_EVENT_STOP_LR_TOO_SMALL;
+    } else {
+        opt->learning_rate /= 5.0;
+        run->no_improvement = 0;
+        run->event = FM_EVENT_LR_REDUCED;
+    }
+}
+
+fm_status FM_FN(fm_train)(real *params, real *grads, real *state, void *work,
+                          double *loss_curve, int64_t *order, int64_t n_rows, fm_run *run,
+                          fm_mt19937 *rng, const fm_data *data, const fm_net *net,
+                          fm_optimizer *opt, int64_t batch_size, int n_threads,
+                          const volatile int *interrupt)
+{
+    if (fm_check_net(net) != FM_OK || batch_size < 1 || n_rows < 1 || !order ||
+        (run->shuffle && !rng))
+        return FM_ERR_ARGUMENT;
+    const fm_layout lay = fm_workspace_layout(net, batch_size, sizeof(real));
+    run->epochs = 0;
+    run->event = FM_EVENT_NONE;
+    while (run->epochs < run->max_epochs) {
+        if (run->shuffle && fm_shuffle(rng, order, n_rows) != FM_OK) return FM_ERR_ARGUMENT;
+        double loss_sum = 0;
+        const fm_status s = train_epoch(params, grads, state, work, &lay, &loss_sum, order,
+                                        n_rows, data, net, opt, batch_size, n_threads,
+                                        interrupt);
+        if (s != FM_OK) return s;
+        const double loss = loss_sum / (double)n_rows;
+        loss_curve[run->epochs++] = loss;
+        end_of_epoch(run, opt, loss, n_rows);
+        if (run->event == FM_EVENT_STOP || run->event == FM_EVENT_STOP_LR_TOO_SMALL) break;
+    }
     return FM_OK;
 }
 

@@ -206,3 +206,15 @@ def test_param_layout_puts_all_weights_before_all_biases():
     n_params, offsets = _engine.param_layout([3, 4, 2])
     assert n_params == 3 * 4 + 4 * 2 + 4 + 2
     assert offsets == [(0, 20), (12, 24)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 1000, 70000])
+def test_engine_shuffle_draws_what_numpy_draws(n):
+    ours, theirs = np.random.RandomState(n), np.random.RandomState(n)
+    ours.uniform(size=3), theirs.uniform(size=3)  # start mid-stream
+    a, b = np.arange(n, dtype=np.int64), np.arange(n, dtype=np.int64)
+    for _ in range(3):
+        _engine.shuffle(ours, a)
+        theirs.shuffle(b)
+        np.testing.assert_array_equal(a, b)
+    assert ours.randint(1 << 30) == theirs.randint(1 << 30)

@@ -142,6 +142,10 @@ VARIANTS = {
         solver="adam", early_stopping=True, task="multiclass", validation_fraction=0.2
     ),
     "early-stopping-regression": dict(solver="adam", early_stopping=True, task="regression"),
+    "early-stopping-sgd-adaptive": dict(
+        solver="sgd", learning_rate="adaptive", early_stopping=True, n_iter_no_change=1,
+        tol=0.05, max_iter=60,
+    ),
     "sample-weight-adam": dict(solver="adam", sample_weight=True),
     "sample-weight-lbfgs": dict(solver="lbfgs", sample_weight=True, task="multiclass"),
     "sample-weight-early-stopping": dict(solver="sgd", sample_weight=True, early_stopping=True),
@@ -222,6 +226,22 @@ def test_partial_fit_sequence_matches_sklearn(task, solver):
         theirs.partial_fit(X, y)
         ours.partial_fit(X, y)
     assert_same_model(theirs, ours, np.float64, X)
+
+
+@pytest.mark.parametrize(
+    "name", ["sgd-adaptive", "early-stopping-sgd-adaptive", "tol-stops-early", "early-stopping-sgd"]
+)
+def test_verbose_output_is_sklearns_line_for_line(name, capsys):
+    task, X, y, params, fit_params = variant_setup(name)
+    theirs, ours = fit_both(task, X, y, fit_params, **dict(params, verbose=True))
+    printed = capsys.readouterr().out.splitlines()
+    half = len(printed) // 2
+    assert printed[:half] == printed[half:]
+    assert any("did not improve" in line for line in printed)
+    # printing runs one epoch per engine call: the model is the same
+    quiet = fit_both(task, X, y, fit_params, **params)[1]
+    for a, b in zip(ours.coefs_, quiet.coefs_):
+        assert np.array_equal(a, b)
 
 
 def test_probabilities_match_sklearn():

@@ -30,7 +30,7 @@ from sklearn.utils import check_random_state, shuffle
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from fastmlp import _engine
-from fastmlp._optim import StochasticOptimizer
+from fastmlp._optim import LR_REDUCED, StochasticOptimizer, stall_ending
 from fastmlp._params import (
     BOOLEAN,
     LAYER_SIZES,
@@ -355,17 +355,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _fit_stochastic(self, net, data, params, y, sample_weight, incremental, n_threads):
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = StochasticOptimizer(
-                self.solver,
-                params.size,
-                params.dtype,
-                self.learning_rate_init,
-                self.learning_rate,
-                self.momentum,
-                self.nesterovs_momentum,
-                self.power_t,
-                self.beta_1,
-                self.beta_2,
-                self.epsilon,
+                self.solver, params.size, params.dtype, self.learning_rate_init, self.learning_rate
             )
         optimizer = self._optimizer
         optimizer.astype(params.dtype)
@@ -397,7 +387,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         else:
             n_samples = n_rows
 
-        sample_idx = np.arange(n_samples, dtype=np.int64)
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -408,96 +397,104 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        grads = np.empty_like(params)
-        work = net.workspace(batch_size)
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                order = train_rows[sample_idx] if early_stopping else sample_idx
-                loss_sum, optimizer.t = _engine.train_epoch(
-                    net,
-                    data,
-                    params,
-                    grads,
-                    optimizer.state,
-                    work,
-                    np.ascontiguousarray(order, dtype=np.int64),
-                    self.solver,
-                    optimizer.learning_rate,
-                    self.momentum,
-                    self.nesterovs_momentum,
-                    self.beta_1,
-                    self.beta_2,
-                    self.epsilon,
-                    optimizer.t,
-                    batch_size,
-                    n_threads,
-                )
+        # Epochs shuffle `order` in place; the rows are never moved.
+        order = train_rows.astype(np.int64) if early_stopping else np.arange(n_samples)
+        trainer = _engine.Trainer(
+            net,
+            data,
+            params,
+            np.empty_like(params),
+            optimizer.state,
+            order,
+            solver=self.solver,
+            learning_rate=optimizer.learning_rate,
+            momentum=self.momentum,
+            nesterov=self.nesterovs_momentum,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+            adam_t=optimizer.t,
+            schedule=self.learning_rate,
+            learning_rate_init=self.learning_rate_init,
+            power_t=self.power_t,
+            tol=self.tol,
+            n_iter_no_change=float(self.n_iter_no_change),
+            watch_loss=not early_stopping,
+            t=self.t_,
+            best_loss=np.inf if early_stopping else self.best_loss_,
+            no_improvement=self._no_improvement_count,
+            shuffle=self.shuffle,
+            random_state=self._random_state,
+            batch_size=batch_size,
+            n_threads=n_threads,
+        )
+        # Python is needed after every epoch only to print, or to score the
+        # validation set; otherwise all epochs run in one call.
+        per_call = 1 if (early_stopping or self.verbose or incremental) else self.max_iter
+        self.n_iter_ = 0
+        stopped = interrupted = False
+        while self.n_iter_ < self.max_iter and not (stopped or interrupted):
+            losses, event, interrupted = trainer.run(min(per_call, self.max_iter - self.n_iter_))
+            optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
+            self.t_ = trainer.t
+            if not early_stopping:
+                self.best_loss_ = np.float64(trainer.best_loss)
+                self._no_improvement_count = trainer.no_improvement
+            for loss in losses:
                 self.n_iter_ += 1
-                self.loss_ = np.float64(loss_sum / n_samples)
-                self.t_ += n_samples
+                self.loss_ = np.float64(loss)
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                if early_stopping:
-                    outputs = self._outputs(net, data, params, n_threads, rows=val_rows)
-                    score = self._score_outputs(outputs, y_val, sw_val)
-                    self._update_no_improvement_count(score, params)
-                else:
-                    self._update_no_improvement_count(None, params)
-
-                optimizer.iteration_ends(self.t_)
-
+            if interrupted:
+                break
+            if early_stopping:
+                outputs = self._outputs(net, data, params, n_threads, rows=val_rows)
+                self._update_validation(self._score_outputs(outputs, y_val, sw_val), params)
                 if self._no_improvement_count > self.n_iter_no_change:
-                    what = "Validation score" if early_stopping else "Training loss"
-                    msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
-                        what,
-                        self.tol,
-                        self.n_iter_no_change,
+                    event = optimizer.trigger_stopping()
+                    if event == LR_REDUCED:
+                        self._no_improvement_count = 0
+                        trainer.learning_rate = optimizer.learning_rate
+            if event is not None:
+                stopped = event != LR_REDUCED
+                if self.verbose:
+                    print(
+                        "%s did not improve more than tol=%f for %d consecutive epochs.%s"
+                        % (
+                            "Validation score" if early_stopping else "Training loss",
+                            self.tol,
+                            self.n_iter_no_change,
+                            stall_ending(event, optimizer.learning_rate),
+                        )
                     )
-                    if optimizer.trigger_stopping(msg, self.verbose):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter and not stopped:
+                warnings.warn(
+                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                    "optimization hasn't converged yet." % self.max_iter,
+                    ConvergenceWarning,
+                )
+        if interrupted:
             warnings.warn("Training interrupted by user.")
 
         if early_stopping:
             params[:] = self._best_params
 
-    def _update_no_improvement_count(self, val_score, params):
-        """Count epochs without progress: of the validation score when early
-        stopping (val_score given), else of the training loss."""
-        if val_score is not None:
-            self.validation_scores_.append(val_score)
-            if self.verbose:
-                print("Validation score: %f" % val_score)
-            if val_score < self.best_validation_score_ + self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if val_score > self.best_validation_score_:
-                self.best_validation_score_ = val_score
-                self._best_params = params.copy()
+    def _update_validation(self, val_score, params):
+        """Record the epoch's validation score; count epochs without
+        progress and keep the best weights."""
+        self.validation_scores_.append(val_score)
+        if self.verbose:
+            print("Validation score: %f" % val_score)
+        if val_score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
         else:
-            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
-                self._no_improvement_count += 1
-            else:
-                self._no_improvement_count = 0
-            if self.loss_curve_[-1] < self.best_loss_:
-                self.best_loss_ = self.loss_curve_[-1]
+            self._no_improvement_count = 0
+        if val_score > self.best_validation_score_:
+            self.best_validation_score_ = val_score
+            self._best_params = params.copy()
 
     # ---- forward pass --------------------------------------------------------
 

@@ -7,9 +7,12 @@ when C writes into it), takes its pointer, releases the GIL around each C
 call and turns C status codes into exceptions. It does no arithmetic of its
 own. In the docstrings, arrays are marked IN (read), OUT (written) or INOUT.
 """
+import threading
+
 import numpy as np
 
 cimport numpy as cnp
+from libc.signal cimport SIG_ERR, SIGINT, sighandler_t, signal
 from libc.stdint cimport int32_t, int64_t
 
 from fastmlp._fastmlp cimport *
@@ -197,54 +200,211 @@ cdef class Dataset:
                                               n, False)
 
 
-def train_epoch(Network net, Dataset data, params, grads, state, work, order,
-                str solver, double learning_rate, double momentum, bint nesterov,
-                double beta_1, double beta_2, double epsilon, int64_t t,
-                int64_t batch_size, int n_threads):
-    """One epoch of mini-batch training (fm_train_epoch).
+SCHEDULES = {"constant": FM_CONSTANT, "invscaling": FM_INVSCALING, "adaptive": FM_ADAPTIVE}
+STOP = "stop"
+STOP_LR_TOO_SMALL = "stop: learning rate too small"
+LR_REDUCED = "learning rate reduced"
+EVENTS = {
+    FM_EVENT_NONE: None,
+    FM_EVENT_STOP: STOP,
+    FM_EVENT_STOP_LR_TOO_SMALL: STOP_LR_TOO_SMALL,
+    FM_EVENT_LR_REDUCED: LR_REDUCED,
+}
 
-    params (INOUT), grads (scratch) : ndarray of shape (n_params,)
-    state (INOUT) : ndarray of shape (n_params,) for sgd, (2 n_params,) for adam
-    work (scratch) : uint8 workspace from net.workspace(batch_size)
-    order (IN) : int64 ndarray of shape (n_rows,): the rows to train on, in order
+# Raised by the SIGINT handler installed around training in the main thread;
+# the engine looks at it between batches.
+cdef volatile int sigint_seen = 0
 
-    Returns (loss_sum, t): the sum of batch losses times batch lengths, and
-    Adam's step count after the epoch.
+
+cdef void on_sigint(int signum) noexcept nogil:
+    global sigint_seen
+    sigint_seen = 1
+
+
+cdef fm_mt19937 *load_mt19937(fm_mt19937 *rng, random_state) except NULL:
+    """Copy a RandomState's MT19937 state into rng."""
+    state = random_state.get_state(legacy=False)["state"]
+    key = np.ascontiguousarray(state["key"], dtype=np.uint32)
+    if key.size != 624:
+        raise ValueError("the RandomState does not hold an MT19937 state")
+    for i in range(624):
+        rng.key[i] = key[i]
+    rng.pos = state["pos"]
+    return rng
+
+
+cdef store_mt19937(const fm_mt19937 *rng, random_state):
+    """Set a RandomState to the MT19937 state in rng."""
+    full = random_state.get_state(legacy=False)
+    full["state"]["key"] = np.array([rng.key[i] for i in range(624)], dtype=np.uint32)
+    full["state"]["pos"] = rng.pos
+    random_state.set_state(full)
+
+
+def shuffle(random_state, order):
+    """Shuffle the int64 array order in place as random_state.shuffle(order)
+    would, advancing random_state the same way (fm_shuffle)."""
+    cdef fm_mt19937 rng
+    cdef int64_t n = len(order)
+    cdef int64_t *x = <int64_t *>pointer(order, "order", np.int64, n, True)
+    load_mt19937(&rng, random_state)
+    check_status(fm_shuffle(&rng, x, n))
+    store_mt19937(&rng, random_state)
+
+
+cdef class Trainer:
+    """Mini-batch training for one fit: every buffer is checked once here,
+    then `run` trains for a number of epochs in one call into C.
+
+    Parameters
+    ----------
+    net : Network
+    data : Dataset
+        With targets (and sample weights, if any).
+    params : ndarray of shape (n_params,), INOUT
+    grads : ndarray of shape (n_params,), scratch
+    state : ndarray of shape (n_params,) for sgd or (2 n_params,) for adam, INOUT
+    order : int64 ndarray of shape (n_rows,), INOUT
+        The rows to train on; shuffled in place before each epoch when
+        `shuffle`.
+    random_state : numpy RandomState
+        Drawn from, and advanced, exactly as RandomState.shuffle would.
+    The keyword arguments are the optimizer's and the epoch rules' settings
+    and starting state (see fm_optimizer and fm_run in fastmlp.h).
     """
-    if data.data.y == NULL:
-        raise ValueError("training needs targets")
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}")
-    cdef int64_t n_params = net.n_params
-    cdef int64_t n = data.n_samples
+    cdef Network net
+    cdef Dataset data
+    cdef object arrays
+    cdef void *params
+    cdef void *grads
+    cdef void *state
+    cdef void *work
+    cdef int64_t *order
+    cdef int64_t n_rows
+    cdef int64_t batch_size
+    cdef int n_threads
     cdef fm_optimizer opt
-    opt.solver = SOLVERS[solver]
-    opt.learning_rate = learning_rate
-    opt.momentum = momentum
-    opt.nesterov = nesterov
-    opt.beta_1 = beta_1
-    opt.beta_2 = beta_2
-    opt.epsilon = epsilon
-    opt.t = t
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    cdef void *p = pointer(params, "params", net.dtype, n_params, True)
-    cdef void *g = pointer(grads, "grads", net.dtype, n_params, True)
-    cdef void *s = pointer(state, "state", net.dtype,
-                           n_params * (2 if opt.solver == FM_ADAM else 1), True)
-    cdef void *w = pointer(work, "work", np.uint8,
-                           -fm_workspace_bytes(&net.net, batch_size, net.code), True)
-    if order is None:
-        raise ValueError("order is required")
-    cdef int64_t n_rows = len(order)
-    cdef const int64_t *o = optional_rows(order, n_rows, n)
-    cdef double loss_sum = 0
-    cdef fm_status status
-    with nogil:
-        status = fm_train_epoch(net.code, p, g, s, w, &loss_sum, &data.data, o, n_rows, &net.net,
-                                &opt, batch_size, n_threads, NULL)
-    check_status(status)
-    return loss_sum, opt.t
+    cdef fm_run settings
+    cdef object random_state
+
+    def __init__(self, Network net, Dataset data, params, grads, state, order, *,
+                 str solver, double learning_rate, double momentum, bint nesterov,
+                 double beta_1, double beta_2, double epsilon, int64_t adam_t,
+                 str schedule, double learning_rate_init, double power_t, double tol,
+                 double n_iter_no_change, bint watch_loss, int64_t t, double best_loss,
+                 int64_t no_improvement, bint shuffle, random_state, int64_t batch_size,
+                 int n_threads):
+        if data.data.y == NULL:
+            raise ValueError("training needs targets")
+        if solver not in SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"unknown learning-rate schedule {schedule!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if shuffle and not isinstance(random_state, np.random.RandomState):
+            raise TypeError("shuffling needs a numpy RandomState")
+        self.net, self.data, self.random_state = net, data, random_state
+        cdef int64_t n_params = net.n_params
+        self.opt.solver = SOLVERS[solver]
+        work = net.workspace(batch_size)
+        self.arrays = (params, grads, state, work, order)
+        self.params = pointer(params, "params", net.dtype, n_params, True)
+        self.grads = pointer(grads, "grads", net.dtype, n_params, True)
+        self.state = pointer(state, "state", net.dtype,
+                             n_params * (2 if self.opt.solver == FM_ADAM else 1), True)
+        self.work = pointer(work, "work", np.uint8, work.size, True)
+        if order is None:
+            raise ValueError("order is required")
+        self.n_rows = len(order)
+        if self.n_rows < 1:
+            raise ValueError("order must name at least one row")
+        optional_rows(order, self.n_rows, data.n_samples)
+        self.order = <int64_t *>pointer(order, "order", np.int64, self.n_rows, True)
+        self.batch_size = batch_size
+        self.n_threads = n_threads
+        self.opt.learning_rate = learning_rate
+        self.opt.momentum = momentum
+        self.opt.nesterov = nesterov
+        self.opt.beta_1 = beta_1
+        self.opt.beta_2 = beta_2
+        self.opt.epsilon = epsilon
+        self.opt.t = adam_t
+        self.settings.shuffle = shuffle
+        self.settings.watch_loss = watch_loss
+        self.settings.schedule = SCHEDULES[schedule]
+        self.settings.tol = tol
+        self.settings.n_iter_no_change = n_iter_no_change
+        self.settings.learning_rate_init = learning_rate_init
+        self.settings.power_t = power_t
+        self.settings.t = t
+        self.settings.best_loss = best_loss
+        self.settings.no_improvement = no_improvement
+
+    @property
+    def learning_rate(self):
+        return self.opt.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, double value):
+        self.opt.learning_rate = value
+
+    @property
+    def adam_t(self):
+        return self.opt.t
+
+    @property
+    def t(self):
+        return self.settings.t
+
+    @property
+    def best_loss(self):
+        return self.settings.best_loss
+
+    @property
+    def no_improvement(self):
+        return self.settings.no_improvement
+
+    def run(self, int64_t max_epochs):
+        """Train for up to max_epochs epochs.
+
+        Returns (losses, event, interrupted): the loss of each completed
+        epoch (ndarray), what the last one decided (None, "stop", "stop:
+        learning rate too small" or "learning rate reduced"), and whether
+        SIGINT stopped training between two batches.
+        """
+        global sigint_seen
+        if max_epochs < 1:
+            raise ValueError("max_epochs must be at least 1")
+        cdef fm_mt19937 rng
+        cdef fm_mt19937 *rng_ptr = NULL
+        if self.settings.shuffle:
+            rng_ptr = load_mt19937(&rng, self.random_state)
+        curve = np.empty(max_epochs, dtype=np.float64)
+        cdef double *c = <double *>cnp.PyArray_DATA(curve)
+        self.settings.max_epochs = max_epochs
+        cdef bint main = threading.current_thread() is threading.main_thread()
+        cdef sighandler_t previous = SIG_ERR
+        if main:
+            sigint_seen = 0
+            previous = signal(SIGINT, on_sigint)
+        cdef fm_status status
+        try:
+            with nogil:
+                status = fm_train(self.net.code, self.params, self.grads, self.state,
+                                  self.work, c, self.order, self.n_rows, &self.settings,
+                                  rng_ptr, &self.data.data, &self.net.net, &self.opt,
+                                  self.batch_size, self.n_threads,
+                                  &sigint_seen if main else NULL)
+        finally:
+            if main and previous != SIG_ERR:
+                signal(SIGINT, previous)
+        if rng_ptr != NULL:
+            store_mt19937(rng_ptr, self.random_state)
+        interrupted = status == FM_ERR_INTERRUPTED
+        if not interrupted:
+            check_status(status)
+        return curve[:self.settings.epochs], EVENTS[self.settings.event], interrupted
 
 
 def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,

@@ -1,6 +1,6 @@
 # Declarations of the C API in csrc/fastmlp.h (see that header for the math
 # and the shapes of every argument).
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t
 
 
 cdef extern from "fastmlp.h" nogil:
@@ -63,11 +63,43 @@ cdef extern from "fastmlp.h" nogil:
     int64_t fm_bias_offset(const fm_net *net, int64_t layer)
     int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype)
 
-    fm_status fm_train_epoch(fm_dtype dtype, void *params, void *grads, void *state,
-                             void *work, double *loss_sum, const fm_data *data,
-                             const int64_t *order, int64_t n_rows, const fm_net *net,
-                             fm_optimizer *opt, int64_t batch_size, int n_threads,
-                             const volatile int *interrupt)
+    ctypedef struct fm_mt19937:
+        uint32_t key[624]
+        int32_t pos
+
+    fm_status fm_shuffle(fm_mt19937 *rng, int64_t *x, int64_t n)
+
+    ctypedef enum fm_schedule:
+        FM_CONSTANT
+        FM_INVSCALING
+        FM_ADAPTIVE
+
+    ctypedef enum fm_event:
+        FM_EVENT_NONE
+        FM_EVENT_STOP
+        FM_EVENT_STOP_LR_TOO_SMALL
+        FM_EVENT_LR_REDUCED
+
+    ctypedef struct fm_run:
+        int64_t max_epochs
+        int32_t shuffle
+        int32_t watch_loss
+        int32_t schedule
+        double tol
+        double n_iter_no_change
+        double learning_rate_init
+        double power_t
+        int64_t t
+        double best_loss
+        int64_t no_improvement
+        int64_t epochs
+        int32_t event
+
+    fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *work,
+                       double *loss_curve, int64_t *order, int64_t n_rows, fm_run *run,
+                       fm_mt19937 *rng, const fm_data *data, const fm_net *net,
+                       fm_optimizer *opt, int64_t batch_size, int n_threads,
+                       const volatile int *interrupt)
     fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                            const fm_data *data, const void *params, const fm_net *net,
                            int64_t chunk, int n_threads)
