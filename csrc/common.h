@@ -23,22 +23,37 @@
 #define FM_HOT
 #endif
 
+/* GEMM blocking, in elements: K block, rows of A packed at once (a multiple
+ * of every micro-kernel's MR), columns of B packed at once (a multiple of
+ * every NR). */
+#define FM_KC 256
+#define FM_MC 96
+#define FM_NC 512
+
 /* Threads only pay above this many multiply-adds per parallel loop. */
 #define FM_PARALLEL_MIN_WORK 32768
 
+/* fn(ctx, tid, n_threads) on n_threads threads, or directly in the calling
+ * thread when n_threads is 1 (no OpenMP runtime call at all). */
+void fm_parallel(int n_threads, void (*fn)(void *ctx, int tid, int n_threads), void *ctx);
+
 static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Workspace layout for `rows` samples: 64-byte aligned regions in order
+/* Workspace layout for `rows` samples and n_threads threads: 64-byte
+ * aligned regions in order
  *   acts   [units[1..L] x rows]  activations of each layer
- *   x      [rows x units[0]]     gathered dense input rows
  *   delta  2 x [rows x max(units[1..L])]  ping-pong deltas
- *   loss   [rows] doubles        per-sample losses                         */
+ *   loss   [rows] doubles        per-sample losses
+ *   pack   n_threads x fm_gemm_pack_elems  GEMM packing buffers            */
 typedef struct {
     int64_t acts; /* byte offset of layer 1's activations; layer l follows l-1 */
-    int64_t x, delta0, delta1, loss, total;
+    int64_t delta0, delta1, loss, pack, total;
 } fm_layout;
 
-fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes);
+fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes,
+                              int n_threads);
+/* elements of GEMM packing space one thread needs (the same for both precisions) */
+int64_t fm_pack_elems(void);
 int64_t fm_max_width(const fm_net *net);
 int fm_is_canonical(int32_t loss, int32_t out_activation);
 

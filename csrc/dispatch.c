@@ -37,32 +37,35 @@ fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                     n_threads);
 }
 
-void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const void *W,
-                      const void *b, int64_t n, int64_t n_in, int64_t n_out, int n_threads)
+void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
+                      const void *W, const void *b, int32_t activation, int64_t n,
+                      int64_t n_in, int64_t n_out, void *pack, int n_threads)
 {
-    DISPATCH(fm_dense_forward, Y, X, W, b, n, n_in, n_out, n_threads);
+    DISPATCH(fm_dense_forward, Y, X, rows, W, b, activation, n, n_in, n_out, pack, n_threads);
 }
 
 void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
                           const int64_t *indices, const void *values, const int64_t *rows,
-                          const void *W, const void *b, int64_t n, int64_t n_in,
-                          int64_t n_out, int n_threads)
+                          const void *W, const void *b, int32_t activation, int64_t n,
+                          int64_t n_in, int64_t n_out, int n_threads)
 {
-    DISPATCH(fm_csr_dense_forward, Y, indptr, indices, values, rows, W, b, n, n_in, n_out,
-             n_threads);
+    DISPATCH(fm_csr_dense_forward, Y, indptr, indices, values, rows, W, b, activation, n,
+             n_in, n_out, n_threads);
 }
 
 void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY, const void *W,
-                            int64_t n, int64_t n_in, int64_t n_out, int n_threads)
+                            const void *A, int32_t activation, int64_t n, int64_t n_in,
+                            int64_t n_out, void *pack, int n_threads)
 {
-    DISPATCH(fm_dense_backward_data, dX, dY, W, n, n_in, n_out, n_threads);
+    DISPATCH(fm_dense_backward_data, dX, dY, W, A, activation, n, n_in, n_out, pack,
+             n_threads);
 }
 
 void fm_dense_backward_params(fm_dtype dtype, void *dW, void *db, const void *X,
-                              const void *dY, int64_t n, int64_t n_in, int64_t n_out,
-                              int n_threads)
+                              const int64_t *rows, const void *dY, int64_t n, int64_t n_in,
+                              int64_t n_out, void *pack, int n_threads)
 {
-    DISPATCH(fm_dense_backward_params, dW, db, X, dY, n, n_in, n_out, n_threads);
+    DISPATCH(fm_dense_backward_params, dW, db, X, rows, dY, n, n_in, n_out, pack, n_threads);
 }
 
 void fm_csr_backward_params(fm_dtype dtype, void *dW, void *db, const int64_t *indptr,
@@ -72,6 +75,26 @@ void fm_csr_backward_params(fm_dtype dtype, void *dW, void *db, const int64_t *i
 {
     DISPATCH(fm_csr_backward_params, dW, db, indptr, indices, values, rows, dY, n, n_in,
              n_out, n_threads);
+}
+
+void fm_dense_forward_naive(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
+                            const void *W, const void *b, int64_t n, int64_t n_in,
+                            int64_t n_out)
+{
+    DISPATCH(fm_dense_forward_naive, Y, X, rows, W, b, n, n_in, n_out);
+}
+
+void fm_dense_backward_data_naive(fm_dtype dtype, void *dX, const void *dY, const void *W,
+                                  int64_t n, int64_t n_in, int64_t n_out)
+{
+    DISPATCH(fm_dense_backward_data_naive, dX, dY, W, n, n_in, n_out);
+}
+
+void fm_dense_backward_params_naive(fm_dtype dtype, void *dW, void *db, const void *X,
+                                    const int64_t *rows, const void *dY, int64_t n,
+                                    int64_t n_in, int64_t n_out)
+{
+    DISPATCH(fm_dense_backward_params_naive, dW, db, X, rows, dY, n, n_in, n_out);
 }
 
 void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,

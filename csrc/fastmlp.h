@@ -100,8 +100,11 @@ int64_t fm_n_params(const fm_net *net);
 /* Offset of W_l (and of b_l) in the flat parameter buffer. */
 int64_t fm_weight_offset(const fm_net *net, int64_t layer);
 int64_t fm_bias_offset(const fm_net *net, int64_t layer);
-/* Bytes of workspace for passing `rows` samples at a time through net. */
-int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype);
+/* Bytes of workspace for passing `rows` samples at a time through net on
+ * n_threads threads. */
+int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype, int n_threads);
+/* Bytes of GEMM packing space the dense kernels need on n_threads threads. */
+int64_t fm_pack_bytes(fm_dtype dtype, int n_threads);
 
 /* ---- whole-model entry points -------------------------------------------- */
 
@@ -181,28 +184,45 @@ fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
 
 /* ---- kernels (each also exposed for tests) -------------------------------- */
 
-/* Y [n x n_out] = X [n x n_in] W [n_in x n_out] + b [n_out]        (writes Y) */
-void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const void *W,
-                      const void *b, int64_t n, int64_t n_in, int64_t n_out,
-                      int n_threads);
-/* Y [n x n_out] = X W + b with X in CSR; row i of the batch is CSR row
- * rows[i] (i when rows is NULL)                                     (writes Y) */
+/* Y [n x n_out] = f(X [n x n_in] W [n_in x n_out] + b); row i of X is X row
+ * rows[i] (i when rows is NULL). pack: fm_pack_bytes(dtype, n_threads)
+ *                                                                  (writes Y) */
+void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
+                      const void *W, const void *b, int32_t activation, int64_t n,
+                      int64_t n_in, int64_t n_out, void *pack, int n_threads);
+/* Y [n x n_out] = f(X W + b) with X in CSR; row i of the batch is CSR row
+ * rows[i] (i when rows is NULL)                                    (writes Y) */
 void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
                           const int64_t *indices, const void *values,
                           const int64_t *rows, const void *W, const void *b,
-                          int64_t n, int64_t n_in, int64_t n_out, int n_threads);
-/* dX [n x n_in] = dY [n x n_out] W^T                               (writes dX) */
+                          int32_t activation, int64_t n, int64_t n_in, int64_t n_out,
+                          int n_threads);
+/* dX [n x n_in] = (dY [n x n_out] W^T) * f'(A), A [n x n_in] the outputs of
+ * activation f; no derivative when A is NULL                     (writes dX) */
 void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY, const void *W,
-                            int64_t n, int64_t n_in, int64_t n_out, int n_threads);
-/* dW [n_in x n_out] += X^T dY;  db [n_out] += sum_i dY_i        (adds into both) */
+                            const void *A, int32_t activation, int64_t n, int64_t n_in,
+                            int64_t n_out, void *pack, int n_threads);
+/* dW [n_in x n_out] += X^T dY;  db [n_out] += sum_i dY_i; rows as in
+ * fm_dense_forward                                          (adds into both) */
 void fm_dense_backward_params(fm_dtype dtype, void *dW, void *db, const void *X,
-                              const void *dY, int64_t n, int64_t n_in, int64_t n_out,
-                              int n_threads);
+                              const int64_t *rows, const void *dY, int64_t n,
+                              int64_t n_in, int64_t n_out, void *pack, int n_threads);
 /* the same with X in CSR (rows as in fm_csr_dense_forward)      (adds into both) */
 void fm_csr_backward_params(fm_dtype dtype, void *dW, void *db, const int64_t *indptr,
                             const int64_t *indices, const void *values,
                             const int64_t *rows, const void *dY, int64_t n,
                             int64_t n_in, int64_t n_out, int n_threads);
+/* The direct loops the three dense products take when they are small, kept
+ * as the reference of the packed GEMM: Y = X W + b, dX = dY W^T, and
+ * dW += X^T dY with db += sum_i dY_i. */
+void fm_dense_forward_naive(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
+                            const void *W, const void *b, int64_t n, int64_t n_in,
+                            int64_t n_out);
+void fm_dense_backward_data_naive(fm_dtype dtype, void *dX, const void *dY, const void *W,
+                                  int64_t n, int64_t n_in, int64_t n_out);
+void fm_dense_backward_params_naive(fm_dtype dtype, void *dW, void *db, const void *X,
+                                    const int64_t *rows, const void *dY, int64_t n,
+                                    int64_t n_in, int64_t n_out);
 /* A [n x m] = f(A), in place                                       (writes A) */
 void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
                            int32_t activation);

@@ -1,38 +1,71 @@
-/* The three matrix products of a dense layer, dense and CSR input.
+/* The three matrix products of a dense layer.
  *
- *   forward          Y  [n x n_out] = X [n x n_in] W [n_in x n_out] + b
- *   backward data    dX [n x n_in]  = dY [n x n_out] W^T
+ *   forward          Y  [n x n_out] = f(X [n x n_in] W [n_in x n_out] + b)
+ *   backward data    dX [n x n_in]  = (dY [n x n_out] W^T) * f'(A)
  *   backward params  dW [n_in x n_out] += X^T dY,  db [n_out] += sum_i dY_i
  *
- * Threads split the rows of the output (rows of Y and dX, rows of dW, column
- * blocks of dW for CSR) in whole blocks of FM_ROW_BLOCK, so every output
- * element is summed by one thread, in ascending order of the reduced index,
- * down the same code path whatever the thread count: results are
- * bit-identical for any n_threads.
+ * X's rows may be taken through an index (row i of the batch is X row
+ * rows[i]), so a shuffled batch is never copied out of X.
+ *
+ * Large products run through a packed, cache-blocked GEMM: C is cut into
+ * MR x NR tiles that a register-blocked micro-kernel computes (AVX-512,
+ * AVX2 + FMA, or portable C, picked at run time from the CPU); bias,
+ * activation and derivative are applied to each tile after its last K block,
+ * while it is still in cache. Small products take the direct `_naive` loops,
+ * which are also the reference the tests hold the fast path to.
+ *
+ * Determinism: a tile accumulates one K block in ascending k from zero and
+ * then adds into C; K blocks come in ascending order; the naive loops sum in
+ * ascending order too. Threads only decide which tiles (or rows) a thread
+ * computes, so every element is the same sum for any n_threads.
  */
 #include <string.h>
 
 #include "common.h"
 
-#define FM_ROW_BLOCK 4
-#define FM_COL_BLOCK 64
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define FM_X86 1
+#endif
 
-/* Number of blocks of `block` covering n. */
-static inline int64_t n_blocks(int64_t n, int64_t block) { return (n + block - 1) / block; }
+#define KC FM_KC
+#define MC FM_MC
+#define NC FM_NC
+#define MR_MAX 8
+#define NR_MAX 32
 
-/* ---- forward ------------------------------------------------------------ */
+/* Products below this many multiply-adds take the naive loops; threads
+ * join above FM_PARALLEL_MIN_WORK. */
+#define FM_PACKED_MIN_WORK 4096
 
-/* Rows [i0, i1) of Y = X W + b. Four rows share each row of W read from
- * cache; the sum over k runs in ascending order for every row. */
+static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static inline int thread_count(int n_threads, int64_t work, int64_t units)
+{
+    if (n_threads > 1 && work >= FM_PARALLEL_MIN_WORK && units > 1)
+        return (int)fm_min64(n_threads, units);
+    return 1;
+}
+
+/* ---- naive loops (small products, and the reference) ----------------------- */
+
+static inline const real *row_of(const real *X, const int64_t *rows, int64_t i, int64_t ld)
+{
+    return X + (rows ? rows[i] : i) * ld;
+}
+
+/* Rows [i0, i1) of Y = X W + b, four rows sharing each row of W. */
 FM_HOT static void forward_rows(real *restrict Y, const real *restrict X,
-                                const real *restrict W, const real *restrict b,
-                                int64_t i0, int64_t i1, int64_t n_in, int64_t n_out)
+                                const int64_t *rows, const real *restrict W,
+                                const real *restrict b, int64_t i0, int64_t i1,
+                                int64_t n_in, int64_t n_out)
 {
     int64_t i = i0;
     for (; i + 4 <= i1; i += 4) {
         real *restrict y0 = Y + i * n_out, *restrict y1 = y0 + n_out;
         real *restrict y2 = y1 + n_out, *restrict y3 = y2 + n_out;
-        const real *x0 = X + i * n_in, *x1 = x0 + n_in, *x2 = x1 + n_in, *x3 = x2 + n_in;
+        const real *x0 = row_of(X, rows, i, n_in), *x1 = row_of(X, rows, i + 1, n_in);
+        const real *x2 = row_of(X, rows, i + 2, n_in), *x3 = row_of(X, rows, i + 3, n_in);
         memset(y0, 0, (size_t)(4 * n_out) * sizeof(real));
         for (int64_t k = 0; k < n_in; k++) {
             const real *restrict w = W + k * n_out;
@@ -54,7 +87,7 @@ FM_HOT static void forward_rows(real *restrict Y, const real *restrict X,
     }
     for (; i < i1; i++) {
         real *restrict y = Y + i * n_out;
-        const real *x = X + i * n_in;
+        const real *x = row_of(X, rows, i, n_in);
         memset(y, 0, (size_t)n_out * sizeof(real));
         for (int64_t k = 0; k < n_in; k++) {
             const real *restrict w = W + k * n_out;
@@ -65,18 +98,430 @@ FM_HOT static void forward_rows(real *restrict Y, const real *restrict X,
     }
 }
 
-void FM_FN(fm_dense_forward)(real *Y, const real *X, const real *W, const real *b,
-                             int64_t n, int64_t n_in, int64_t n_out, int n_threads)
+/* sum_j a_j b_j in ascending j */
+FM_HOT static real dot(const real *restrict a, const real *restrict b, int64_t n)
 {
-    const int64_t nb = n_blocks(n, FM_ROW_BLOCK);
-    (void)n_threads;
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n * n_in * n_out > FM_PARALLEL_MIN_WORK && nb > 1)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t i0 = blk * FM_ROW_BLOCK;
-        forward_rows(Y, X, W, b, i0, fm_min64(i0 + FM_ROW_BLOCK, n), n_in, n_out);
+    real t = 0;
+    for (int64_t j = 0; j < n; j++) t += a[j] * b[j];
+    return t;
+}
+
+FM_HOT static void backward_data_rows(real *restrict dX, const real *restrict dY,
+                                      const real *restrict W, int64_t i0, int64_t i1,
+                                      int64_t n_in, int64_t n_out)
+{
+    for (int64_t i = i0; i < i1; i++)
+        for (int64_t k = 0; k < n_in; k++)
+            dX[i * n_in + k] = dot(dY + i * n_out, W + k * n_out, n_out);
+}
+
+/* Rows [k0, k1) of dW += X^T dY, the sum over samples in ascending order. */
+FM_HOT static void backward_params_rows(real *restrict dW, const real *restrict X,
+                                        const int64_t *rows, const real *restrict dY,
+                                        int64_t k0, int64_t k1, int64_t n, int64_t n_in,
+                                        int64_t n_out)
+{
+    for (int64_t k = k0; k < k1; k++) {
+        real *restrict g = dW + k * n_out;
+        for (int64_t i = 0; i < n; i++) {
+            const real a = row_of(X, rows, i, n_in)[k];
+            const real *restrict d = dY + i * n_out;
+            for (int64_t j = 0; j < n_out; j++) g[j] += a * d[j];
+        }
     }
 }
+
+/* db += sum_i dY_i, serially in ascending i. */
+static void bias_grad(real *restrict db, const real *restrict dY, int64_t n, int64_t n_out)
+{
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n_out; j++) db[j] += dY[i * n_out + j];
+}
+
+void FM_FN(fm_dense_forward_naive)(real *Y, const real *X, const int64_t *rows,
+                                   const real *W, const real *b, int64_t n, int64_t n_in,
+                                   int64_t n_out)
+{
+    forward_rows(Y, X, rows, W, b, 0, n, n_in, n_out);
+}
+
+void FM_FN(fm_dense_backward_data_naive)(real *dX, const real *dY, const real *W,
+                                         int64_t n, int64_t n_in, int64_t n_out)
+{
+    backward_data_rows(dX, dY, W, 0, n, n_in, n_out);
+}
+
+void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
+                                           const int64_t *rows, const real *dY, int64_t n,
+                                           int64_t n_in, int64_t n_out)
+{
+    backward_params_rows(dW, X, rows, dY, 0, n_in, n, n_in, n_out);
+    bias_grad(db, dY, n, n_out);
+}
+
+/* ---- micro-kernels ---------------------------------------------------------
+ * acc[MR x NR] = sum_{p < kc} a[p MR + r] b[p NR + c] from zero, in ascending
+ * p; then the tile t (leading dimension ldt) becomes acc, or t + acc. */
+
+typedef void (*micro_kernel)(int64_t kc, const real *a, const real *b, real *t, int64_t ldt,
+                             int add);
+
+typedef struct {
+    int mr, nr;
+    micro_kernel run;
+} kernel_shape;
+
+#define GENERIC_MR 4
+#define GENERIC_NR 16
+
+FM_HOT static void kernel_generic(int64_t kc, const real *restrict a, const real *restrict b,
+                                  real *restrict t, int64_t ldt, int add)
+{
+    real acc[GENERIC_MR][GENERIC_NR];
+    memset(acc, 0, sizeof acc);
+    for (int64_t p = 0; p < kc; p++) {
+        const real *bp = b + p * GENERIC_NR;
+        for (int r = 0; r < GENERIC_MR; r++) {
+            const real ar = a[p * GENERIC_MR + r];
+            for (int c = 0; c < GENERIC_NR; c++) acc[r][c] += ar * bp[c];
+        }
+    }
+    for (int r = 0; r < GENERIC_MR; r++)
+        for (int c = 0; c < GENERIC_NR; c++)
+            t[r * ldt + c] = add ? t[r * ldt + c] + acc[r][c] : acc[r][c];
+}
+
+#ifdef FM_X86
+#ifdef FM_REAL_F32
+/* AVX-512, float: 8 rows x 32 columns in 16 zmm accumulators. */
+__attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const float *a,
+                                                             const float *b, float *t,
+                                                             int64_t ldt, int add)
+{
+    __m512 c[8][2];
+    for (int r = 0; r < 8; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_loadu_ps(b + p * 32), b1 = _mm512_loadu_ps(b + p * 32 + 16);
+        for (int r = 0; r < 8; r++) {
+            const __m512 ar = _mm512_set1_ps(a[p * 8 + r]);
+            c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < 8; r++)
+        for (int h = 0; h < 2; h++) {
+            float *dst = t + r * ldt + 16 * h;
+            _mm512_storeu_ps(dst, add ? _mm512_add_ps(_mm512_loadu_ps(dst), c[r][h]) : c[r][h]);
+        }
+}
+
+/* AVX2 + FMA, float: 6 rows x 16 columns in 12 ymm accumulators. */
+__attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const float *a,
+                                                            const float *b, float *t,
+                                                            int64_t ldt, int add)
+{
+    __m256 c[6][2];
+    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_loadu_ps(b + p * 16), b1 = _mm256_loadu_ps(b + p * 16 + 8);
+        for (int r = 0; r < 6; r++) {
+            const __m256 ar = _mm256_set1_ps(a[p * 6 + r]);
+            c[r][0] = _mm256_fmadd_ps(ar, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(ar, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++) {
+            float *dst = t + r * ldt + 8 * h;
+            _mm256_storeu_ps(dst, add ? _mm256_add_ps(_mm256_loadu_ps(dst), c[r][h]) : c[r][h]);
+        }
+}
+#define AVX512_MR 8
+#define AVX512_NR 32
+#define AVX2_MR 6
+#define AVX2_NR 16
+#else
+/* AVX-512, double: 8 rows x 16 columns in 16 zmm accumulators. */
+__attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const double *a,
+                                                             const double *b, double *t,
+                                                             int64_t ldt, int add)
+{
+    __m512d c[8][2];
+    for (int r = 0; r < 8; r++) c[r][0] = c[r][1] = _mm512_setzero_pd();
+    for (int64_t p = 0; p < kc; p++) {
+        const __m512d b0 = _mm512_loadu_pd(b + p * 16), b1 = _mm512_loadu_pd(b + p * 16 + 8);
+        for (int r = 0; r < 8; r++) {
+            const __m512d ar = _mm512_set1_pd(a[p * 8 + r]);
+            c[r][0] = _mm512_fmadd_pd(ar, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_pd(ar, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < 8; r++)
+        for (int h = 0; h < 2; h++) {
+            double *dst = t + r * ldt + 8 * h;
+            _mm512_storeu_pd(dst, add ? _mm512_add_pd(_mm512_loadu_pd(dst), c[r][h]) : c[r][h]);
+        }
+}
+
+/* AVX2 + FMA, double: 6 rows x 8 columns in 12 ymm accumulators. */
+__attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const double *a,
+                                                            const double *b, double *t,
+                                                            int64_t ldt, int add)
+{
+    __m256d c[6][2];
+    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_pd();
+    for (int64_t p = 0; p < kc; p++) {
+        const __m256d b0 = _mm256_loadu_pd(b + p * 8), b1 = _mm256_loadu_pd(b + p * 8 + 4);
+        for (int r = 0; r < 6; r++) {
+            const __m256d ar = _mm256_set1_pd(a[p * 6 + r]);
+            c[r][0] = _mm256_fmadd_pd(ar, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_pd(ar, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++) {
+            double *dst = t + r * ldt + 4 * h;
+            _mm256_storeu_pd(dst, add ? _mm256_add_pd(_mm256_loadu_pd(dst), c[r][h]) : c[r][h]);
+        }
+}
+#define AVX512_MR 8
+#define AVX512_NR 16
+#define AVX2_MR 6
+#define AVX2_NR 8
+#endif
+#endif
+
+/* The widest micro-kernel this CPU runs. */
+static kernel_shape select_kernel(void)
+{
+    kernel_shape k = {GENERIC_MR, GENERIC_NR, kernel_generic};
+#ifdef FM_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) {
+        k.mr = AVX512_MR;
+        k.nr = AVX512_NR;
+        k.run = kernel_avx512;
+    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        k.mr = AVX2_MR;
+        k.nr = AVX2_NR;
+        k.run = kernel_avx2;
+    }
+#endif
+    return k;
+}
+
+/* ---- packed GEMM ----------------------------------------------------------- */
+
+enum { EPI_NONE = 0, EPI_BIAS_ACTIVATION = 1, EPI_DERIVATIVE = 2 };
+
+/* C [m x n] (=, or += when accumulate) op(A) op(B), then the epilogue.
+ * op(A)[i][p] = a[row(i) lda + p], or a[row(p) lda + i] when a_trans, with
+ * row(x) = a_rows ? a_rows[x] : x; op(B)[p][j] = b[p ldb + j], or
+ * b[j ldb + p] when b_trans. */
+typedef struct {
+    int64_t m, n, k;
+    const real *a;
+    int64_t lda;
+    int a_trans;
+    const int64_t *a_rows;
+    const real *b;
+    int64_t ldb;
+    int b_trans;
+    real *c;
+    int64_t ldc;
+    int accumulate;
+    int epilogue;
+    const real *bias;   /* EPI_BIAS_ACTIVATION: [n] */
+    const real *aux;    /* EPI_DERIVATIVE: activation outputs [m x n], leading dim ldc */
+    int32_t activation;
+} gemm_args;
+
+/* Panels of MR rows of op(A)[i0 .. i0+mc) x [p0 .. p0+kc), zero-padded. */
+static void pack_a(real *restrict dst, const gemm_args *g, int64_t i0, int64_t mc,
+                   int64_t p0, int64_t kc, int mr)
+{
+    for (int64_t ip = 0; ip < mc; ip += mr) {
+        real *panel = dst + ip * kc;
+        const int64_t rows = fm_min64(mr, mc - ip);
+        if (!g->a_trans) {
+            for (int64_t r = 0; r < rows; r++) {
+                const int64_t i = i0 + ip + r;
+                const real *src = g->a + (g->a_rows ? g->a_rows[i] : i) * g->lda + p0;
+                for (int64_t p = 0; p < kc; p++) panel[p * mr + r] = src[p];
+            }
+        } else {
+            for (int64_t p = 0; p < kc; p++) {
+                const int64_t q = p0 + p;
+                const real *src = g->a + (g->a_rows ? g->a_rows[q] : q) * g->lda + i0 + ip;
+                for (int64_t r = 0; r < rows; r++) panel[p * mr + r] = src[r];
+            }
+        }
+        if (rows < mr)
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t r = rows; r < mr; r++) panel[p * mr + r] = 0;
+    }
+}
+
+/* Panels of NR columns of op(B)[p0 .. p0+kc) x [j0 .. j0+nc), zero-padded. */
+static void pack_b(real *restrict dst, const gemm_args *g, int64_t p0, int64_t kc, int64_t j0,
+                   int64_t nc, int nr)
+{
+    for (int64_t jp = 0; jp < nc; jp += nr) {
+        real *panel = dst + jp * kc;
+        const int64_t cols = fm_min64(nr, nc - jp);
+        if (!g->b_trans) {
+            for (int64_t p = 0; p < kc; p++) {
+                const real *src = g->b + (p0 + p) * g->ldb + j0 + jp;
+                real *out = panel + p * nr;
+                for (int64_t c = 0; c < cols; c++) out[c] = src[c];
+                for (int64_t c = cols; c < nr; c++) out[c] = 0;
+            }
+        } else {
+            for (int64_t c = 0; c < cols; c++) {
+                const real *src = g->b + (j0 + jp + c) * g->ldb + p0;
+                for (int64_t p = 0; p < kc; p++) panel[p * nr + c] = src[p];
+            }
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t c = cols; c < nr; c++) panel[p * nr + c] = 0;
+        }
+    }
+}
+
+/* Bias and activation, or the derivative, on rows [i0, i0+mr) and columns
+ * [j0, j0+nr) of C. */
+static void epilogue(const gemm_args *g, int64_t i0, int64_t mr, int64_t j0, int64_t nr)
+{
+    for (int64_t r = 0; r < mr; r++) {
+        real *c = g->c + (i0 + r) * g->ldc + j0;
+        if (g->epilogue == EPI_BIAS_ACTIVATION) {
+            for (int64_t j = 0; j < nr; j++) c[j] += g->bias[j0 + j];
+            if (g->activation != FM_SOFTMAX)
+                FM_FN(fm_activation_forward)(c, 1, nr, g->activation);
+        } else {
+            FM_FN(fm_activation_backward)(c, g->aux + (i0 + r) * g->ldc + j0, 1, nr,
+                                          g->activation);
+        }
+    }
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C, with this thread's pack buffers. */
+static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, int64_t m0,
+                       int64_t m1, int64_t n0, int64_t n1)
+{
+    real *pa = pack, *pb = pack + MC * KC;
+    real tile[MR_MAX * NR_MAX];
+    const int mr = ks->mr, nr = ks->nr;
+    for (int64_t jc = n0; jc < n1; jc += NC) {
+        const int64_t nc = fm_min64(NC, n1 - jc);
+        for (int64_t pc = 0; pc < g->k; pc += KC) {
+            const int64_t kc = fm_min64(KC, g->k - pc);
+            const int add = g->accumulate || pc > 0, last = pc + kc == g->k;
+            pack_b(pb, g, pc, kc, jc, nc, nr);
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                const int64_t mc = fm_min64(MC, m1 - ic);
+                pack_a(pa, g, ic, mc, pc, kc, mr);
+                for (int64_t jr = 0; jr < nc; jr += nr) {
+                    const int64_t nn = fm_min64(nr, nc - jr);
+                    for (int64_t ir = 0; ir < mc; ir += mr) {
+                        const int64_t mm = fm_min64(mr, mc - ir);
+                        real *c = g->c + (ic + ir) * g->ldc + jc + jr;
+                        if (mm == mr && nn == nr) {
+                            ks->run(kc, pa + ir * kc, pb + jr * kc, c, g->ldc, add);
+                        } else {
+                            ks->run(kc, pa + ir * kc, pb + jr * kc, tile, nr, 0);
+                            for (int64_t r = 0; r < mm; r++)
+                                for (int64_t j = 0; j < nn; j++)
+                                    c[r * g->ldc + j] = add ? c[r * g->ldc + j] + tile[r * nr + j]
+                                                            : tile[r * nr + j];
+                        }
+                        if (last && g->epilogue != EPI_NONE) epilogue(g, ic + ir, mm, jc + jr, nn);
+                    }
+                }
+            }
+        }
+    }
+}
+
+typedef struct {
+    const gemm_args *g;
+    const kernel_shape *ks;
+    real *pack;
+    int64_t panels;
+    int by_cols;
+} gemm_split;
+
+static void gemm_part(void *ctx, int tid, int nth)
+{
+    const gemm_split *s = ctx;
+    const gemm_args *g = s->g;
+    const int64_t first = s->panels * tid / nth, end = s->panels * (tid + 1) / nth;
+    real *mine = s->pack + (int64_t)tid * fm_pack_elems();
+    if (s->by_cols)
+        gemm_block(g, s->ks, mine, 0, g->m, first * s->ks->nr, fm_min64(end * s->ks->nr, g->n));
+    else
+        gemm_block(g, s->ks, mine, first * s->ks->mr, fm_min64(end * s->ks->mr, g->m), 0, g->n);
+}
+
+/* Split C among threads in whole tiles: by column panels when there are at
+ * least as many of them as row panels, else by row panels. */
+static void gemm(const gemm_args *g, real *pack, int n_threads)
+{
+    if (g->m < 1 || g->n < 1) return;
+    const kernel_shape ks = select_kernel();
+    const int64_t col_panels = ceil_div(g->n, ks.nr), row_panels = ceil_div(g->m, ks.mr);
+    gemm_split s = {g, &ks, pack, 0, col_panels >= row_panels};
+    s.panels = s.by_cols ? col_panels : row_panels;
+    fm_parallel(thread_count(n_threads, g->m * g->n * g->k, s.panels), gemm_part, &s);
+}
+
+/* ---- the dense-layer kernels ------------------------------------------------- */
+
+void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const real *W,
+                             const real *b, int32_t activation, int64_t n, int64_t n_in,
+                             int64_t n_out, void *pack, int n_threads)
+{
+    if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
+        forward_rows(Y, X, rows, W, b, 0, n, n_in, n_out);
+        if (activation != FM_SOFTMAX) FM_FN(fm_activation_forward)(Y, n, n_out, activation);
+    } else {
+        const gemm_args g = {n, n_out, n_in, X, n_in, 0, rows, W, n_out, 0, Y, n_out, 0,
+                             EPI_BIAS_ACTIVATION, b, NULL, activation};
+        gemm(&g, (real *)pack, n_threads);
+    }
+    if (activation == FM_SOFTMAX) FM_FN(fm_activation_forward)(Y, n, n_out, FM_SOFTMAX);
+}
+
+void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, const real *A,
+                                   int32_t activation, int64_t n, int64_t n_in,
+                                   int64_t n_out, void *pack, int n_threads)
+{
+    if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
+        backward_data_rows(dX, dY, W, 0, n, n_in, n_out);
+        if (A) FM_FN(fm_activation_backward)(dX, A, n, n_in, activation);
+        return;
+    }
+    const gemm_args g = {n, n_in, n_out, dY, n_out, 0, NULL, W, n_out, 1, dX, n_in, 0,
+                         A ? EPI_DERIVATIVE : EPI_NONE, NULL, A, activation};
+    gemm(&g, (real *)pack, n_threads);
+}
+
+void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const int64_t *rows,
+                                     const real *dY, int64_t n, int64_t n_in, int64_t n_out,
+                                     void *pack, int n_threads)
+{
+    if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
+        backward_params_rows(dW, X, rows, dY, 0, n_in, n, n_in, n_out);
+    } else {
+        const gemm_args g = {n_in, n_out, n, X, n_in, 1, rows, dY, n_out, 0, dW, n_out, 1,
+                             EPI_NONE, NULL, NULL, 0};
+        gemm(&g, (real *)pack, n_threads);
+    }
+    bias_grad(db, dY, n, n_out);
+}
+
+/* ---- CSR input ------------------------------------------------------------- */
+
+#define FM_COL_BLOCK 64
 
 /* Rows [i0, i1) of Y = X W + b for CSR X. */
 FM_HOT static void csr_forward_rows(real *restrict Y, const int64_t *indptr,
@@ -98,120 +543,33 @@ FM_HOT static void csr_forward_rows(real *restrict Y, const int64_t *indptr,
     }
 }
 
+typedef struct {
+    real *Y, *dW;
+    const int64_t *indptr, *indices, *rows;
+    const real *values, *W, *b, *dY;
+    int64_t n, n_out, blocks;
+} csr_args;
+
+static void csr_forward_part(void *ctx, int tid, int nth)
+{
+    const csr_args *a = ctx;
+    csr_forward_rows(a->Y, a->indptr, a->indices, a->values, a->rows, a->W, a->b,
+                     a->n * tid / nth, a->n * (tid + 1) / nth, a->n_out);
+}
+
 void FM_FN(fm_csr_dense_forward)(real *Y, const int64_t *indptr, const int64_t *indices,
                                  const real *values, const int64_t *rows, const real *W,
-                                 const real *b, int64_t n, int64_t n_in, int64_t n_out,
-                                 int n_threads)
+                                 const real *b, int32_t activation, int64_t n, int64_t n_in,
+                                 int64_t n_out, int n_threads)
 {
-    const int64_t nb = n_blocks(n, FM_ROW_BLOCK);
     (void)n_in;
-    (void)n_threads;
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n * n_out * 8 > FM_PARALLEL_MIN_WORK && nb > 1)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t i0 = blk * FM_ROW_BLOCK;
-        csr_forward_rows(Y, indptr, indices, values, rows, W, b, i0,
-                         fm_min64(i0 + FM_ROW_BLOCK, n), n_out);
-    }
-}
-
-/* ---- backward, data ------------------------------------------------------ */
-
-/* sum_j a_j b_j with eight interleaved partial sums combined in a fixed tree. */
-FM_HOT static real dot(const real *restrict a, const real *restrict b, int64_t n)
-{
-    real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int u = 0; u < 8; u++) s[u] += a[j + u] * b[j + u];
-    real t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; j < n; j++) t += a[j] * b[j];
-    return t;
-}
-
-FM_HOT static void backward_data_rows(real *restrict dX, const real *restrict dY,
-                                      const real *restrict W, int64_t i0, int64_t i1,
-                                      int64_t n_in, int64_t n_out)
-{
-    for (int64_t i = i0; i < i1; i++)
-        for (int64_t k = 0; k < n_in; k++)
-            dX[i * n_in + k] = dot(dY + i * n_out, W + k * n_out, n_out);
-}
-
-void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, int64_t n,
-                                   int64_t n_in, int64_t n_out, int n_threads)
-{
-    const int64_t nb = n_blocks(n, FM_ROW_BLOCK);
-    (void)n_threads;
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n * n_in * n_out > FM_PARALLEL_MIN_WORK && nb > 1)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t i0 = blk * FM_ROW_BLOCK;
-        backward_data_rows(dX, dY, W, i0, fm_min64(i0 + FM_ROW_BLOCK, n), n_in, n_out);
-    }
-}
-
-/* ---- backward, parameters ------------------------------------------------ */
-
-/* Rows [k0, k1) of dW += X^T dY: four rows of dW share each row of dY; the
- * sum over samples runs in ascending order. */
-FM_HOT static void backward_params_rows(real *restrict dW, const real *restrict X,
-                                        const real *restrict dY, int64_t k0, int64_t k1,
-                                        int64_t n, int64_t n_in, int64_t n_out)
-{
-    int64_t k = k0;
-    for (; k + 4 <= k1; k += 4) {
-        real *restrict g0 = dW + k * n_out, *restrict g1 = g0 + n_out;
-        real *restrict g2 = g1 + n_out, *restrict g3 = g2 + n_out;
-        for (int64_t i = 0; i < n; i++) {
-            const real *x = X + i * n_in + k;
-            const real *restrict d = dY + i * n_out;
-            const real a0 = x[0], a1 = x[1], a2 = x[2], a3 = x[3];
-            for (int64_t j = 0; j < n_out; j++) {
-                const real dj = d[j];
-                g0[j] += a0 * dj;
-                g1[j] += a1 * dj;
-                g2[j] += a2 * dj;
-                g3[j] += a3 * dj;
-            }
-        }
-    }
-    for (; k < k1; k++) {
-        real *restrict g = dW + k * n_out;
-        for (int64_t i = 0; i < n; i++) {
-            const real a = X[i * n_in + k];
-            const real *restrict d = dY + i * n_out;
-            for (int64_t j = 0; j < n_out; j++) g[j] += a * d[j];
-        }
-    }
-}
-
-/* db += sum_i dY_i, serially in ascending i. */
-static void bias_grad(real *restrict db, const real *restrict dY, int64_t n, int64_t n_out)
-{
-    for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < n_out; j++) db[j] += dY[i * n_out + j];
-}
-
-void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const real *dY,
-                                     int64_t n, int64_t n_in, int64_t n_out,
-                                     int n_threads)
-{
-    const int64_t nb = n_blocks(n_in, FM_ROW_BLOCK);
-    (void)n_threads;
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n * n_in * n_out > FM_PARALLEL_MIN_WORK && nb > 1)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t k0 = blk * FM_ROW_BLOCK;
-        backward_params_rows(dW, X, dY, k0, fm_min64(k0 + FM_ROW_BLOCK, n_in), n, n_in,
-                             n_out);
-    }
-    bias_grad(db, dY, n, n_out);
+    csr_args a = {Y, NULL, indptr, indices, rows, values, W, b, NULL, n, n_out, 0};
+    fm_parallel(thread_count(n_threads, n * n_out * 8, n), csr_forward_part, &a);
+    FM_FN(fm_activation_forward)(Y, n, n_out, activation);
 }
 
 /* Columns [j0, j1) of dW += X^T dY for CSR X: each thread owns whole column
- * blocks of dW and walks every sample in order, so no two threads write the
- * same element. */
+ * blocks of dW and walks every sample in order. */
 FM_HOT static void csr_backward_params_cols(real *restrict dW, const int64_t *indptr,
                                             const int64_t *indices, const real *values,
                                             const int64_t *rows, const real *restrict dY,
@@ -229,20 +587,23 @@ FM_HOT static void csr_backward_params_cols(real *restrict dW, const int64_t *in
     }
 }
 
+static void csr_params_part(void *ctx, int tid, int nth)
+{
+    const csr_args *a = ctx;
+    const int64_t j0 = a->blocks * tid / nth * FM_COL_BLOCK;
+    const int64_t j1 = fm_min64(a->blocks * (tid + 1) / nth * FM_COL_BLOCK, a->n_out);
+    csr_backward_params_cols(a->dW, a->indptr, a->indices, a->values, a->rows, a->dY, j0, j1,
+                             a->n, a->n_out);
+}
+
 void FM_FN(fm_csr_backward_params)(real *dW, real *db, const int64_t *indptr,
                                    const int64_t *indices, const real *values,
                                    const int64_t *rows, const real *dY, int64_t n,
                                    int64_t n_in, int64_t n_out, int n_threads)
 {
-    const int64_t nb = n_blocks(n_out, FM_COL_BLOCK);
     (void)n_in;
-    (void)n_threads;
-#pragma omp parallel for schedule(static) num_threads(n_threads) \
-    if (n * n_out * 8 > FM_PARALLEL_MIN_WORK && nb > 1)
-    for (int64_t blk = 0; blk < nb; blk++) {
-        const int64_t j0 = blk * FM_COL_BLOCK;
-        csr_backward_params_cols(dW, indptr, indices, values, rows, dY, j0,
-                                 fm_min64(j0 + FM_COL_BLOCK, n_out), n, n_out);
-    }
+    csr_args a = {NULL, dW, indptr, indices, rows, values, NULL, NULL, dY, n, n_out,
+                  ceil_div(n_out, FM_COL_BLOCK)};
+    fm_parallel(thread_count(n_threads, n * n_out * 8, a.blocks), csr_params_part, &a);
     bias_grad(db, dY, n, n_out);
 }

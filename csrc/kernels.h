@@ -5,10 +5,9 @@
 
 #include "fastmlp.h"
 
-/* Rows of one batch as the first layer sees them: x holds the batch's rows
- * contiguously (dense input), or indptr/indices/values hold CSR input. Row i
- * of the batch is data row rows[i], or i when rows is NULL; y and sw (NULL
- * for unit weights) are indexed the same way. */
+/* Rows of one batch as the first layer sees them: x (dense input) or
+ * indptr/indices/values (CSR input). Row i of the batch is row rows[i] of
+ * x, y and sw (NULL for unit weights), or row i when rows is NULL. */
 typedef struct FM_FN(fm_batch) {
     const real *x;
     const int64_t *indptr;
@@ -19,21 +18,32 @@ typedef struct FM_FN(fm_batch) {
     const real *sw;
 } FM_FN(fm_batch);
 
-void FM_FN(fm_dense_forward)(real *Y, const real *X, const real *W, const real *b,
-                             int64_t n, int64_t n_in, int64_t n_out, int n_threads);
+void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const real *W,
+                             const real *b, int32_t activation, int64_t n, int64_t n_in,
+                             int64_t n_out, void *pack, int n_threads);
 void FM_FN(fm_csr_dense_forward)(real *Y, const int64_t *indptr, const int64_t *indices,
                                  const real *values, const int64_t *rows, const real *W,
-                                 const real *b, int64_t n, int64_t n_in, int64_t n_out,
-                                 int n_threads);
-void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, int64_t n,
-                                   int64_t n_in, int64_t n_out, int n_threads);
-void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const real *dY,
-                                     int64_t n, int64_t n_in, int64_t n_out,
-                                     int n_threads);
+                                 const real *b, int32_t activation, int64_t n, int64_t n_in,
+                                 int64_t n_out, int n_threads);
+void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, const real *A,
+                                   int32_t activation, int64_t n, int64_t n_in,
+                                   int64_t n_out, void *pack, int n_threads);
+void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const int64_t *rows,
+                                     const real *dY, int64_t n, int64_t n_in, int64_t n_out,
+                                     void *pack, int n_threads);
 void FM_FN(fm_csr_backward_params)(real *dW, real *db, const int64_t *indptr,
                                    const int64_t *indices, const real *values,
                                    const int64_t *rows, const real *dY, int64_t n,
                                    int64_t n_in, int64_t n_out, int n_threads);
+/* the direct loops: small products, and the reference of the packed GEMM */
+void FM_FN(fm_dense_forward_naive)(real *Y, const real *X, const int64_t *rows,
+                                   const real *W, const real *b, int64_t n, int64_t n_in,
+                                   int64_t n_out);
+void FM_FN(fm_dense_backward_data_naive)(real *dX, const real *dY, const real *W,
+                                         int64_t n, int64_t n_in, int64_t n_out);
+void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
+                                           const int64_t *rows, const real *dY, int64_t n,
+                                           int64_t n_in, int64_t n_out);
 
 void FM_FN(fm_activation_forward)(real *A, int64_t n, int64_t m, int32_t activation);
 void FM_FN(fm_activation_backward)(real *dZ, const real *A, int64_t n, int64_t m,

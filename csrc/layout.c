@@ -40,29 +40,49 @@ int64_t fm_max_width(const fm_net *net)
 
 static inline int64_t aligned(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
-fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes)
+fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes,
+                              int n_threads)
 {
     fm_layout lay;
     int64_t off = 0;
     lay.acts = off;
     for (int64_t l = 1; l <= net->n_layers; l++)
         off += aligned(rows * net->units[l] * elem_bytes);
-    lay.x = off;
-    off += aligned(rows * net->units[0] * elem_bytes);
     lay.delta0 = off;
     off += aligned(rows * fm_max_width(net) * elem_bytes);
     lay.delta1 = off;
     off += aligned(rows * fm_max_width(net) * elem_bytes);
     lay.loss = off;
     off += aligned(rows * (int64_t)sizeof(double));
+    lay.pack = off;
+    off += aligned((n_threads > 1 ? n_threads : 1) * fm_pack_elems() * elem_bytes);
     lay.total = off;
     return lay;
 }
 
-int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype)
+int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype, int n_threads)
 {
     if (fm_check_net(net) != FM_OK || rows < 1) return -1;
-    return fm_workspace_layout(net, rows, dtype == FM_FLOAT32 ? 4 : 8).total;
+    return fm_workspace_layout(net, rows, dtype == FM_FLOAT32 ? 4 : 8, n_threads).total;
+}
+
+int64_t fm_pack_elems(void) { return FM_MC * FM_KC + FM_KC * FM_NC; }
+
+int64_t fm_pack_bytes(fm_dtype dtype, int n_threads)
+{
+    return (n_threads > 1 ? n_threads : 1) * fm_pack_elems() * (dtype == FM_FLOAT32 ? 4 : 8);
+}
+
+void fm_parallel(int n_threads, void (*fn)(void *ctx, int tid, int n_threads), void *ctx)
+{
+#ifdef _OPENMP
+    if (n_threads > 1) {
+#pragma omp parallel num_threads(n_threads)
+        fn(ctx, omp_get_thread_num(), omp_get_num_threads());
+        return;
+    }
+#endif
+    fn(ctx, 0, 1);
 }
 
 /* (loss, output activation) pairs whose output delta dL/dz is P - Y. */

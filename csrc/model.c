@@ -43,20 +43,22 @@ static real *forward(real *out, void *work, const fm_layout *lay,
                      const fm_net *net, int64_t n, int64_t ws_rows, int n_threads)
 {
     const int64_t L = net->n_layers;
+    void *pack = (char *)work + lay->pack;
     const real *A = batch->x;
     real *Z = NULL;
     for (int64_t l = 0; l < L; l++) {
         Z = (l == L - 1 && out) ? out : act_at(work, lay, net, ws_rows, l + 1);
         const int64_t n_in = net->units[l], n_out = net->units[l + 1];
+        const int32_t f = net->activation[l];
         if (l == 0 && !batch->x)
             FM_FN(fm_csr_dense_forward)(Z, batch->indptr, batch->indices, batch->values,
                                         batch->rows, weights(params, net, 0),
-                                        biases(params, net, 0), n, n_in, n_out,
+                                        biases(params, net, 0), f, n, n_in, n_out,
                                         n_threads);
         else
-            FM_FN(fm_dense_forward)(Z, A, weights(params, net, l), biases(params, net, l),
-                                    n, n_in, n_out, n_threads);
-        FM_FN(fm_activation_forward)(Z, n, n_out, net->activation[l]);
+            FM_FN(fm_dense_forward)(Z, A, l == 0 ? batch->rows : NULL, weights(params, net, l),
+                                    biases(params, net, l), f, n, n_in, n_out, pack,
+                                    n_threads);
         A = Z;
     }
     return Z;
@@ -68,6 +70,7 @@ static void accumulate(real *grads, double *wloss, double *wsum, void *work,
                        int n_threads)
 {
     const int64_t L = net->n_layers, K = net->units[L];
+    void *pack = (char *)work + lay->pack;
     const real *P = forward(NULL, work, lay, batch, params, net, n, ws_rows, n_threads);
 
     double *l = (double *)((char *)work + lay->loss);
@@ -97,12 +100,16 @@ static void accumulate(real *grads, double *wloss, double *wsum, void *work,
                                           n_threads);
             break;
         }
-        const real *A = l == 0 ? batch->x : act_at(work, lay, net, ws_rows, l);
-        FM_FN(fm_dense_backward_params)(dW, db, A, D, n, n_in, n_out, n_threads);
-        if (l == 0) break;
-        FM_FN(fm_dense_backward_data)(D_next, D, weights(params, net, l), n, n_in, n_out,
+        if (l == 0) {
+            FM_FN(fm_dense_backward_params)(dW, db, batch->x, batch->rows, D, n, n_in, n_out,
+                                            pack, n_threads);
+            break;
+        }
+        const real *A = act_at(work, lay, net, ws_rows, l);
+        FM_FN(fm_dense_backward_params)(dW, db, A, NULL, D, n, n_in, n_out, pack, n_threads);
+        FM_FN(fm_dense_backward_data)(D_next, D, weights(params, net, l), A,
+                                      net->activation[l - 1], n, n_in, n_out, pack,
                                       n_threads);
-        FM_FN(fm_activation_backward)(D_next, A, n, n_in, net->activation[l - 1]);
         real *t = D;
         D = D_next;
         D_next = t;
@@ -148,14 +155,13 @@ static void optimizer_step(real *params, real *grads, real *state, int64_t n_par
 }
 
 /* The batch of `rows` (indexes into the whole data set), or of the
- * contiguous rows from `start` when rows is NULL. Dense x is left for the
- * caller: gathered rows or a pointer into X. */
+ * contiguous rows from `start` when rows is NULL. */
 static FM_FN(fm_batch) batch_of(const fm_data *data, const fm_net *net, int64_t start,
                                 const int64_t *rows)
 {
     const int64_t off = rows ? 0 : start;
     FM_FN(fm_batch) b;
-    b.x = NULL;
+    b.x = data->x ? (const real *)data->x + off * net->units[0] : NULL;
     b.indptr = data->indptr ? data->indptr + off : NULL;
     b.indices = data->indices;
     b.values = (const real *)data->values;
@@ -163,22 +169,6 @@ static FM_FN(fm_batch) batch_of(const fm_data *data, const fm_net *net, int64_t 
     b.y = data->y ? (const real *)data->y + off * net->units[net->n_layers] : NULL;
     b.sw = data->sample_weight ? (const real *)data->sample_weight + off : NULL;
     return b;
-}
-
-/* Point the batch at its dense rows: the rows themselves when they are
- * contiguous in X, else a gathered copy in the workspace (X never moves). */
-static void dense_rows(FM_FN(fm_batch) *batch, real *xb, const fm_data *data,
-                       int64_t n_in, int64_t start, int64_t B)
-{
-    const real *X = (const real *)data->x;
-    if (!X) return;
-    if (!batch->rows) {
-        batch->x = X + start * n_in;
-        return;
-    }
-    for (int64_t i = 0; i < B; i++)
-        memcpy(xb + i * n_in, X + batch->rows[i] * n_in, (size_t)n_in * sizeof(real));
-    batch->x = xb;
 }
 
 /* One epoch over order [n]: returns FM_OK with *loss_sum = sum of batch
@@ -190,13 +180,11 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
                              const volatile int *interrupt)
 {
     const int64_t n_params = fm_n_params(net);
-    real *xb = (real *)((char *)work + lay->x);
     double total = 0;
     for (int64_t start = 0; start < n; start += batch_size) {
         if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
         const int64_t B = fm_min64(batch_size, n - start);
-        FM_FN(fm_batch) batch = batch_of(data, net, start, order + start);
-        dense_rows(&batch, xb, data, net->units[0], start, B);
+        const FM_FN(fm_batch) batch = batch_of(data, net, start, order + start);
         memset(grads, 0, (size_t)n_params * sizeof(real));
         double wloss = 0, S = 0;
         accumulate(grads, &wloss, &S, work, lay, &batch, params, net, B, batch_size,
@@ -242,7 +230,7 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, void *work,
     if (fm_check_net(net) != FM_OK || batch_size < 1 || n_rows < 1 || !order ||
         (run->shuffle && !rng))
         return FM_ERR_ARGUMENT;
-    const fm_layout lay = fm_workspace_layout(net, batch_size, sizeof(real));
+    const fm_layout lay = fm_workspace_layout(net, batch_size, sizeof(real), n_threads);
     run->epochs = 0;
     run->event = FM_EVENT_NONE;
     while (run->epochs < run->max_epochs) {
@@ -266,13 +254,12 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
 {
     if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
     const int64_t n = data->n_samples;
-    const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real));
+    const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     memset(grads, 0, (size_t)fm_n_params(net) * sizeof(real));
     double wloss = 0, S = 0;
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
-        FM_FN(fm_batch) batch = batch_of(data, net, start, NULL);
-        dense_rows(&batch, NULL, data, net->units[0], start, B);
+        const FM_FN(fm_batch) batch = batch_of(data, net, start, NULL);
         accumulate(grads, &wloss, &S, work, &lay, &batch, params, net, B, chunk,
                    n_threads);
     }
@@ -288,12 +275,10 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
     const int64_t n = rows ? n_rows : data->n_samples;
     const int64_t K = net->units[net->n_layers];
-    const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real));
-    real *xb = (real *)((char *)work + lay.x);
+    const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
-        FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
-        dense_rows(&batch, xb, data, net->units[0], start, B);
+        const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
         forward(out + start * K, work, &lay, &batch, params, net, B, chunk, n_threads);
     }
     return FM_OK;

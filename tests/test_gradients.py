@@ -52,7 +52,7 @@ def unpack(params):
 def engine_loss_grad(net, X, Y, params, sw, chunk=7, n_threads=1):
     data = _engine.Dataset(net, X, Y, sw)
     grads = np.empty_like(params)
-    loss = _engine.loss_grad(net, data, params, grads, net.workspace(chunk), chunk, n_threads)
+    loss = _engine.loss_grad(net, data, params, grads, net.workspace(chunk, n_threads), chunk, n_threads)
     return loss, grads
 
 
@@ -123,7 +123,7 @@ def test_sparse_input_gives_the_dense_gradient(dtype):
     dense_value, dense_grads = engine_loss_grad(net, X, Y, params, sw)
     data = _engine.Dataset(net, sparse, Y, sw)
     grads = np.empty_like(params)
-    value = _engine.loss_grad(net, data, params, grads, net.workspace(5), 5, 2)
+    value = _engine.loss_grad(net, data, params, grads, net.workspace(5, 2), 5, 2)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     assert value == pytest.approx(dense_value, rel=tol)
     np.testing.assert_allclose(grads, dense_grads, rtol=tol, atol=tol)

@@ -10,8 +10,18 @@ from fastmlp import _engine
 
 DTYPES = [np.float32, np.float64]
 # rows x inputs x outputs: single rows and columns, odd sizes around the
-# 4-row and 8-lane blocks, and one large enough to run threaded
-SHAPES = [(1, 1, 1), (3, 5, 2), (4, 8, 16), (7, 13, 9), (33, 17, 65), (130, 70, 90)]
+# micro-kernel tiles, and sizes past every cache block (K > 256 inputs,
+# M > 96 rows, N > 512 outputs) that run threaded
+SHAPES = [
+    (1, 1, 1),
+    (3, 5, 2),
+    (4, 8, 16),
+    (7, 13, 9),
+    (33, 17, 65),
+    (130, 70, 90),
+    (300, 600, 70),
+    (50, 40, 1100),
+]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
 
@@ -24,35 +34,79 @@ def rng():
     return np.random.default_rng(42)
 
 
+def scaled_tol(dtype, k):
+    """Rounding of a k-term sum in dtype, relative to the terms' scale."""
+    eps = np.finfo(dtype).eps
+    return dict(rtol=50 * eps * np.sqrt(k), atol=50 * eps * np.sqrt(k))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,n_in,n_out", SHAPES)
 def test_dense_forward(rng, dtype, n, n_in, n_out):
-    X, W, b = rand(rng, (n, n_in), dtype), rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype)
-    expected = X.astype(np.float64) @ W + b
-    for threads in (1, 2):
-        Y = np.full((n, n_out), np.nan, dtype)
-        _engine.dense_forward(Y, X, W, b, threads)
-        np.testing.assert_allclose(Y, expected, **TOL[dtype])
+    X, W, b = rand(rng, (n + 3, n_in), dtype), rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype)
+    rows = rng.permutation(n + 3)[:n].astype(np.int64)
+    for r, Xs in ((None, X[:n]), (rows, X[rows])):
+        expected = Xs.astype(np.float64) @ W + b
+        results = []
+        for threads in (1, 2, 3):
+            Y = np.full((n, n_out), np.nan, dtype)
+            _engine.dense_forward(Y, X, W, b, rows=r, n_threads=threads)
+            np.testing.assert_allclose(Y, expected, **scaled_tol(dtype, n_in))
+            results.append(Y)
+        assert all(np.array_equal(results[0], other) for other in results[1:])
+        naive = np.empty((n, n_out), dtype)
+        _engine.dense_forward(naive, X, W, b, rows=r, naive=True)
+        np.testing.assert_allclose(results[0], naive, **scaled_tol(dtype, n_in))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu", "exp", "softmax"])
+def test_dense_forward_applies_the_activation(rng, dtype, activation):
+    X, W, b = rand(rng, (40, 30), dtype) / 4, rand(rng, (30, 50), dtype) / 4, rand(rng, 50, dtype)
+    Y = np.empty((40, 50), dtype)
+    _engine.dense_forward(Y, X, W, b, activation, n_threads=2)
+    expected = ref.activation(activation, X.astype(np.float64) @ W + b)
+    np.testing.assert_allclose(Y, expected, **scaled_tol(dtype, 30))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,n_in,n_out", SHAPES)
 def test_dense_backward_data(rng, dtype, n, n_in, n_out):
     dY, W = rand(rng, (n, n_out), dtype), rand(rng, (n_in, n_out), dtype)
-    dX = np.full((n, n_in), np.nan, dtype)
-    _engine.dense_backward_data(dX, dY, W, 2)
-    np.testing.assert_allclose(dX, dY.astype(np.float64) @ W.T, **TOL[dtype])
+    A = np.tanh(rand(rng, (n, n_in), dtype))
+    results = []
+    for threads in (1, 2, 3):
+        dX = np.full((n, n_in), np.nan, dtype)
+        _engine.dense_backward_data(dX, dY, W, A, "tanh", n_threads=threads)
+        results.append(dX)
+    assert all(np.array_equal(results[0], other) for other in results[1:])
+    expected = ref.activation_backward("tanh", dY.astype(np.float64) @ W.T, A)
+    np.testing.assert_allclose(results[0], expected, **scaled_tol(dtype, n_out))
+    plain, naive = np.empty((n, n_in), dtype), np.empty((n, n_in), dtype)
+    _engine.dense_backward_data(plain, dY, W, n_threads=2)
+    _engine.dense_backward_data(naive, dY, W, naive=True)
+    np.testing.assert_allclose(plain, dY.astype(np.float64) @ W.T, **scaled_tol(dtype, n_out))
+    np.testing.assert_allclose(naive, plain, **scaled_tol(dtype, n_out))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,n_in,n_out", SHAPES)
 def test_dense_backward_params_adds_into_gradients(rng, dtype, n, n_in, n_out):
-    X, dY = rand(rng, (n, n_in), dtype), rand(rng, (n, n_out), dtype)
+    X, dY = rand(rng, (n + 2, n_in), dtype), rand(rng, (n, n_out), dtype)
+    rows = rng.permutation(n + 2)[:n].astype(np.int64)
     dW0, db0 = rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype)
-    dW, db = dW0.copy(), db0.copy()
-    _engine.dense_backward_params(dW, db, X, dY, 2)
-    np.testing.assert_allclose(dW, dW0 + X.T.astype(np.float64) @ dY, **TOL[dtype])
-    np.testing.assert_allclose(db, db0 + dY.astype(np.float64).sum(axis=0), **TOL[dtype])
+    results = []
+    for threads in (1, 2, 3):
+        dW, db = dW0.copy(), db0.copy()
+        _engine.dense_backward_params(dW, db, X, dY, rows=rows, n_threads=threads)
+        results.append(dW)
+        np.testing.assert_allclose(db, db0 + dY.astype(np.float64).sum(axis=0), **scaled_tol(dtype, n))
+    assert all(np.array_equal(results[0], other) for other in results[1:])
+    expected = dW0 + X[rows].T.astype(np.float64) @ dY
+    np.testing.assert_allclose(results[0], expected, **scaled_tol(dtype, n))
+    naive, nb = dW0.copy(), db0.copy()
+    _engine.dense_backward_params(naive, nb, X, dY, rows=rows, naive=True)
+    np.testing.assert_allclose(naive, results[0], **scaled_tol(dtype, n))
 
 
 def random_csr(rng, n, n_in, dtype):
@@ -67,11 +121,12 @@ def test_csr_forward_with_and_without_row_order(rng, dtype, n, n_in, n_out):
     dense, indptr, indices, values = random_csr(rng, n, n_in, dtype)
     W, b = rand(rng, (n_in, n_out), dtype), rand(rng, n_out, dtype)
     Y = np.empty((n, n_out), dtype)
-    _engine.csr_dense_forward(Y, indptr, indices, values, None, W, b, 2)
-    np.testing.assert_allclose(Y, dense.astype(np.float64) @ W + b, **TOL[dtype])
+    _engine.csr_dense_forward(Y, indptr, indices, values, None, W, b, n_threads=2)
+    np.testing.assert_allclose(Y, dense.astype(np.float64) @ W + b, **scaled_tol(dtype, n_in))
     rows = rng.permutation(n).astype(np.int64)
-    _engine.csr_dense_forward(Y, indptr, indices, values, rows, W, b, 2)
-    np.testing.assert_allclose(Y, dense[rows].astype(np.float64) @ W + b, **TOL[dtype])
+    _engine.csr_dense_forward(Y, indptr, indices, values, rows, W, b, "relu", n_threads=2)
+    expected = np.maximum(dense[rows].astype(np.float64) @ W + b, 0)
+    np.testing.assert_allclose(Y, expected, **scaled_tol(dtype, n_in))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -82,8 +137,8 @@ def test_csr_backward_params(rng, dtype, n, n_in, n_out):
     rows = rng.permutation(n).astype(np.int64)
     dW, db = np.zeros((n_in, n_out), dtype), np.zeros(n_out, dtype)
     _engine.csr_backward_params(dW, db, indptr, indices, values, rows, dY, 2)
-    np.testing.assert_allclose(dW, dense[rows].T.astype(np.float64) @ dY, **TOL[dtype])
-    np.testing.assert_allclose(db, dY.astype(np.float64).sum(axis=0), **TOL[dtype])
+    np.testing.assert_allclose(dW, dense[rows].T.astype(np.float64) @ dY, **scaled_tol(dtype, n))
+    np.testing.assert_allclose(db, dY.astype(np.float64).sum(axis=0), **scaled_tol(dtype, n))
 
 
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "exp", "softmax"]
@@ -184,12 +239,16 @@ def test_adam_step(rng, dtype):
 def test_kernels_refuse_bad_buffers():
     X = np.ones((3, 2))
     W = np.ones((2, 4))
-    with pytest.raises(ValueError, match="elements"):
+    with pytest.raises(ValueError, match="do not chain"):
         _engine.dense_forward(np.empty((3, 3)), X, W, np.ones(4))
     with pytest.raises(TypeError, match="dtype"):
         _engine.dense_forward(np.empty((3, 4), np.float32), X, W, np.ones(4))
     with pytest.raises(ValueError, match="C-contiguous"):
         _engine.dense_forward(np.empty((4, 3)).T, X, W, np.ones(4))
+    with pytest.raises(ValueError, match="out of range"):
+        _engine.dense_forward(np.empty((2, 4)), X, W, np.ones(4), rows=np.array([0, 3]))
+    with pytest.raises(ValueError, match="fewer rows"):
+        _engine.dense_forward(np.empty((5, 4)), X, W, np.ones(4))
     indptr = np.array([0, 1, 2], np.int64)
     with pytest.raises(ValueError, match="column index out of range"):
         _engine.csr_dense_forward(

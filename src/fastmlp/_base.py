@@ -321,7 +321,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def _fit_lbfgs(self, net, data, params, n_threads):
         grads = np.empty_like(params)
-        work = net.workspace(_CHUNK_ROWS)
+        work = net.workspace(_CHUNK_ROWS, n_threads)
 
         def loss_and_grad(x):
             # scipy evaluates a float32 objective at float32 points and gets
@@ -503,7 +503,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         n = data.n_samples if rows is None else rows.shape[0]
         out = np.empty((n, net.units[-1]), dtype=net.dtype)
         chunk = min(_CHUNK_ROWS, max(n, 1))
-        _engine.predict(net, data, params, out, net.workspace(chunk), chunk, n_threads, rows)
+        _engine.predict(net, data, params, out, net.workspace(chunk, n_threads), chunk,
+                        n_threads, rows)
         return out
 
     def _forward_pass_fast(self, X, check_input=True):

@@ -149,9 +149,10 @@ cdef class Network:
     def bias_offset(self, int64_t layer):
         return fm_bias_offset(&self.net, layer)
 
-    def workspace(self, int64_t rows):
-        """A workspace for passing `rows` samples at a time."""
-        return np.empty(fm_workspace_bytes(&self.net, rows, self.code), dtype=np.uint8)
+    def workspace(self, int64_t rows, int n_threads):
+        """A workspace for passing `rows` samples at a time on n_threads threads."""
+        return np.empty(fm_workspace_bytes(&self.net, rows, self.code, n_threads),
+                        dtype=np.uint8)
 
 
 cdef class Dataset:
@@ -307,7 +308,7 @@ cdef class Trainer:
         self.net, self.data, self.random_state = net, data, random_state
         cdef int64_t n_params = net.n_params
         self.opt.solver = SOLVERS[solver]
-        work = net.workspace(batch_size)
+        work = net.workspace(batch_size, n_threads)
         self.arrays = (params, grads, state, work, order)
         self.params = pointer(params, "params", net.dtype, n_params, True)
         self.grads = pointer(grads, "grads", net.dtype, n_params, True)
@@ -412,7 +413,7 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
     """Loss and gradient over every sample (fm_loss_grad).
 
     params (IN), grads (OUT) : ndarray of shape (n_params,)
-    work (scratch) : uint8 workspace from net.workspace(chunk)
+    work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
 
     Returns the loss.
     """
@@ -422,7 +423,7 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
     cdef const void *p = pointer(params, "params", net.dtype, n_params, False)
     cdef void *g = pointer(grads, "grads", net.dtype, n_params, True)
     cdef void *w = pointer(work, "work", np.uint8,
-                           -fm_workspace_bytes(&net.net, chunk, net.code), True)
+                           -fm_workspace_bytes(&net.net, chunk, net.code, n_threads), True)
     cdef double loss = 0
     cdef fm_status status
     with nogil:
@@ -438,7 +439,7 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
 
     params (IN) : ndarray of shape (n_params,)
     out (OUT) : ndarray of shape (n_rows, n_outputs)
-    work (scratch) : uint8 workspace from net.workspace(chunk)
+    work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
     rows (IN) : int64 ndarray of row indices, optional
     """
     cdef int64_t n = data.n_samples if rows is None else len(rows)
@@ -446,7 +447,7 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
     cdef const void *p = pointer(params, "params", net.dtype, net.n_params, False)
     cdef void *o = pointer(out, "out", net.dtype, n * net.units[-1], True)
     cdef void *w = pointer(work, "work", np.uint8,
-                           -fm_workspace_bytes(&net.net, chunk, net.code), True)
+                           -fm_workspace_bytes(&net.net, chunk, net.code, n_threads), True)
     cdef fm_status status
     with nogil:
         status = fm_predict(net.code, o, w, &data.data, r, n, p, &net.net, chunk,
@@ -486,23 +487,45 @@ cdef tuple shape2(a, str name):
     return a.shape
 
 
-def dense_forward(Y, X, W, b, int n_threads=1):
-    """Y (OUT) = X W + b."""
+cdef object pack_for(dt, int n_threads):
+    return np.empty(fm_pack_bytes(dtype_code(dt), n_threads), dtype=np.uint8)
+
+
+cdef const int64_t *x_rows(rows, int64_t n, X) except? NULL:
+    """rows selecting n rows of X (NULL: X's first n rows)."""
+    if rows is None and X.shape[0] < n:
+        raise ValueError("X has fewer rows than the output")
+    return optional_rows(rows, n, X.shape[0])
+
+
+def dense_forward(Y, X, W, b, str activation="identity", rows=None, int n_threads=1,
+                  bint naive=False):
+    """Y (OUT) = f(X[rows] W + b); naive: the direct loops, without f."""
     cdef int64_t n, n_in, n_out
-    n, n_in = shape2(X, "X")
-    n_out = shape2(W, "W")[1]
-    dt = X.dtype
+    n, n_out = shape2(Y, "Y")
+    n_in = shape2(W, "W")[0]
+    if shape2(X, "X")[1] != n_in or W.shape[1] != n_out:
+        raise ValueError("X, W and Y do not chain")
+    dt = W.dtype
     cdef fm_dtype code = dtype_code(dt)
+    cdef const int64_t *r = x_rows(rows, n, X)
     cdef void *y = pointer(Y, "Y", dt, n * n_out, True)
-    cdef const void *x = pointer(X, "X", dt, n * n_in, False)
+    cdef const void *x = pointer(X, "X", dt, X.size, False)
     cdef const void *w = pointer(W, "W", dt, n_in * n_out, False)
     cdef const void *bb = pointer(b, "b", dt, n_out, False)
+    cdef int32_t act = ACTIVATIONS[activation]
+    pack = pack_for(dt, n_threads)
+    cdef void *pk = cnp.PyArray_DATA(pack)
     with nogil:
-        fm_dense_forward(code, y, x, w, bb, n, n_in, n_out, n_threads)
+        if naive:
+            fm_dense_forward_naive(code, y, x, r, w, bb, n, n_in, n_out)
+        else:
+            fm_dense_forward(code, y, x, r, w, bb, act, n, n_in, n_out, pk, n_threads)
 
 
-def csr_dense_forward(Y, indptr, indices, values, rows, W, b, int n_threads=1):
-    """Y (OUT) = X W + b with X given as CSR arrays; row i is X row rows[i]."""
+def csr_dense_forward(Y, indptr, indices, values, rows, W, b, str activation="identity",
+                      int n_threads=1):
+    """Y (OUT) = f(X W + b) with X given as CSR arrays; row i is X row rows[i]."""
     cdef int64_t n, n_in, n_out
     n_in, n_out = shape2(W, "W")
     n = shape2(Y, "Y")[0]
@@ -513,17 +536,22 @@ def csr_dense_forward(Y, indptr, indices, values, rows, W, b, int n_threads=1):
     if rows is None and n > indptr.size - 1:
         raise ValueError("Y has more rows than X")
     cdef void *y = pointer(Y, "Y", dt, n * n_out, True)
-    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, indptr.size, False)
-    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, indices.size, False)
+    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, indptr.size,
+                                                       False)
+    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64,
+                                                       indices.size, False)
     cdef const void *v = pointer(values, "values", dt, indices.size, False)
     cdef const void *w = pointer(W, "W", dt, n_in * n_out, False)
     cdef const void *bb = pointer(b, "b", dt, n_out, False)
+    cdef int32_t act = ACTIVATIONS[activation]
     with nogil:
-        fm_csr_dense_forward(code, y, ip, ix, v, r, w, bb, n, n_in, n_out, n_threads)
+        fm_csr_dense_forward(code, y, ip, ix, v, r, w, bb, act, n, n_in, n_out, n_threads)
 
 
-def dense_backward_data(dX, dY, W, int n_threads=1):
-    """dX (OUT) = dY W^T."""
+def dense_backward_data(dX, dY, W, A=None, str activation="identity", int n_threads=1,
+                        bint naive=False):
+    """dX (OUT) = (dY W^T) * f'(A) (no derivative without A); naive: the direct
+    loops, without the derivative."""
     cdef int64_t n, n_in, n_out
     n, n_out = shape2(dY, "dY")
     n_in = shape2(W, "W")[0]
@@ -532,23 +560,38 @@ def dense_backward_data(dX, dY, W, int n_threads=1):
     cdef void *dx = pointer(dX, "dX", dt, n * n_in, True)
     cdef const void *dy = pointer(dY, "dY", dt, n * n_out, False)
     cdef const void *w = pointer(W, "W", dt, n_in * n_out, False)
+    cdef const void *a = NULL
+    if A is not None:
+        a = pointer(A, "A", dt, n * n_in, False)
+    cdef int32_t act = ACTIVATIONS[activation]
+    pack = pack_for(dt, n_threads)
+    cdef void *pk = cnp.PyArray_DATA(pack)
     with nogil:
-        fm_dense_backward_data(code, dx, dy, w, n, n_in, n_out, n_threads)
+        if naive:
+            fm_dense_backward_data_naive(code, dx, dy, w, n, n_in, n_out)
+        else:
+            fm_dense_backward_data(code, dx, dy, w, a, act, n, n_in, n_out, pk, n_threads)
 
 
-def dense_backward_params(dW, db, X, dY, int n_threads=1):
-    """dW (INOUT) += X^T dY, db (INOUT) += column sums of dY."""
+def dense_backward_params(dW, db, X, dY, rows=None, int n_threads=1, bint naive=False):
+    """dW (INOUT) += X[rows]^T dY, db (INOUT) += column sums of dY."""
     cdef int64_t n, n_in, n_out
-    n, n_in = shape2(X, "X")
-    n_out = shape2(dY, "dY")[1]
-    dt = X.dtype
+    n, n_out = shape2(dY, "dY")
+    n_in = shape2(X, "X")[1]
+    dt = dY.dtype
     cdef fm_dtype code = dtype_code(dt)
+    cdef const int64_t *r = x_rows(rows, n, X)
     cdef void *dw = pointer(dW, "dW", dt, n_in * n_out, True)
     cdef void *dbb = pointer(db, "db", dt, n_out, True)
-    cdef const void *x = pointer(X, "X", dt, n * n_in, False)
+    cdef const void *x = pointer(X, "X", dt, X.size, False)
     cdef const void *dy = pointer(dY, "dY", dt, n * n_out, False)
+    pack = pack_for(dt, n_threads)
+    cdef void *pk = cnp.PyArray_DATA(pack)
     with nogil:
-        fm_dense_backward_params(code, dw, dbb, x, dy, n, n_in, n_out, n_threads)
+        if naive:
+            fm_dense_backward_params_naive(code, dw, dbb, x, r, dy, n, n_in, n_out)
+        else:
+            fm_dense_backward_params(code, dw, dbb, x, r, dy, n, n_in, n_out, pk, n_threads)
 
 
 def csr_backward_params(dW, db, indptr, indices, values, rows, dY, int n_threads=1):
@@ -564,8 +607,10 @@ def csr_backward_params(dW, db, indptr, indices, values, rows, dY, int n_threads
         raise ValueError("dY has more rows than X")
     cdef void *dw = pointer(dW, "dW", dt, n_in * n_out, True)
     cdef void *dbb = pointer(db, "db", dt, n_out, True)
-    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, indptr.size, False)
-    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64, indices.size, False)
+    cdef const int64_t *ip = <const int64_t *>pointer(indptr, "indptr", np.int64, indptr.size,
+                                                       False)
+    cdef const int64_t *ix = <const int64_t *>pointer(indices, "indices", np.int64,
+                                                       indices.size, False)
     cdef const void *v = pointer(values, "values", dt, indices.size, False)
     cdef const void *dy = pointer(dY, "dY", dt, n * n_out, False)
     with nogil:

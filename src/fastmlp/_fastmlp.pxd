@@ -61,7 +61,9 @@ cdef extern from "fastmlp.h" nogil:
     int64_t fm_n_params(const fm_net *net)
     int64_t fm_weight_offset(const fm_net *net, int64_t layer)
     int64_t fm_bias_offset(const fm_net *net, int64_t layer)
-    int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype)
+    int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype,
+                               int n_threads)
+    int64_t fm_pack_bytes(fm_dtype dtype, int n_threads)
 
     ctypedef struct fm_mt19937:
         uint32_t key[624]
@@ -107,24 +109,35 @@ cdef extern from "fastmlp.h" nogil:
                          const int64_t *rows, int64_t n_rows, const void *params,
                          const fm_net *net, int64_t chunk, int n_threads)
 
-    void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const void *W,
-                          const void *b, int64_t n, int64_t n_in, int64_t n_out,
-                          int n_threads)
+    void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
+                          const void *W, const void *b, int32_t activation, int64_t n,
+                          int64_t n_in, int64_t n_out, void *pack, int n_threads)
     void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
                               const int64_t *indices, const void *values,
                               const int64_t *rows, const void *W, const void *b,
-                              int64_t n, int64_t n_in, int64_t n_out, int n_threads)
-    void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY,
-                                const void *W, int64_t n, int64_t n_in, int64_t n_out,
-                                int n_threads)
+                              int32_t activation, int64_t n, int64_t n_in, int64_t n_out,
+                              int n_threads)
+    void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY, const void *W,
+                                const void *A, int32_t activation, int64_t n, int64_t n_in,
+                                int64_t n_out, void *pack, int n_threads)
     void fm_dense_backward_params(fm_dtype dtype, void *dW, void *db, const void *X,
-                                  const void *dY, int64_t n, int64_t n_in,
-                                  int64_t n_out, int n_threads)
+                                  const int64_t *rows, const void *dY, int64_t n,
+                                  int64_t n_in, int64_t n_out, void *pack, int n_threads)
     void fm_csr_backward_params(fm_dtype dtype, void *dW, void *db,
                                 const int64_t *indptr, const int64_t *indices,
                                 const void *values, const int64_t *rows,
                                 const void *dY, int64_t n, int64_t n_in, int64_t n_out,
                                 int n_threads)
+    void fm_dense_forward_naive(fm_dtype dtype, void *Y, const void *X,
+                                const int64_t *rows, const void *W, const void *b,
+                                int64_t n, int64_t n_in, int64_t n_out)
+    void fm_dense_backward_data_naive(fm_dtype dtype, void *dX, const void *dY,
+                                      const void *W, int64_t n, int64_t n_in,
+                                      int64_t n_out)
+    void fm_dense_backward_params_naive(fm_dtype dtype, void *dW, void *db,
+                                        const void *X, const int64_t *rows,
+                                        const void *dY, int64_t n, int64_t n_in,
+                                        int64_t n_out)
     void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
                                int32_t activation)
     void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, int64_t n,
