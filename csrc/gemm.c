@@ -54,6 +54,37 @@ static inline const real *row_of(const real *X, const int64_t *rows, int64_t i, 
     return X + (rows ? rows[i] : i) * ld;
 }
 
+/* Outputs narrower than a vector (a single logistic or linear unit, say)
+ * are computed along the inputs instead of along the outputs. */
+#define FM_NARROW 8
+
+/* sum_k a[k] b[k stride] as eight interleaved partial sums combined in a
+ * fixed tree, so the products can run in vector lanes. */
+FM_HOT static real dot(const real *restrict a, const real *restrict b, int64_t n,
+                       int64_t stride)
+{
+    real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int u = 0; u < 8; u++) s[u] += a[k + u] * b[(k + u) * stride];
+    real t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; k < n; k++) t += a[k] * b[k * stride];
+    return t;
+}
+
+/* Y = X W + b for n_out < FM_NARROW: each output a dot product over k. */
+FM_HOT static void forward_narrow(real *restrict Y, const real *restrict X,
+                                  const int64_t *rows, const real *restrict W,
+                                  const real *restrict b, int64_t n, int64_t n_in,
+                                  int64_t n_out)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const real *x = row_of(X, rows, i, n_in);
+        for (int64_t j = 0; j < n_out; j++)
+            Y[i * n_out + j] = dot(x, W + j, n_in, n_out) + b[j];
+    }
+}
+
 /* Rows [i0, i1) of Y = X W + b, four rows sharing each row of W. */
 FM_HOT static void forward_rows(real *restrict Y, const real *restrict X,
                                 const int64_t *rows, const real *restrict W,
@@ -98,30 +129,43 @@ FM_HOT static void forward_rows(real *restrict Y, const real *restrict X,
     }
 }
 
-/* sum_j a_j b_j in ascending j */
-FM_HOT static real dot(const real *restrict a, const real *restrict b, int64_t n)
-{
-    real t = 0;
-    for (int64_t j = 0; j < n; j++) t += a[j] * b[j];
-    return t;
-}
-
+/* Rows [i0, i1) of dX = dY W^T: dot products along the outputs when they
+ * are wide; when they are narrow, dY[i][j] W[:, j] accumulated over
+ * ascending j, along the inputs. */
 FM_HOT static void backward_data_rows(real *restrict dX, const real *restrict dY,
                                       const real *restrict W, int64_t i0, int64_t i1,
                                       int64_t n_in, int64_t n_out)
 {
-    for (int64_t i = i0; i < i1; i++)
-        for (int64_t k = 0; k < n_in; k++)
-            dX[i * n_in + k] = dot(dY + i * n_out, W + k * n_out, n_out);
+    for (int64_t i = i0; i < i1; i++) {
+        real *restrict dx = dX + i * n_in;
+        const real *d = dY + i * n_out;
+        if (n_out < FM_NARROW) {
+            memset(dx, 0, (size_t)n_in * sizeof(real));
+            for (int64_t j = 0; j < n_out; j++)
+                for (int64_t k = 0; k < n_in; k++) dx[k] += d[j] * W[k * n_out + j];
+        } else {
+            for (int64_t k = 0; k < n_in; k++) dx[k] = dot(d, W + k * n_out, n_out, 1);
+        }
+    }
 }
 
-/* Rows [k0, k1) of dW += X^T dY, the sum over samples in ascending order. */
+/* dW += X^T dY, the sum over samples in ascending order; along the outputs
+ * when they are wide, along the inputs when they are narrow. */
 FM_HOT static void backward_params_rows(real *restrict dW, const real *restrict X,
                                         const int64_t *rows, const real *restrict dY,
-                                        int64_t k0, int64_t k1, int64_t n, int64_t n_in,
-                                        int64_t n_out)
+                                        int64_t n, int64_t n_in, int64_t n_out)
 {
-    for (int64_t k = k0; k < k1; k++) {
+    if (n_out < FM_NARROW) {
+        for (int64_t i = 0; i < n; i++) {
+            const real *x = row_of(X, rows, i, n_in);
+            for (int64_t j = 0; j < n_out; j++) {
+                const real d = dY[i * n_out + j];
+                for (int64_t k = 0; k < n_in; k++) dW[k * n_out + j] += x[k] * d;
+            }
+        }
+        return;
+    }
+    for (int64_t k = 0; k < n_in; k++) {
         real *restrict g = dW + k * n_out;
         for (int64_t i = 0; i < n; i++) {
             const real a = row_of(X, rows, i, n_in)[k];
@@ -142,7 +186,10 @@ void FM_FN(fm_dense_forward_naive)(real *Y, const real *X, const int64_t *rows,
                                    const real *W, const real *b, int64_t n, int64_t n_in,
                                    int64_t n_out)
 {
-    forward_rows(Y, X, rows, W, b, 0, n, n_in, n_out);
+    if (n_out < FM_NARROW)
+        forward_narrow(Y, X, rows, W, b, n, n_in, n_out);
+    else
+        forward_rows(Y, X, rows, W, b, 0, n, n_in, n_out);
 }
 
 void FM_FN(fm_dense_backward_data_naive)(real *dX, const real *dY, const real *W,
@@ -155,7 +202,7 @@ void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
                                            const int64_t *rows, const real *dY, int64_t n,
                                            int64_t n_in, int64_t n_out)
 {
-    backward_params_rows(dW, X, rows, dY, 0, n_in, n, n_in, n_out);
+    backward_params_rows(dW, X, rows, dY, n, n_in, n_out);
     bias_grad(db, dY, n, n_out);
 }
 
@@ -291,23 +338,24 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const do
 #endif
 #endif
 
-/* The widest micro-kernel this CPU runs. */
-static kernel_shape select_kernel(void)
+/* The widest micro-kernel this CPU runs, chosen once when the library loads
+ * (asking the CPU costs a trip to the hypervisor on virtual machines). */
+static kernel_shape chosen = {GENERIC_MR, GENERIC_NR, kernel_generic};
+
+__attribute__((constructor)) static void choose_kernel(void)
 {
-    kernel_shape k = {GENERIC_MR, GENERIC_NR, kernel_generic};
 #ifdef FM_X86
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) {
-        k.mr = AVX512_MR;
-        k.nr = AVX512_NR;
-        k.run = kernel_avx512;
+        chosen.mr = AVX512_MR;
+        chosen.nr = AVX512_NR;
+        chosen.run = kernel_avx512;
     } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        k.mr = AVX2_MR;
-        k.nr = AVX2_NR;
-        k.run = kernel_avx2;
+        chosen.mr = AVX2_MR;
+        chosen.nr = AVX2_NR;
+        chosen.run = kernel_avx2;
     }
 #endif
-    return k;
 }
 
 /* ---- packed GEMM ----------------------------------------------------------- */
@@ -467,7 +515,7 @@ static void gemm_part(void *ctx, int tid, int nth)
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
-    const kernel_shape ks = select_kernel();
+    const kernel_shape ks = chosen;
     const int64_t col_panels = ceil_div(g->n, ks.nr), row_panels = ceil_div(g->m, ks.mr);
     gemm_split s = {g, &ks, pack, 0, col_panels >= row_panels};
     s.panels = s.by_cols ? col_panels : row_panels;
@@ -481,7 +529,7 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
                              int64_t n_out, void *pack, int n_threads)
 {
     if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
-        forward_rows(Y, X, rows, W, b, 0, n, n_in, n_out);
+        FM_FN(fm_dense_forward_naive)(Y, X, rows, W, b, n, n_in, n_out);
         if (activation != FM_SOFTMAX) FM_FN(fm_activation_forward)(Y, n, n_out, activation);
     } else {
         const gemm_args g = {n, n_out, n_in, X, n_in, 0, rows, W, n_out, 0, Y, n_out, 0,
@@ -510,7 +558,7 @@ void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const in
                                      void *pack, int n_threads)
 {
     if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
-        backward_params_rows(dW, X, rows, dY, 0, n_in, n, n_in, n_out);
+        backward_params_rows(dW, X, rows, dY, n, n_in, n_out);
     } else {
         const gemm_args g = {n_in, n_out, n, X, n_in, 1, rows, dY, n_out, 0, dW, n_out, 1,
                              EPI_NONE, NULL, NULL, 0};
