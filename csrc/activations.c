@@ -7,6 +7,7 @@
 
 FM_HOT static void softmax_rows(real *restrict A, int64_t n, int64_t m)
 {
+    if (m < 1) return;
     for (int64_t i = 0; i < n; i++) {
         real *restrict a = A + i * m;
         real top = a[0];

@@ -12,14 +12,14 @@
 #define DISPATCH(name, ...)                                                         \
     ((dtype) == FM_FLOAT32 ? name##_f32(__VA_ARGS__) : name##_f64(__VA_ARGS__))
 
-fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *work,
-                   double *loss_curve, int64_t *order, int64_t n_rows, fm_run *run,
-                   fm_mt19937 *rng, const fm_data *data, const fm_net *net,
+fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *snapshot,
+                   void *work, double *loss_curve, int64_t *order, int64_t n_rows,
+                   fm_run *run, fm_mt19937 *rng, const fm_data *data, const fm_net *net,
                    fm_optimizer *opt, int64_t batch_size, int n_threads,
                    const volatile int *interrupt)
 {
-    return DISPATCH(fm_train, params, grads, state, work, loss_curve, order, n_rows, run,
-                    rng, data, net, opt, batch_size, n_threads, interrupt);
+    return DISPATCH(fm_train, params, grads, state, snapshot, work, loss_curve, order, n_rows,
+                    run, rng, data, net, opt, batch_size, n_threads, interrupt);
 }
 
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,

@@ -93,7 +93,9 @@ typedef struct {
 
 /* ---- layout ------------------------------------------------------------ */
 
-/* 0 when net is a valid description, else FM_ERR_ARGUMENT. */
+/* FM_OK when net is a valid description (widths >= 1, known activations and
+ * loss, softmax last, a parameter count far from overflowing int64), else
+ * FM_ERR_ARGUMENT. The layout functions below expect a valid net. */
 fm_status fm_check_net(const fm_net *net);
 /* Total parameters: sum_l units[l] units[l+1] + units[l+1]. */
 int64_t fm_n_params(const fm_net *net);
@@ -101,9 +103,10 @@ int64_t fm_n_params(const fm_net *net);
 int64_t fm_weight_offset(const fm_net *net, int64_t layer);
 int64_t fm_bias_offset(const fm_net *net, int64_t layer);
 /* Bytes of workspace for passing `rows` samples at a time through net on
- * n_threads threads. */
+ * n_threads threads; -1 for an invalid net or a size beyond int64. */
 int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype, int n_threads);
-/* Bytes of GEMM packing space the dense kernels need on n_threads threads. */
+/* Bytes of GEMM packing space the dense kernels need on n_threads threads
+ * (-1 beyond int64). */
 int64_t fm_pack_bytes(fm_dtype dtype, int n_threads);
 
 /* ---- whole-model entry points -------------------------------------------- */
@@ -157,13 +160,15 @@ typedef struct {
  * the optimizer's memory: SGD velocity [n_params], Adam m then v
  * [2 n_params]. loss_curve (OUT) [max_epochs] gets each epoch's loss: the
  * mean over batches of batch loss (L2 term included) weighted by batch
- * length. work: fm_workspace_bytes(net, batch_size). rng may be NULL when
- * not shuffling. interrupt may be NULL; a nonzero value seen between two
- * batches ends the call with FM_ERR_INTERRUPTED, run->epochs counting the
- * epochs completed before. */
-fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *work,
-                   double *loss_curve, int64_t *order, int64_t n_rows, fm_run *run,
-                   fm_mt19937 *rng, const fm_data *data, const fm_net *net,
+ * length. work: fm_workspace_bytes(net, batch_size, n_threads). rng may be
+ * NULL when not shuffling. interrupt may be NULL; a nonzero value seen
+ * between two batches ends the call with FM_ERR_INTERRUPTED, run->epochs
+ * counting the epochs completed before, and params, state and opt->t back
+ * at the end of the last completed epoch: snapshot [n_params + state size]
+ * holds them meanwhile (required when interrupt is given). */
+fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *snapshot,
+                   void *work, double *loss_curve, int64_t *order, int64_t n_rows,
+                   fm_run *run, fm_mt19937 *rng, const fm_data *data, const fm_net *net,
                    fm_optimizer *opt, int64_t batch_size, int n_threads,
                    const volatile int *interrupt);
 

@@ -1,16 +1,26 @@
 /* Parameter and workspace layout, shared by both precisions. */
 #include "common.h"
 
+/* Sizes are products of widths and row counts supplied from outside: every
+ * product and sum is checked so that none can wrap around. */
+static int add_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_add_overflow(a, b, out); }
+static int mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+
 fm_status fm_check_net(const fm_net *net)
 {
     if (!net || net->n_layers < 1 || !net->units || !net->activation) return FM_ERR_ARGUMENT;
     for (int64_t l = 0; l <= net->n_layers; l++)
         if (net->units[l] < 1) return FM_ERR_ARGUMENT;
+    int64_t total = 0, prod;
     for (int64_t l = 0; l < net->n_layers; l++) {
         const int32_t a = net->activation[l];
         if (a < 0 || a >= FM_N_ACTIVATIONS) return FM_ERR_ARGUMENT;
         if ((a == FM_SOFTMAX) && l != net->n_layers - 1) return FM_ERR_ARGUMENT;
+        if (!mul_ok(net->units[l] + 1, net->units[l + 1], &prod) || !add_ok(total, prod, &total))
+            return FM_ERR_ARGUMENT;
     }
+    /* leaves room for element sizes and the optimizer's two copies */
+    if (total > ((int64_t)1 << 58)) return FM_ERR_ARGUMENT;
     if (net->loss < 0 || net->loss >= FM_N_LOSSES) return FM_ERR_ARGUMENT;
     return FM_OK;
 }
@@ -40,23 +50,34 @@ int64_t fm_max_width(const fm_net *net)
 
 static inline int64_t aligned(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
+/* Adds an aligned region of count x size bytes at *off; 0 on overflow. */
+static int region(int64_t *off, int64_t count, int64_t size)
+{
+    int64_t bytes;
+    return mul_ok(count, size, &bytes) && add_ok(bytes, 63, &bytes) &&
+           add_ok(*off, bytes / 64 * 64, off);
+}
+
+/* The layout, or total = -1 when a size would overflow. */
 fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes,
                               int n_threads)
 {
-    fm_layout lay;
-    int64_t off = 0;
+    fm_layout lay = {0, 0, 0, 0, 0, -1};
+    int64_t off = 0, max_row = 0, pack = 0;
+    int ok = mul_ok(fm_max_width(net), elem_bytes, &max_row) &&
+             mul_ok(fm_pack_elems(), elem_bytes, &pack);
     lay.acts = off;
-    for (int64_t l = 1; l <= net->n_layers; l++)
-        off += aligned(rows * net->units[l] * elem_bytes);
+    for (int64_t l = 1; ok && l <= net->n_layers; l++)
+        ok = region(&off, rows, net->units[l] * elem_bytes);
     lay.delta0 = off;
-    off += aligned(rows * fm_max_width(net) * elem_bytes);
+    ok = ok && region(&off, rows, max_row);
     lay.delta1 = off;
-    off += aligned(rows * fm_max_width(net) * elem_bytes);
+    ok = ok && region(&off, rows, max_row);
     lay.loss = off;
-    off += aligned(rows * (int64_t)sizeof(double));
+    ok = ok && region(&off, rows, (int64_t)sizeof(double));
     lay.pack = off;
-    off += aligned((n_threads > 1 ? n_threads : 1) * fm_pack_elems() * elem_bytes);
-    lay.total = off;
+    ok = ok && region(&off, n_threads > 1 ? n_threads : 1, pack);
+    lay.total = ok ? off : -1;
     return lay;
 }
 
@@ -70,7 +91,11 @@ int64_t fm_pack_elems(void) { return FM_MC * FM_KC + FM_KC * FM_NC; }
 
 int64_t fm_pack_bytes(fm_dtype dtype, int n_threads)
 {
-    return (n_threads > 1 ? n_threads : 1) * fm_pack_elems() * (dtype == FM_FLOAT32 ? 4 : 8);
+    int64_t bytes;
+    if (!mul_ok(n_threads > 1 ? n_threads : 1, fm_pack_elems() * (dtype == FM_FLOAT32 ? 4 : 8),
+                &bytes))
+        return -1;
+    return bytes;
 }
 
 void fm_parallel(int n_threads, void (*fn)(void *ctx, int tid, int n_threads), void *ctx)

@@ -221,24 +221,36 @@ static void end_of_epoch(fm_run *run, fm_optimizer *opt, double loss, int64_t n)
     }
 }
 
-fm_status FM_FN(fm_train)(real *params, real *grads, real *state, void *work,
-                          double *loss_curve, int64_t *order, int64_t n_rows, fm_run *run,
-                          fm_mt19937 *rng, const fm_data *data, const fm_net *net,
-                          fm_optimizer *opt, int64_t batch_size, int n_threads,
-                          const volatile int *interrupt)
+fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot,
+                          void *work, double *loss_curve, int64_t *order, int64_t n_rows,
+                          fm_run *run, fm_mt19937 *rng, const fm_data *data,
+                          const fm_net *net, fm_optimizer *opt, int64_t batch_size,
+                          int n_threads, const volatile int *interrupt)
 {
     if (fm_check_net(net) != FM_OK || batch_size < 1 || n_rows < 1 || !order ||
-        (run->shuffle && !rng))
+        (run->shuffle && !rng) || (interrupt && !snapshot))
         return FM_ERR_ARGUMENT;
     const fm_layout lay = fm_workspace_layout(net, batch_size, sizeof(real), n_threads);
+    const int64_t n_params = fm_n_params(net);
+    const int64_t n_state = (opt->solver == FM_ADAM ? 2 : 1) * n_params;
     run->epochs = 0;
     run->event = FM_EVENT_NONE;
     while (run->epochs < run->max_epochs) {
         if (run->shuffle && fm_shuffle(rng, order, n_rows) != FM_OK) return FM_ERR_ARGUMENT;
+        const int64_t adam_t = opt->t;
+        if (snapshot) {
+            memcpy(snapshot, params, (size_t)n_params * sizeof(real));
+            memcpy(snapshot + n_params, state, (size_t)n_state * sizeof(real));
+        }
         double loss_sum = 0;
         const fm_status s = train_epoch(params, grads, state, work, &lay, &loss_sum, order,
                                         n_rows, data, net, opt, batch_size, n_threads,
                                         interrupt);
+        if (s == FM_ERR_INTERRUPTED) {
+            memcpy(params, snapshot, (size_t)n_params * sizeof(real));
+            memcpy(state, snapshot + n_params, (size_t)n_state * sizeof(real));
+            opt->t = adam_t;
+        }
         if (s != FM_OK) return s;
         const double loss = loss_sum / (double)n_rows;
         loss_curve[run->epochs++] = loss;

@@ -159,3 +159,46 @@ def test_regressor_only_parameters():
 def test_a_layer_too_wide_to_allocate_raises_memory_error():
     with pytest.raises(MemoryError):
         MLPClassifier(hidden_layer_sizes=(10**13,)).fit(X, y)
+
+
+def test_thread_counts_out_of_range_are_refused():
+    with pytest.raises(InvalidParameterError, match="'n_threads' parameter"):
+        MLPClassifier(n_threads=100000).fit(X, y)
+    from fastmlp import _engine
+
+    with pytest.raises(ValueError, match="n_threads must be between"):
+        _engine.dense_forward(np.empty((2, 2)), np.ones((2, 2)), np.ones((2, 2)), np.ones(2), n_threads=-1)
+
+
+def test_hidden_layer_sizes_must_not_be_a_one_shot_iterator():
+    with pytest.raises(InvalidParameterError, match="'hidden_layer_sizes'"):
+        MLPClassifier(hidden_layer_sizes=(s for s in (5, 7))).fit(X, y)
+
+
+def test_engine_objects_refuse_what_would_read_out_of_bounds():
+    from fastmlp import _engine
+
+    net = _engine.Network([4, 3, 2], ["relu", "identity"], "squared_error", 0.0, np.float64)
+    other = _engine.Network([5, 3, 2], ["relu", "identity"], "squared_error", 0.0, np.float64)
+    data = _engine.Dataset(other, np.ones((6, 5)), np.ones((6, 2)))
+    params = np.zeros(net.n_params)
+    with pytest.raises(ValueError, match="other widths or dtype"):
+        _engine.loss_grad(net, data, params, np.empty_like(params), net.workspace(4, 1), 4, 1)
+    single = _engine.Network([4, 3, 2], ["relu", "identity"], "squared_error", 0.0, np.float32)
+    with pytest.raises(ValueError, match="other widths or dtype"):
+        _engine.predict(single, _engine.Dataset(net, np.ones((6, 4))), params.astype(np.float32),
+                        np.empty((6, 2), np.float32), single.workspace(4, 1), 4, 1)
+    with pytest.raises(ValueError, match="read-only"):
+        net.units[0] = 10**7
+    with pytest.raises(ValueError, match="out of the engine's range"):
+        _engine.Network([2**62, 4, 1], ["relu", "identity"], "squared_error", 0.0, np.float64)
+    with pytest.raises(ValueError, match="y must be an array of shape"):
+        _engine.Dataset(net, np.ones((6, 4)), np.ones((5, 2)))
+
+
+def test_softmax_of_zero_columns_is_a_no_op():
+    from fastmlp import _engine
+
+    A = np.empty((3, 0))
+    _engine.activation_forward(A, "softmax")
+    assert A.shape == (3, 0)

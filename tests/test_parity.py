@@ -275,3 +275,56 @@ def _report():
 
 if __name__ == "__main__":
     _report()
+
+
+def test_warm_start_after_early_stopping_matches_sklearn():
+    """A second warm-started fit that never beats the first fit's best
+    validation score ends, in both libraries, with its last epoch's weights."""
+    X, y = task_data("binary", n=60)
+    params = dict(
+        hidden_layer_sizes=(5,), solver="adam", early_stopping=True, warm_start=True,
+        max_iter=6, random_state=1, learning_rate_init=0.05, n_iter_no_change=100,
+    )
+    theirs, ours = fit_both("binary", X, y, **params)
+    for model in (theirs, ours):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, y)
+    assert_same_model(theirs, ours, np.float64, X)
+
+
+@pytest.mark.parametrize(
+    "change", [dict(momentum=0.1), dict(nesterovs_momentum=False), dict(beta_1=0.5), dict(learning_rate_init=0.5)]
+)
+def test_partial_fit_keeps_the_first_calls_optimizer_settings(change):
+    X, y = task_data("multiclass")
+    solver = "adam" if "beta_1" in change else "sgd"
+    theirs = sk.MLPClassifier(hidden_layer_sizes=(6,), solver=solver, random_state=0)
+    ours = fastmlp.MLPClassifier(hidden_layer_sizes=(6,), solver=solver, random_state=0)
+    for model in (theirs, ours):
+        model.partial_fit(X, y, classes=np.unique(y))
+        model.set_params(**change)
+        model.partial_fit(X, y)
+        model.partial_fit(X, y)
+    assert_same_model(theirs, ours, np.float64, X)
+
+
+def test_string_parameters_may_be_numpy_strings():
+    X, y = task_data("binary")
+    theirs, ours = fit_both(
+        "binary", X, y, solver=np.str_("sgd"), activation=np.str_("tanh"), max_iter=5,
+        random_state=0, learning_rate=np.str_("invscaling"),
+    )
+    assert_same_model(theirs, ours, np.float64, X)
+    Xr, yr = task_data("regression")
+    model = fastmlp.MLPRegressor(loss=np.str_("squared_error"), max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(Xr, yr)
+    assert model.n_iter_ == 3
+
+
+def test_lbfgs_convergence_warning_starts_like_sklearns():
+    X, y = task_data("multiclass")
+    with pytest.warns(ConvergenceWarning, match=r"^lbfgs failed to converge after 3 iteration\(s\)"):
+        fastmlp.MLPClassifier(solver="lbfgs", max_iter=3).fit(X, y)

@@ -101,7 +101,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         "n_threads": [
             NONE,
             Interval(Integral, None, -1, "right"),
-            Interval(Integral, 1, None, "left"),
+            Interval(Integral, 1, _engine.MAX_THREADS, "both"),
         ],
     }
 
@@ -323,12 +323,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         grads = np.empty_like(params)
         work = net.workspace(_CHUNK_ROWS, n_threads)
 
+        # For float32 data scipy evaluates the objective at float32 points. The
+        # loss scikit-learn hands back is then float32 for the softmax log-loss
+        # and float64 for the others; it is rounded the same way.
+        rounded = params.dtype.type if self._engine_loss() == "log_loss" else float
+
         def loss_and_grad(x):
-            # scipy evaluates a float32 objective at float32 points and gets
-            # float32 values back; the loss is rounded the same way.
             params[:] = x
             loss = _engine.loss_grad(net, data, params, grads, work, _CHUNK_ROWS, n_threads)
-            return float(params.dtype.type(loss)), grads.astype(np.float64)
+            return float(rounded(loss)), grads.astype(np.float64)
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _scipy_takes_iprint():
@@ -342,12 +345,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         )
         self.n_iter_ = min(result.nit, self.max_iter)
         if result.status != 0:
+            # The first line is scikit-learn's, for warning filters written for it.
             message = (
-                f"lbfgs stopped before converging after {self.n_iter_} iteration(s) "
-                f"(status={result.status}): {result.message}"
+                f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                f"(status={result.status}):\n{result.message}\n"
             )
             if self.n_iter_ == self.max_iter:
-                message += f" Raise max_iter (now {self.max_iter}) or scale the data."
+                message += (
+                    f"\nRaise max_iter (now {self.max_iter}) to let it converge; scaling "
+                    "the data often helps too."
+                )
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         self.loss_ = np.float64(result.fun)
         params[:] = result.x
@@ -355,7 +362,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _fit_stochastic(self, net, data, params, y, sample_weight, incremental, n_threads):
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = StochasticOptimizer(
-                self.solver, params.size, params.dtype, self.learning_rate_init, self.learning_rate
+                self.solver,
+                params.size,
+                params.dtype,
+                learning_rate_init=self.learning_rate_init,
+                lr_schedule=self.learning_rate,
+                momentum=self.momentum,
+                nesterov=self.nesterovs_momentum,
+                power_t=self.power_t,
+                beta_1=self.beta_1,
+                beta_2=self.beta_2,
+                epsilon=self.epsilon,
             )
         optimizer = self._optimizer
         optimizer.astype(params.dtype)
@@ -403,20 +420,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             net,
             data,
             params,
-            np.empty_like(params),
             optimizer.state,
             order,
-            solver=self.solver,
+            solver=optimizer.solver,
             learning_rate=optimizer.learning_rate,
-            momentum=self.momentum,
-            nesterov=self.nesterovs_momentum,
-            beta_1=self.beta_1,
-            beta_2=self.beta_2,
-            epsilon=self.epsilon,
+            momentum=optimizer.momentum,
+            nesterov=optimizer.nesterov,
+            beta_1=optimizer.beta_1,
+            beta_2=optimizer.beta_2,
+            epsilon=optimizer.epsilon,
             adam_t=optimizer.t,
-            schedule=self.learning_rate,
-            learning_rate_init=self.learning_rate_init,
-            power_t=self.power_t,
+            schedule=optimizer.lr_schedule,
+            learning_rate_init=optimizer.learning_rate_init,
+            power_t=optimizer.power_t,
             tol=self.tol,
             n_iter_no_change=float(self.n_iter_no_change),
             watch_loss=not early_stopping,
@@ -480,7 +496,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             warnings.warn("Training interrupted by user.")
 
         if early_stopping:
+            # The restored weights and the best weights are then one array, as
+            # in scikit-learn (whose coefs_ become its best-weights list): a
+            # later warm start that never beats this score keeps training
+            # them and ends with its last epoch's weights.
             params[:] = self._best_params
+            self._best_params = params
 
     def _update_validation(self, val_score, params):
         """Record the epoch's validation score; count epochs without

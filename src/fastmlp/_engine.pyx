@@ -3,9 +3,10 @@
 
 Design: the estimators own every buffer as a numpy array and hand it over
 per call. This module checks each array (dtype, size, C order, writeable
-when C writes into it), takes its pointer, releases the GIL around each C
-call and turns C status codes into exceptions. It does no arithmetic of its
-own. In the docstrings, arrays are marked IN (read), OUT (written) or INOUT.
+when C writes into it) and each size and thread count, takes the pointers,
+releases the GIL around each C call and turns C status codes into
+exceptions. It does no arithmetic of its own. In the docstrings, arrays are
+marked IN (read), OUT (written) or INOUT.
 """
 import threading
 
@@ -14,6 +15,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.signal cimport SIG_ERR, SIGINT, sighandler_t, signal
 from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memcpy
 
 from fastmlp._fastmlp cimport *
 
@@ -34,8 +36,12 @@ LOSSES = {
     "poisson": FM_POISSON,
 }
 SOLVERS = {"sgd": FM_SGD, "adam": FM_ADAM}
+SCHEDULES = {"constant": FM_CONSTANT, "invscaling": FM_INVSCALING, "adaptive": FM_ADAPTIVE}
 
 HAVE_OPENMP = bool(fm_have_openmp())
+# Each thread packs its own GEMM panels (under 1.3 MB); beyond this many,
+# threads only cost memory.
+MAX_THREADS = 256
 
 
 def default_threads():
@@ -51,10 +57,23 @@ cdef fm_dtype dtype_code(dtype) except *:
     raise TypeError(f"the engine computes in float32 or float64, not {dtype}")
 
 
-cdef void *pointer(object a, str name, object dtype, Py_ssize_t size,
-                   bint writes) except NULL:
+cdef int thread_count(int n_threads) except -1:
+    if not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be between 1 and {MAX_THREADS}, got {n_threads}")
+    return n_threads
+
+
+cdef int64_t checked_bytes(int64_t n) except -1:
+    """A byte count from the engine; -1 means it would not fit in int64."""
+    if n < 0:
+        raise MemoryError("the workspace this would need exceeds the address space")
+    return n
+
+
+cdef void *pointer(object a, str name, object dtype, int64_t size, bint writes,
+                   bint at_least=False) except NULL:
     """The data pointer of `a` once it is a C-contiguous `dtype` array of
-    `size` elements (at least `size` when size < 0 means -minimum)."""
+    `size` elements (at least `size` when at_least)."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
     cdef cnp.ndarray arr = <cnp.ndarray>a
@@ -64,10 +83,12 @@ cdef void *pointer(object a, str name, object dtype, Py_ssize_t size,
         raise ValueError(f"{name} must be C-contiguous")
     if writes and not arr.flags.writeable:
         raise ValueError(f"{name} must be writeable")
-    if size >= 0 and arr.size != size:
+    if size < 0:
+        raise ValueError(f"{name}: size out of range")
+    if at_least and arr.size < size:
+        raise ValueError(f"{name} must have at least {size} elements, got {arr.size}")
+    if not at_least and arr.size != size:
         raise ValueError(f"{name} must have {size} elements, got {arr.size}")
-    if size < 0 and arr.size < -size:
-        raise ValueError(f"{name} must have at least {-size} elements, got {arr.size}")
     return cnp.PyArray_DATA(arr)
 
 
@@ -78,18 +99,60 @@ cdef check_status(fm_status status):
         raise ValueError(f"the C engine rejected its arguments (status {status})")
 
 
+cdef check_csr(indptr, indices, int64_t n_features):
+    """Refuse CSR arrays whose row pointers or column indices would let C read
+    out of bounds."""
+    if not isinstance(indptr, np.ndarray) or not isinstance(indices, np.ndarray):
+        raise TypeError("CSR indptr and indices must be numpy arrays")
+    n = indptr.size - 1
+    if n < 0:
+        raise ValueError("malformed CSR matrix: indptr is empty")
+    if indptr[0] != 0 or indptr[n] != indices.size or np.any(np.diff(indptr) < 0):
+        raise ValueError("malformed CSR matrix: indptr is not a valid row index")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_features):
+        raise ValueError("malformed CSR matrix: column index out of range")
+
+
+cdef const int64_t *optional_rows(rows, int64_t n, int64_t n_rows) except? NULL:
+    """Pointer to `rows` (n indices below n_rows), NULL when rows is None."""
+    if rows is None:
+        return NULL
+    cdef const int64_t *r = <const int64_t *>pointer(rows, "rows", np.int64, n, False)
+    if n and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError("rows holds an index out of range")
+    return r
+
+
+cdef fm_net describe(units, int32_t *activation) except *:
+    """An fm_net over `units` (an int64 array) checked by the engine."""
+    cdef fm_net net
+    net.n_layers = units.size - 1
+    net.units = <const int64_t *>cnp.PyArray_DATA(units)
+    net.activation = activation
+    net.loss = FM_SQUARED_ERROR
+    net.alpha = 0
+    if fm_check_net(&net) != FM_OK:
+        raise ValueError(f"the layer widths {list(units)} are out of the engine's range")
+    return net
+
+
+cdef object widths(units):
+    u = np.array(units, dtype=np.int64)
+    if u.ndim != 1 or u.size < 2 or np.any(u < 1):
+        raise ValueError(f"layer widths must be at least 1, got {list(units)}")
+    u.setflags(write=False)
+    return u
+
+
 def param_layout(units):
     """Where each layer's weights and biases sit in the flat parameter buffer.
 
     Returns (n_params, offsets) with offsets[l] = (start of W_l, start of b_l)
     for widths `units`, as the engine lays them out.
     """
-    cdef cnp.ndarray u = np.array(units, dtype=np.int64)
-    if u.ndim != 1 or u.size < 2 or np.any(u < 1):
-        raise ValueError(f"layer widths must be at least 1, got {list(units)}")
-    cdef fm_net net
-    net.n_layers = u.size - 1
-    net.units = <const int64_t *>cnp.PyArray_DATA(u)
+    u = widths(units)
+    identity = np.zeros(u.size - 1, dtype=np.int32)
+    cdef fm_net net = describe(u, <int32_t *>cnp.PyArray_DATA(identity))
     offsets = [(fm_weight_offset(&net, l), fm_bias_offset(&net, l))
                for l in range(net.n_layers)]
     return fm_n_params(&net), offsets
@@ -117,10 +180,8 @@ cdef class Network:
     cdef readonly object activations
     cdef readonly object dtype
 
-    def __init__(self, units, activations, str loss, double alpha, dtype):
-        self.units = np.array(units, dtype=np.int64)
-        if self.units.ndim != 1 or self.units.size < 2 or np.any(self.units < 1):
-            raise ValueError(f"layer widths must be at least 1, got {list(units)}")
+    def __init__(self, units, activations, loss, double alpha, dtype):
+        self.units = widths(units)
         if len(activations) != self.units.size - 1:
             raise ValueError("one activation per layer is needed")
         unknown = [a for a in activations if a not in ACTIVATIONS]
@@ -129,11 +190,10 @@ cdef class Network:
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}")
         self.activations = np.array([ACTIVATIONS[a] for a in activations], dtype=np.int32)
+        self.activations.setflags(write=False)
         self.dtype = np.dtype(dtype)
         self.code = dtype_code(self.dtype)
-        self.net.n_layers = self.units.size - 1
-        self.net.units = <const int64_t *>cnp.PyArray_DATA(self.units)
-        self.net.activation = <const int32_t *>cnp.PyArray_DATA(self.activations)
+        self.net = describe(self.units, <int32_t *>cnp.PyArray_DATA(self.activations))
         self.net.loss = LOSSES[loss]
         self.net.alpha = alpha
         if fm_check_net(&self.net) != FM_OK:
@@ -143,15 +203,10 @@ cdef class Network:
     def n_params(self):
         return fm_n_params(&self.net)
 
-    def weight_offset(self, int64_t layer):
-        return fm_weight_offset(&self.net, layer)
-
-    def bias_offset(self, int64_t layer):
-        return fm_bias_offset(&self.net, layer)
-
     def workspace(self, int64_t rows, int n_threads):
         """A workspace for passing `rows` samples at a time on n_threads threads."""
-        return np.empty(fm_workspace_bytes(&self.net, rows, self.code, n_threads),
+        thread_count(n_threads)
+        return np.empty(checked_bytes(fm_workspace_bytes(&self.net, rows, self.code, n_threads)),
                         dtype=np.uint8)
 
 
@@ -161,6 +216,8 @@ cdef class Dataset:
     Parameters
     ----------
     net : Network
+        The network the data is for; the engine only accepts the dataset
+        together with a network of the same input and output widths and dtype.
     X : ndarray of shape (n_samples, n_features), or a tuple
         (indptr, indices, values) of CSR arrays (int64, int64, dtype), IN.
     y : ndarray of shape (n_samples, n_outputs), optional, IN
@@ -168,25 +225,31 @@ cdef class Dataset:
     """
     cdef fm_data data
     cdef readonly int64_t n_samples
+    cdef int64_t n_features
+    cdef int64_t n_outputs
+    cdef fm_dtype code
     cdef object arrays
 
     def __init__(self, Network net, X, y=None, sample_weight=None):
-        cdef int64_t n, n_features = net.units[0]
+        cdef int64_t n
+        self.n_features = net.units[0]
+        self.n_outputs = net.units[-1]
+        self.code = net.code
         self.arrays = [X, y, sample_weight]
         if isinstance(X, tuple):
             indptr, indices, values = X
-            check_csr(indptr, indices, n_features)
+            check_csr(indptr, indices, self.n_features)
             n = indptr.size - 1
             self.data.indptr = <const int64_t *>pointer(indptr, "indptr", np.int64, n + 1, False)
-            nnz = len(indices)
-            self.data.indices = <const int64_t *>pointer(indices, "indices", np.int64, nnz, False)
-            self.data.values = pointer(values, "values", net.dtype, nnz, False)
+            self.data.indices = <const int64_t *>pointer(indices, "indices", np.int64,
+                                                         indices.size, False)
+            self.data.values = pointer(values, "values", net.dtype, indices.size, False)
             self.data.x = NULL
         else:
-            if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != n_features:
-                raise ValueError(f"X must be a 2-D array with {n_features} columns")
+            if not isinstance(X, np.ndarray) or X.ndim != 2 or X.shape[1] != self.n_features:
+                raise ValueError(f"X must be a 2-D array with {self.n_features} columns")
             n = X.shape[0]
-            self.data.x = pointer(X, "X", net.dtype, n * n_features, False)
+            self.data.x = pointer(X, "X", net.dtype, X.size, False)
             self.data.indptr = NULL
             self.data.indices = NULL
             self.data.values = NULL
@@ -195,13 +258,21 @@ cdef class Dataset:
         self.data.y = NULL
         self.data.sample_weight = NULL
         if y is not None:
-            self.data.y = pointer(y, "y", net.dtype, n * net.units[-1], False)
+            if not isinstance(y, np.ndarray) or y.shape != (n, self.n_outputs):
+                raise ValueError(f"y must be an array of shape ({n}, {self.n_outputs})")
+            self.data.y = pointer(y, "y", net.dtype, y.size, False)
         if sample_weight is not None:
             self.data.sample_weight = pointer(sample_weight, "sample_weight", net.dtype,
                                               n, False)
 
+    cdef check_for(self, Network net, bint targets):
+        if (net.code != self.code or net.units[0] != self.n_features
+                or (targets and net.units[-1] != self.n_outputs)):
+            raise ValueError("the dataset was built for a network of other widths or dtype")
+        if targets and self.data.y == NULL:
+            raise ValueError("training needs targets")
 
-SCHEDULES = {"constant": FM_CONSTANT, "invscaling": FM_INVSCALING, "adaptive": FM_ADAPTIVE}
+
 STOP = "stop"
 STOP_LR_TOO_SMALL = "stop: learning rate too small"
 LR_REDUCED = "learning rate reduced"
@@ -224,6 +295,8 @@ cdef void on_sigint(int signum) noexcept nogil:
 
 cdef fm_mt19937 *load_mt19937(fm_mt19937 *rng, random_state) except NULL:
     """Copy a RandomState's MT19937 state into rng."""
+    if not isinstance(random_state, np.random.RandomState):
+        raise TypeError("shuffling needs a numpy RandomState")
     state = random_state.get_state(legacy=False)["state"]
     key = np.ascontiguousarray(state["key"], dtype=np.uint32)
     if key.size != 624:
@@ -261,9 +334,8 @@ cdef class Trainer:
     ----------
     net : Network
     data : Dataset
-        With targets (and sample weights, if any).
+        With targets (and sample weights, if any), built for net.
     params : ndarray of shape (n_params,), INOUT
-    grads : ndarray of shape (n_params,), scratch
     state : ndarray of shape (n_params,) for sgd or (2 n_params,) for adam, INOUT
     order : int64 ndarray of shape (n_rows,), INOUT
         The rows to train on; shuffled in place before each epoch when
@@ -279,6 +351,7 @@ cdef class Trainer:
     cdef void *params
     cdef void *grads
     cdef void *state
+    cdef void *snapshot
     cdef void *work
     cdef int64_t *order
     cdef int64_t n_rows
@@ -288,15 +361,14 @@ cdef class Trainer:
     cdef fm_run settings
     cdef object random_state
 
-    def __init__(self, Network net, Dataset data, params, grads, state, order, *,
-                 str solver, double learning_rate, double momentum, bint nesterov,
+    def __init__(self, Network net, Dataset data, params, state, order, *,
+                 solver, double learning_rate, double momentum, bint nesterov,
                  double beta_1, double beta_2, double epsilon, int64_t adam_t,
-                 str schedule, double learning_rate_init, double power_t, double tol,
+                 schedule, double learning_rate_init, double power_t, double tol,
                  double n_iter_no_change, bint watch_loss, int64_t t, double best_loss,
                  int64_t no_improvement, bint shuffle, random_state, int64_t batch_size,
                  int n_threads):
-        if data.data.y == NULL:
-            raise ValueError("training needs targets")
+        data.check_for(net, True)
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}")
         if schedule not in SCHEDULES:
@@ -306,24 +378,25 @@ cdef class Trainer:
         if shuffle and not isinstance(random_state, np.random.RandomState):
             raise TypeError("shuffling needs a numpy RandomState")
         self.net, self.data, self.random_state = net, data, random_state
+        self.n_threads = thread_count(n_threads)
         cdef int64_t n_params = net.n_params
         self.opt.solver = SOLVERS[solver]
+        cdef int64_t n_state = n_params * (2 if self.opt.solver == FM_ADAM else 1)
+        grads = np.empty_like(params)
+        snapshot = np.empty(n_params + n_state, dtype=net.dtype)
         work = net.workspace(batch_size, n_threads)
-        self.arrays = (params, grads, state, work, order)
+        self.arrays = (params, grads, state, snapshot, work, order)
         self.params = pointer(params, "params", net.dtype, n_params, True)
         self.grads = pointer(grads, "grads", net.dtype, n_params, True)
-        self.state = pointer(state, "state", net.dtype,
-                             n_params * (2 if self.opt.solver == FM_ADAM else 1), True)
+        self.state = pointer(state, "state", net.dtype, n_state, True)
+        self.snapshot = pointer(snapshot, "snapshot", net.dtype, n_params + n_state, True)
         self.work = pointer(work, "work", np.uint8, work.size, True)
-        if order is None:
-            raise ValueError("order is required")
-        self.n_rows = len(order)
-        if self.n_rows < 1:
+        if order is None or len(order) < 1:
             raise ValueError("order must name at least one row")
+        self.n_rows = len(order)
         optional_rows(order, self.n_rows, data.n_samples)
         self.order = <int64_t *>pointer(order, "order", np.int64, self.n_rows, True)
         self.batch_size = batch_size
-        self.n_threads = n_threads
         self.opt.learning_rate = learning_rate
         self.opt.momentum = momentum
         self.opt.nesterov = nesterov
@@ -370,9 +443,10 @@ cdef class Trainer:
         """Train for up to max_epochs epochs.
 
         Returns (losses, event, interrupted): the loss of each completed
-        epoch (ndarray), what the last one decided (None, "stop", "stop:
-        learning rate too small" or "learning rate reduced"), and whether
-        SIGINT stopped training between two batches.
+        epoch (ndarray), what the last one decided (None, STOP,
+        STOP_LR_TOO_SMALL or LR_REDUCED), and whether SIGINT stopped
+        training between two batches, in which case parameters and
+        optimizer state are those of the last completed epoch.
         """
         global sigint_seen
         if max_epochs < 1:
@@ -393,9 +467,9 @@ cdef class Trainer:
         try:
             with nogil:
                 status = fm_train(self.net.code, self.params, self.grads, self.state,
-                                  self.work, c, self.order, self.n_rows, &self.settings,
-                                  rng_ptr, &self.data.data, &self.net.net, &self.opt,
-                                  self.batch_size, self.n_threads,
+                                  self.snapshot, self.work, c, self.order, self.n_rows,
+                                  &self.settings, rng_ptr, &self.data.data, &self.net.net,
+                                  &self.opt, self.batch_size, self.n_threads,
                                   &sigint_seen if main else NULL)
         finally:
             if main and previous != SIG_ERR:
@@ -417,13 +491,14 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
 
     Returns the loss.
     """
-    if data.data.y == NULL:
-        raise ValueError("the loss needs targets")
+    data.check_for(net, True)
+    thread_count(n_threads)
     cdef int64_t n_params = net.n_params
     cdef const void *p = pointer(params, "params", net.dtype, n_params, False)
     cdef void *g = pointer(grads, "grads", net.dtype, n_params, True)
     cdef void *w = pointer(work, "work", np.uint8,
-                           -fm_workspace_bytes(&net.net, chunk, net.code, n_threads), True)
+                           checked_bytes(fm_workspace_bytes(&net.net, chunk, net.code, n_threads)),
+                           True, True)
     cdef double loss = 0
     cdef fm_status status
     with nogil:
@@ -442,12 +517,15 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
     work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
     rows (IN) : int64 ndarray of row indices, optional
     """
+    data.check_for(net, False)
+    thread_count(n_threads)
     cdef int64_t n = data.n_samples if rows is None else len(rows)
     cdef const int64_t *r = optional_rows(rows, n, data.n_samples)
     cdef const void *p = pointer(params, "params", net.dtype, net.n_params, False)
     cdef void *o = pointer(out, "out", net.dtype, n * net.units[-1], True)
     cdef void *w = pointer(work, "work", np.uint8,
-                           -fm_workspace_bytes(&net.net, chunk, net.code, n_threads), True)
+                           checked_bytes(fm_workspace_bytes(&net.net, chunk, net.code, n_threads)),
+                           True, True)
     cdef fm_status status
     with nogil:
         status = fm_predict(net.code, o, w, &data.data, r, n, p, &net.net, chunk,
@@ -457,30 +535,6 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
 
 # ---- single kernels, for the tests ------------------------------------------
 
-cdef check_csr(indptr, indices, int64_t n_features):
-    """Refuse CSR arrays whose row pointers or column indices would let C read
-    out of bounds."""
-    if not isinstance(indptr, np.ndarray) or not isinstance(indices, np.ndarray):
-        raise TypeError("CSR indptr and indices must be numpy arrays")
-    n = indptr.size - 1
-    if n < 0:
-        raise ValueError("malformed CSR matrix: indptr is empty")
-    if indptr[0] != 0 or indptr[n] != indices.size or np.any(np.diff(indptr) < 0):
-        raise ValueError("malformed CSR matrix: indptr is not a valid row index")
-    if indices.size and (indices.min() < 0 or indices.max() >= n_features):
-        raise ValueError("malformed CSR matrix: column index out of range")
-
-
-cdef const int64_t *optional_rows(rows, int64_t n, int64_t n_rows) except? NULL:
-    """Pointer to `rows` (n indices below n_rows), NULL when rows is None."""
-    if rows is None:
-        return NULL
-    cdef const int64_t *r = <const int64_t *>pointer(rows, "rows", np.int64, n, False)
-    if n and (rows.min() < 0 or rows.max() >= n_rows):
-        raise ValueError("rows holds an index out of range")
-    return r
-
-
 cdef tuple shape2(a, str name):
     if not isinstance(a, np.ndarray) or a.ndim != 2:
         raise ValueError(f"{name} must be a 2-D numpy array")
@@ -488,7 +542,8 @@ cdef tuple shape2(a, str name):
 
 
 cdef object pack_for(dt, int n_threads):
-    return np.empty(fm_pack_bytes(dtype_code(dt), n_threads), dtype=np.uint8)
+    thread_count(n_threads)
+    return np.empty(checked_bytes(fm_pack_bytes(dtype_code(dt), n_threads)), dtype=np.uint8)
 
 
 cdef const int64_t *x_rows(rows, int64_t n, X) except? NULL:
@@ -498,7 +553,7 @@ cdef const int64_t *x_rows(rows, int64_t n, X) except? NULL:
     return optional_rows(rows, n, X.shape[0])
 
 
-def dense_forward(Y, X, W, b, str activation="identity", rows=None, int n_threads=1,
+def dense_forward(Y, X, W, b, activation="identity", rows=None, int n_threads=1,
                   bint naive=False):
     """Y (OUT) = f(X[rows] W + b); naive: the direct loops, without f."""
     cdef int64_t n, n_in, n_out
@@ -523,9 +578,10 @@ def dense_forward(Y, X, W, b, str activation="identity", rows=None, int n_thread
             fm_dense_forward(code, y, x, r, w, bb, act, n, n_in, n_out, pk, n_threads)
 
 
-def csr_dense_forward(Y, indptr, indices, values, rows, W, b, str activation="identity",
+def csr_dense_forward(Y, indptr, indices, values, rows, W, b, activation="identity",
                       int n_threads=1):
     """Y (OUT) = f(X W + b) with X given as CSR arrays; row i is X row rows[i]."""
+    thread_count(n_threads)
     cdef int64_t n, n_in, n_out
     n_in, n_out = shape2(W, "W")
     n = shape2(Y, "Y")[0]
@@ -548,7 +604,7 @@ def csr_dense_forward(Y, indptr, indices, values, rows, W, b, str activation="id
         fm_csr_dense_forward(code, y, ip, ix, v, r, w, bb, act, n, n_in, n_out, n_threads)
 
 
-def dense_backward_data(dX, dY, W, A=None, str activation="identity", int n_threads=1,
+def dense_backward_data(dX, dY, W, A=None, activation="identity", int n_threads=1,
                         bint naive=False):
     """dX (OUT) = (dY W^T) * f'(A) (no derivative without A); naive: the direct
     loops, without the derivative."""
@@ -596,6 +652,7 @@ def dense_backward_params(dW, db, X, dY, rows=None, int n_threads=1, bint naive=
 
 def csr_backward_params(dW, db, indptr, indices, values, rows, dY, int n_threads=1):
     """dW (INOUT) += X^T dY, db (INOUT) += column sums of dY, X as CSR arrays."""
+    thread_count(n_threads)
     cdef int64_t n, n_in, n_out
     n_in, n_out = shape2(dW, "dW")
     n = shape2(dY, "dY")[0]
@@ -617,7 +674,7 @@ def csr_backward_params(dW, db, indptr, indices, values, rows, dY, int n_threads
         fm_csr_backward_params(code, dw, dbb, ip, ix, v, r, dy, n, n_in, n_out, n_threads)
 
 
-def activation_forward(A, str activation):
+def activation_forward(A, activation):
     """A (INOUT) = f(A)."""
     cdef int64_t n, m
     n, m = shape2(A, "A")
@@ -628,7 +685,7 @@ def activation_forward(A, str activation):
         fm_activation_forward(code, a, n, m, act)
 
 
-def activation_backward(dZ, A, str activation):
+def activation_backward(dZ, A, activation):
     """dZ (INOUT) = dZ * f'(.), given the activation outputs A."""
     cdef int64_t n, m
     n, m = shape2(A, "A")
@@ -640,7 +697,7 @@ def activation_backward(dZ, A, str activation):
         fm_activation_backward(code, dz, a, n, m, act)
 
 
-def loss_forward(P, Y, rows, str loss):
+def loss_forward(P, Y, rows, loss):
     """Per-sample losses (float64 array of shape (n,)) of P against Y; row i
     of P is scored against Y row rows[i] (i when rows is None)."""
     cdef int64_t n, K
@@ -680,6 +737,7 @@ def loss_backward(dZ, P, Y, sample_weight=None):
 def sgd_step(params, velocity, grads, double lr, double momentum, bint nesterov,
              int n_threads=1):
     """params, velocity (INOUT): one SGD step."""
+    thread_count(n_threads)
     cdef int64_t n = params.size
     dt = params.dtype
     cdef fm_dtype code = dtype_code(dt)
@@ -693,6 +751,7 @@ def sgd_step(params, velocity, grads, double lr, double momentum, bint nesterov,
 def adam_step(params, m, v, grads, double lr_t, double beta_1, double beta_2,
               double epsilon, int n_threads=1):
     """params, m, v (INOUT): one Adam step with the bias-corrected rate lr_t."""
+    thread_count(n_threads)
     cdef int64_t n = params.size
     dt = params.dtype
     cdef fm_dtype code = dtype_code(dt)

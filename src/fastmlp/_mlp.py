@@ -98,8 +98,9 @@ _COMMON_PARAMETERS_DOC = """
     n_threads : int or None, default=None
         Threads used inside each mini-batch and prediction. None follows
         OpenMP's default (OMP_NUM_THREADS or a threadpoolctl limit), capped
-        at the CPUs available; -1 uses every CPU; k > 0 exactly k. Results
-        are bit-for-bit the same for every value. (fastmlp addition.)
+        at the CPUs available; -1 uses every CPU; -k all but k - 1 of them;
+        k > 0 exactly k (at most 256). Results are bit-for-bit the same for
+        every value. (fastmlp addition.)
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -110,8 +111,9 @@ _COMMON_ATTRIBUTES_DOC = """
     best_loss_ : float or None
         Lowest loss over the epochs; None with early stopping ('sgd', 'adam').
 
-    loss_curve_ : list of float, length n_iter_
-        Loss after every epoch ('sgd', 'adam').
+    loss_curve_ : list of float
+        Loss after every epoch ('sgd', 'adam'); warm-started fits and
+        partial_fit calls append to it.
 
     validation_scores_ : list of float or None
         Validation score after every epoch with early stopping, else None.

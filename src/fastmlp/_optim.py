@@ -15,6 +15,10 @@ from fastmlp._engine import LR_REDUCED, STOP, STOP_LR_TOO_SMALL
 class StochasticOptimizer:
     """What SGD or Adam carries from one engine call to the next.
 
+    The settings are fixed when the optimizer is created (at fit, or the
+    first partial_fit), as scikit-learn's optimizers keep the values they
+    were built with across partial_fit calls.
+
     Parameters
     ----------
     solver : {"sgd", "adam"}
@@ -22,9 +26,9 @@ class StochasticOptimizer:
         Size of the flat parameter buffer.
     dtype : numpy dtype
         Working precision of the parameters.
-    learning_rate_init : float
-    lr_schedule : {"constant", "invscaling", "adaptive"}
-        SGD's schedule.
+    learning_rate_init, lr_schedule, momentum, nesterov, power_t : SGD settings
+        (learning_rate_init is also Adam's rate).
+    beta_1, beta_2, epsilon : Adam settings.
 
     Attributes
     ----------
@@ -36,10 +40,31 @@ class StochasticOptimizer:
         Velocity, or the first then second moments.
     """
 
-    def __init__(self, solver, n_params, dtype, learning_rate_init, lr_schedule="constant"):
+    def __init__(
+        self,
+        solver,
+        n_params,
+        dtype,
+        *,
+        learning_rate_init,
+        lr_schedule,
+        momentum,
+        nesterov,
+        power_t,
+        beta_1,
+        beta_2,
+        epsilon,
+    ):
         self.solver = solver
+        self.learning_rate_init = learning_rate_init
         self.learning_rate = float(learning_rate_init)
         self.lr_schedule = lr_schedule
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.power_t = power_t
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.t = 0
         self.state = np.zeros((2 if solver == "adam" else 1) * n_params, dtype=dtype)
 

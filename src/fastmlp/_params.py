@@ -105,7 +105,7 @@ VERBOSE = _Kind(
 LAYER_SIZES = _Kind(
     "an int >= 1 or a sequence of ints",
     lambda v: (isinstance(v, Integral) and not isinstance(v, bool) and v >= 1)
-    or (hasattr(v, "__iter__") and not isinstance(v, str)),
+    or (hasattr(v, "__len__") and hasattr(v, "__getitem__") and not isinstance(v, str)),
 )
 
 
