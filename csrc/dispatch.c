@@ -134,3 +134,8 @@ void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *gr
     DISPATCH(fm_adam_step, params, m, v, grads, n, lr_t, beta_1, beta_2, epsilon,
              n_threads);
 }
+
+int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
+{
+    return DISPATCH(fm_all_finite, x, n);
+}

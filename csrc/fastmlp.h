@@ -255,6 +255,9 @@ void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *gr
                   int64_t n, double lr_t, double beta_1, double beta_2, double epsilon,
                   int n_threads);
 
+/* 1 when every element of x [n] is finite, else 0. */
+int fm_all_finite(fm_dtype dtype, const void *x, int64_t n);
+
 /* 1 when the library was built with OpenMP. */
 int fm_have_openmp(void);
 /* OpenMP's current default thread count (OMP_NUM_THREADS, omp_set_num_threads,

@@ -34,9 +34,11 @@
 #define MR_MAX 8
 #define NR_MAX 32
 
-/* Products below this many multiply-adds take the naive loops; threads
- * join above FM_PARALLEL_MIN_WORK. */
+/* Products below this many multiply-adds take the naive loops, and so do
+ * products with fewer than FM_PACKED_MIN_ROWS rows when packing the weights
+ * would cost more than it saves; threads join above FM_PARALLEL_MIN_WORK. */
 #define FM_PACKED_MIN_WORK 4096
+#define FM_PACKED_MIN_ROWS 16
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -85,47 +87,53 @@ FM_HOT static void forward_narrow(real *restrict Y, const real *restrict X,
     }
 }
 
-/* Rows [i0, i1) of Y = X W + b, four rows sharing each row of W. */
-FM_HOT static void forward_rows(real *restrict Y, const real *restrict X,
-                                const int64_t *rows, const real *restrict W,
-                                const real *restrict b, int64_t i0, int64_t i1,
-                                int64_t n_in, int64_t n_out)
+/* Y = X W + b for rows [i0, i1) and columns [j0, j1): four rows at a time
+ * accumulate a block of FM_COLS outputs in registers while the matching
+ * stretch of each row of W streams past once; a single row takes wider
+ * blocks of FM_COLS_1, so W streams past in longer runs. */
+#define FM_COLS 64
+#define FM_COLS_1 128
+
+FM_HOT static void forward_block(real *restrict Y, const real *restrict X,
+                                 const int64_t *rows, const real *restrict W,
+                                 const real *restrict b, int64_t i0, int64_t i1, int64_t j0,
+                                 int64_t j1, int64_t n_in, int64_t n_out)
 {
     int64_t i = i0;
     for (; i + 4 <= i1; i += 4) {
-        real *restrict y0 = Y + i * n_out, *restrict y1 = y0 + n_out;
-        real *restrict y2 = y1 + n_out, *restrict y3 = y2 + n_out;
         const real *x0 = row_of(X, rows, i, n_in), *x1 = row_of(X, rows, i + 1, n_in);
         const real *x2 = row_of(X, rows, i + 2, n_in), *x3 = row_of(X, rows, i + 3, n_in);
-        memset(y0, 0, (size_t)(4 * n_out) * sizeof(real));
-        for (int64_t k = 0; k < n_in; k++) {
-            const real *restrict w = W + k * n_out;
-            const real a0 = x0[k], a1 = x1[k], a2 = x2[k], a3 = x3[k];
-            for (int64_t j = 0; j < n_out; j++) {
-                const real wj = w[j];
-                y0[j] += a0 * wj;
-                y1[j] += a1 * wj;
-                y2[j] += a2 * wj;
-                y3[j] += a3 * wj;
+        for (int64_t jb = j0; jb < j1; jb += FM_COLS) {
+            const int64_t w = fm_min64(FM_COLS, j1 - jb);
+            real acc[4][FM_COLS];
+            memset(acc, 0, sizeof acc);
+            for (int64_t k = 0; k < n_in; k++) {
+                const real *restrict wk = W + k * n_out + jb;
+                const real a0 = x0[k], a1 = x1[k], a2 = x2[k], a3 = x3[k];
+                for (int64_t c = 0; c < w; c++) {
+                    acc[0][c] += a0 * wk[c];
+                    acc[1][c] += a1 * wk[c];
+                    acc[2][c] += a2 * wk[c];
+                    acc[3][c] += a3 * wk[c];
+                }
             }
-        }
-        for (int64_t j = 0; j < n_out; j++) {
-            y0[j] += b[j];
-            y1[j] += b[j];
-            y2[j] += b[j];
-            y3[j] += b[j];
+            for (int64_t r = 0; r < 4; r++)
+                for (int64_t c = 0; c < w; c++) Y[(i + r) * n_out + jb + c] = acc[r][c] + b[jb + c];
         }
     }
     for (; i < i1; i++) {
-        real *restrict y = Y + i * n_out;
         const real *x = row_of(X, rows, i, n_in);
-        memset(y, 0, (size_t)n_out * sizeof(real));
-        for (int64_t k = 0; k < n_in; k++) {
-            const real *restrict w = W + k * n_out;
-            const real a = x[k];
-            for (int64_t j = 0; j < n_out; j++) y[j] += a * w[j];
+        for (int64_t jb = j0; jb < j1; jb += FM_COLS_1) {
+            const int64_t w = fm_min64(FM_COLS_1, j1 - jb);
+            real acc[FM_COLS_1];
+            memset(acc, 0, sizeof acc);
+            for (int64_t k = 0; k < n_in; k++) {
+                const real *restrict wk = W + k * n_out + jb;
+                const real a = x[k];
+                for (int64_t c = 0; c < w; c++) acc[c] += a * wk[c];
+            }
+            for (int64_t c = 0; c < w; c++) Y[i * n_out + jb + c] = acc[c] + b[jb + c];
         }
-        for (int64_t j = 0; j < n_out; j++) y[j] += b[j];
     }
 }
 
@@ -189,7 +197,7 @@ void FM_FN(fm_dense_forward_naive)(real *Y, const real *X, const int64_t *rows,
     if (n_out < FM_NARROW)
         forward_narrow(Y, X, rows, W, b, n, n_in, n_out);
     else
-        forward_rows(Y, X, rows, W, b, 0, n, n_in, n_out);
+        forward_block(Y, X, rows, W, b, 0, n, 0, n_out, n_in, n_out);
 }
 
 void FM_FN(fm_dense_backward_data_naive)(real *dX, const real *dY, const real *W,
@@ -524,26 +532,47 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
 
 /* ---- the dense-layer kernels ------------------------------------------------- */
 
+typedef struct {
+    real *Y;
+    const real *X, *W, *b;
+    const int64_t *rows;
+    int64_t n, n_in, n_out, blocks;
+} small_forward;
+
+static void small_forward_part(void *ctx, int tid, int nth)
+{
+    const small_forward *f = ctx;
+    const int64_t j0 = f->blocks * tid / nth * FM_COLS_1;
+    const int64_t j1 = fm_min64(f->blocks * (tid + 1) / nth * FM_COLS_1, f->n_out);
+    forward_block(f->Y, f->X, f->rows, f->W, f->b, 0, f->n, j0, j1, f->n_in, f->n_out);
+}
+
 void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const real *W,
                              const real *b, int32_t activation, int64_t n, int64_t n_in,
                              int64_t n_out, void *pack, int n_threads)
 {
-    if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
-        FM_FN(fm_dense_forward_naive)(Y, X, rows, W, b, n, n_in, n_out);
-        if (activation != FM_SOFTMAX) FM_FN(fm_activation_forward)(Y, n, n_out, activation);
+    if (n_out < FM_NARROW && n < FM_PACKED_MIN_ROWS) {
+        forward_narrow(Y, X, rows, W, b, n, n_in, n_out);
+    } else if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS) {
+        /* few rows: the weights stream past once per four rows, unpacked,
+         * split over threads by blocks of columns */
+        small_forward f = {Y, X, W, b, rows, n, n_in, n_out, ceil_div(n_out, FM_COLS_1)};
+        fm_parallel(thread_count(n_threads, n * n_in * n_out, f.blocks), small_forward_part, &f);
     } else {
         const gemm_args g = {n, n_out, n_in, X, n_in, 0, rows, W, n_out, 0, Y, n_out, 0,
                              EPI_BIAS_ACTIVATION, b, NULL, activation};
         gemm(&g, (real *)pack, n_threads);
+        if (activation == FM_SOFTMAX) FM_FN(fm_activation_forward)(Y, n, n_out, FM_SOFTMAX);
+        return;
     }
-    if (activation == FM_SOFTMAX) FM_FN(fm_activation_forward)(Y, n, n_out, FM_SOFTMAX);
+    FM_FN(fm_activation_forward)(Y, n, n_out, activation);
 }
 
 void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, const real *A,
                                    int32_t activation, int64_t n, int64_t n_in,
                                    int64_t n_out, void *pack, int n_threads)
 {
-    if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
+    if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS) {
         backward_data_rows(dX, dY, W, 0, n, n_in, n_out);
         if (A) FM_FN(fm_activation_backward)(dX, A, n, n_in, activation);
         return;

@@ -295,3 +295,16 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     }
     return FM_OK;
 }
+
+/* x * 0 is 0 for every finite x and NaN for NaN and infinities, so the sum
+ * of those products is 0 exactly when all of x is finite. */
+FM_HOT int FM_FN(fm_all_finite)(const real *x, int64_t n)
+{
+    real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int u = 0; u < 8; u++) s[u] += x[i + u] * 0;
+    real t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; i++) t += x[i] * 0;
+    return t == 0;
+}

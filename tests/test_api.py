@@ -211,3 +211,30 @@ def test_demo_command_runs():
     assert "0.394148" in result.stdout and "0.105522" in result.stdout
     assert "hidden layer (2,): 4/4 points right" in result.stdout
     assert "test accuracy" in result.stdout
+
+
+def test_fast_prediction_path_gives_the_general_paths_results():
+    model = quiet(MLPClassifier(hidden_layer_sizes=(7,), max_iter=5, random_state=0), X, y)
+    fast = model.predict_proba(X)  # a C-ordered float64 array: the fast path
+    general = model.predict_proba(X.tolist())  # a list: full validation
+    np.testing.assert_array_equal(fast, general)
+    np.testing.assert_array_equal(model.predict_proba(np.asfortranarray(X)), general)
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(np.where(X > 2, np.nan, X))
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:, :5])
+    # weights written in place, or assigned anew, are seen by the next call
+    model.coefs_[1][:] = 0
+    np.testing.assert_allclose(model.predict_proba(X[:2]).std(axis=0), 0, atol=1e-12)
+    model.coefs_ = [np.ones((8, 7)), np.ones((7, 3))]
+    rows = model.predict_proba(X[:4])
+    np.testing.assert_allclose(rows, 1 / 3)
+
+
+def test_binary_probabilities_have_two_columns_summing_to_one():
+    yb = (y == 0).astype(int)
+    model = quiet(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, yb)
+    proba = model.predict_proba(X)
+    assert proba.shape == (200, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(X), (proba[:, 1] > 0.5).astype(int))

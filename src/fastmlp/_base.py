@@ -15,6 +15,7 @@ into a fresh buffer.
 """
 
 import warnings
+import weakref
 from abc import ABC, abstractmethod
 from functools import lru_cache
 from numbers import Integral, Real
@@ -27,7 +28,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, shuffle
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from fastmlp import _engine
 from fastmlp._optim import LR_REDUCED, StochasticOptimizer, stall_ending
@@ -46,9 +47,15 @@ from fastmlp._threads import effective_n_threads
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
-# Rows per pass through the network for prediction and the L-BFGS
-# objective: bounds the workspace whatever the data size.
+# Rows per pass through the network for the L-BFGS objective and for
+# prediction: bounds the workspace whatever the data size.
 _CHUNK_ROWS = 256
+_PREDICT_CHUNK_ROWS = 512
+
+# Each fitted estimator's ready-made engine predictor, with the arrays it was
+# built from; kept outside the estimator so that predicting changes nothing
+# in it (and copies and pickles carry no engine objects).
+_PREDICTORS = weakref.WeakKeyDictionary()
 
 
 @lru_cache(maxsize=1)
@@ -519,6 +526,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     # ---- forward pass --------------------------------------------------------
 
+    def _check_fitted(self):
+        """NotFittedError unless the model has weights (a dictionary lookup,
+        where scikit-learn's check scans every attribute)."""
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self, "coefs_")
+
     def _outputs(self, net, data, params, n_threads, rows=None):
         """Network outputs for data (or its rows `rows`), by the engine."""
         n = data.n_samples if rows is None else rows.shape[0]
@@ -528,6 +541,35 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         n_threads, rows)
         return out
 
+    def _fast_outputs(self, X):
+        """Outputs for a plain, finite, C-ordered array of the weights' dtype,
+        with one cheap look at X instead of scikit-learn's full validation
+        (which also warns about feature names: models fitted on named
+        features take the general path). None when X does not qualify."""
+        if "feature_names_in_" in self.__dict__:
+            return None
+        key = (
+            self.coefs_,
+            *self.coefs_,
+            *self.intercepts_,
+            self.activation,
+            self.out_activation_,
+            self.n_threads,
+        )
+        cached = _PREDICTORS.get(self)
+        if cached is None or len(cached[0]) != len(key) or any(
+            a is not b for a, b in zip(cached[0], key)
+        ):
+            units = self._units_from_coefs()
+            stored = np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
+            params = self._load_params(stored)
+            key = (self.coefs_, *self.coefs_, *self.intercepts_, *key[-3:])
+            net = self._network(units, stored, loss="squared_error")
+            threads = effective_n_threads(self.n_threads)
+            cached = (key, _engine.Predictor(net, params, _PREDICT_CHUNK_ROWS, threads))
+            _PREDICTORS[self] = cached
+        return cached[1].outputs(X)
+
     def _forward_pass_fast(self, X, check_input=True):
         """Output-layer activations for X, of shape (n_samples, n_outputs).
 
@@ -535,6 +577,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         float64.
         """
         if check_input:
+            outputs = self._fast_outputs(X)
+            if outputs is not None:
+                return outputs
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         units = self._units_from_coefs()
         stored = np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64

@@ -533,6 +533,61 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
     check_status(status)
 
 
+cdef class Predictor:
+    """Prediction with everything but X checked once: the network, its
+    parameters and a workspace for `chunk` rows on n_threads threads.
+
+    params (IN) : ndarray of shape (n_params,), kept by reference: writes
+    into it show in later predictions.
+    """
+    cdef Network net
+    cdef object params
+    cdef object work
+    cdef const void *p
+    cdef void *w
+    cdef int64_t chunk
+    cdef int n_threads
+
+    def __init__(self, Network net, params, int64_t chunk, int n_threads):
+        self.net = net
+        self.n_threads = thread_count(n_threads)
+        self.chunk = chunk
+        self.params = params
+        self.p = pointer(params, "params", net.dtype, net.n_params, False)
+        self.work = net.workspace(chunk, n_threads)
+        self.w = pointer(self.work, "work", np.uint8, self.work.size, True)
+
+    def outputs(self, X):
+        """Network outputs for X, of shape (n_samples, n_outputs); None when X
+        is not a non-empty, finite, C-contiguous 2-D array of the network's
+        dtype and width (the caller then takes the general path)."""
+        if type(X) is not np.ndarray:
+            return None
+        cdef cnp.ndarray x = <cnp.ndarray>X
+        cdef int64_t n_out = self.net.units[-1]
+        if (x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != self.net.units[0]
+                or x.dtype != self.net.dtype or not x.flags.c_contiguous):
+            return None
+        cdef fm_data data
+        data.n_samples = x.shape[0]
+        data.x = cnp.PyArray_DATA(x)
+        data.indptr = NULL
+        data.indices = NULL
+        data.values = NULL
+        data.y = NULL
+        data.sample_weight = NULL
+        if not fm_all_finite(self.net.code, data.x, x.size):
+            return None
+        out = np.empty((data.n_samples, n_out), dtype=self.net.dtype)
+        cdef void *o = cnp.PyArray_DATA(out)
+        cdef fm_status status
+        with nogil:
+            status = fm_predict(self.net.code, o, self.w, &data, NULL, data.n_samples, self.p,
+                                &self.net.net, self.chunk, self.n_threads)
+        check_status(status)
+        return out
+
+
 # ---- single kernels, for the tests ------------------------------------------
 
 cdef tuple shape2(a, str name):

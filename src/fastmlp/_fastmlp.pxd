@@ -155,5 +155,6 @@ cdef extern from "fastmlp.h" nogil:
                       int64_t n, double lr_t, double beta_1, double beta_2,
                       double epsilon, int n_threads)
 
+    int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
     int fm_have_openmp()
     int fm_default_threads()

@@ -7,7 +7,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d, validate_data
 
 from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron
 from fastmlp._params import NONE, Options
@@ -377,7 +377,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         return self._labels(self._forward_pass_fast(X))
 
     def predict_proba(self, X):
@@ -393,11 +393,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Columns in the order of classes_; for multilabel targets, the
             probability of each label.
         """
-        check_is_fitted(self)
+        self._check_fitted()
         outputs = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
-            p = outputs.ravel()
-            return np.vstack([1 - p, p]).T
+            proba = np.empty((outputs.shape[0], 2), dtype=outputs.dtype)
+            proba[:, 1] = outputs[:, 0]
+            np.subtract(1, outputs[:, 0], out=proba[:, 0])
+            return proba
         return outputs
 
     def predict_log_proba(self, X):
@@ -592,5 +594,5 @@ default=None
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
-        check_is_fitted(self)
+        self._check_fitted()
         return self._values(self._forward_pass_fast(X))
