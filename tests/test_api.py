@@ -227,6 +227,7 @@ def test_fast_prediction_path_gives_the_general_paths_results():
     model.coefs_[1][:] = 0
     np.testing.assert_allclose(model.predict_proba(X[:2]).std(axis=0), 0, atol=1e-12)
     model.coefs_ = [np.ones((8, 7)), np.ones((7, 3))]
+    model.intercepts_ = [np.zeros(7), np.zeros(3)]
     rows = model.predict_proba(X[:4])
     np.testing.assert_allclose(rows, 1 / 3)
 
