@@ -30,8 +30,13 @@
 #define FM_MC 96
 #define FM_NC 512
 
-/* Threads only pay above this many multiply-adds per parallel loop. */
-#define FM_PARALLEL_MIN_WORK 32768
+/* Elements per chunk of the optimizer step (and of its sum of squares). */
+#define FM_STEP_CHUNK 16384
+
+/* Threads only pay above this many multiply-adds per parallel loop: waking
+ * a second thread and joining it costs a few microseconds, which smaller
+ * products finish in alone. */
+#define FM_PARALLEL_MIN_WORK (1 << 20)
 
 /* fn(ctx, tid, n_threads) on n_threads threads, or directly in the calling
  * thread when n_threads is 1 (no OpenMP runtime call at all). */
@@ -44,10 +49,11 @@ static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
  *   acts   [units[1..L] x rows]  activations of each layer
  *   delta  2 x [rows x max(units[1..L])]  ping-pong deltas
  *   loss   [rows] doubles        per-sample losses
- *   pack   n_threads x fm_gemm_pack_elems  GEMM packing buffers            */
+ *   steps  [n_params / FM_STEP_CHUNK] doubles  optimizer partial sums
+ *   pack   n_threads x fm_pack_elems  GEMM packing buffers                 */
 typedef struct {
     int64_t acts; /* byte offset of layer 1's activations; layer l follows l-1 */
-    int64_t delta0, delta1, loss, pack, total;
+    int64_t delta0, delta1, loss, steps, pack, total;
 } fm_layout;
 
 fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes,

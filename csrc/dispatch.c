@@ -121,18 +121,21 @@ void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
     DISPATCH(fm_loss_backward, dZ, P, Y, sample_weight, rows, n, K);
 }
 
-void fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
-                 int64_t n, double lr, double momentum, int32_t nesterov, int n_threads)
+double fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
+                   int64_t n, int64_t n_weights, double alpha, double S, double lr,
+                   double momentum, int32_t nesterov, double *partials, int n_threads)
 {
-    DISPATCH(fm_sgd_step, params, velocity, grads, n, lr, momentum, nesterov, n_threads);
+    return DISPATCH(fm_sgd_step, params, velocity, grads, n, n_weights, alpha, S, lr, momentum,
+                    nesterov, partials, n_threads);
 }
 
-void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
-                  int64_t n, double lr_t, double beta_1, double beta_2, double epsilon,
-                  int n_threads)
+double fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
+                    int64_t n, int64_t n_weights, double alpha, double S, double lr_t,
+                    double beta_1, double beta_2, double epsilon, double *partials,
+                    int n_threads)
 {
-    DISPATCH(fm_adam_step, params, m, v, grads, n, lr_t, beta_1, beta_2, epsilon,
-             n_threads);
+    return DISPATCH(fm_adam_step, params, m, v, grads, n, n_weights, alpha, S, lr_t, beta_1,
+                    beta_2, epsilon, partials, n_threads);
 }
 
 int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)

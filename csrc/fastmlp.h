@@ -244,16 +244,22 @@ void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
 void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
                       const void *sample_weight, const int64_t *rows, int64_t n,
                       int64_t K);
-/* v = momentum v - lr g;  p += nesterov ? momentum v - lr g : v  (updates p, v) */
-void fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
-                 int64_t n, double lr, double momentum, int32_t nesterov,
-                 int n_threads);
-/* m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+/* The optimizer steps see the gradient g = (grads + alpha p) / S on the
+ * weights [0, n_weights) and grads / S on the rest (biases), and return the
+ * sum of the squared weights before the step; partials
+ * [n / FM_STEP_CHUNK + 1] (FM_STEP_CHUNK = 16384) is scratch.
+ * SGD: v = momentum v - lr g;  p += nesterov ? momentum v - lr g : v
+ *                                                          (updates p, v) */
+double fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
+                   int64_t n, int64_t n_weights, double alpha, double S, double lr,
+                   double momentum, int32_t nesterov, double *partials, int n_threads);
+/* Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
  * p -= lr_t m / (sqrt(v) + eps), lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
- *                                                         (updates p, m, v) */
-void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
-                  int64_t n, double lr_t, double beta_1, double beta_2, double epsilon,
-                  int n_threads);
+ *                                                       (updates p, m, v) */
+double fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
+                    int64_t n, int64_t n_weights, double alpha, double S, double lr_t,
+                    double beta_1, double beta_2, double epsilon, double *partials,
+                    int n_threads);
 
 /* 1 when every element of x [n] is finite, else 0. */
 int fm_all_finite(fm_dtype dtype, const void *x, int64_t n);

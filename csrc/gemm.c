@@ -31,7 +31,7 @@
 #define KC FM_KC
 #define MC FM_MC
 #define NC FM_NC
-#define MR_MAX 8
+#define MR_MAX 12
 #define NR_MAX 32
 
 /* Products below this many multiply-adds take the naive loops, and so do
@@ -248,22 +248,22 @@ FM_HOT static void kernel_generic(int64_t kc, const real *restrict a, const real
 
 #ifdef FM_X86
 #ifdef FM_REAL_F32
-/* AVX-512, float: 8 rows x 32 columns in 16 zmm accumulators. */
+/* AVX-512, float: 12 rows x 32 columns in 24 zmm accumulators. */
 __attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const float *a,
                                                              const float *b, float *t,
                                                              int64_t ldt, int add)
 {
-    __m512 c[8][2];
-    for (int r = 0; r < 8; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
+    __m512 c[12][2];
+    for (int r = 0; r < 12; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
         const __m512 b0 = _mm512_loadu_ps(b + p * 32), b1 = _mm512_loadu_ps(b + p * 32 + 16);
-        for (int r = 0; r < 8; r++) {
-            const __m512 ar = _mm512_set1_ps(a[p * 8 + r]);
+        for (int r = 0; r < 12; r++) {
+            const __m512 ar = _mm512_set1_ps(a[p * 12 + r]);
             c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
             c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
         }
     }
-    for (int r = 0; r < 8; r++)
+    for (int r = 0; r < 12; r++)
         for (int h = 0; h < 2; h++) {
             float *dst = t + r * ldt + 16 * h;
             _mm512_storeu_ps(dst, add ? _mm512_add_ps(_mm512_loadu_ps(dst), c[r][h]) : c[r][h]);
@@ -291,7 +291,7 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const fl
             _mm256_storeu_ps(dst, add ? _mm256_add_ps(_mm256_loadu_ps(dst), c[r][h]) : c[r][h]);
         }
 }
-#define AVX512_MR 8
+#define AVX512_MR 12
 #define AVX512_NR 32
 #define AVX2_MR 6
 #define AVX2_NR 16

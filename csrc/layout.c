@@ -62,7 +62,7 @@ static int region(int64_t *off, int64_t count, int64_t size)
 fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes,
                               int n_threads)
 {
-    fm_layout lay = {0, 0, 0, 0, 0, -1};
+    fm_layout lay = {0, 0, 0, 0, 0, 0, -1};
     int64_t off = 0, max_row = 0, pack = 0;
     int ok = mul_ok(fm_max_width(net), elem_bytes, &max_row) &&
              mul_ok(fm_pack_elems(), elem_bytes, &pack);
@@ -75,6 +75,8 @@ fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_byte
     ok = ok && region(&off, rows, max_row);
     lay.loss = off;
     ok = ok && region(&off, rows, (int64_t)sizeof(double));
+    lay.steps = off;
+    ok = ok && region(&off, fm_n_params(net) / FM_STEP_CHUNK + 1, (int64_t)sizeof(double));
     lay.pack = off;
     ok = ok && region(&off, n_threads > 1 ? n_threads : 1, pack);
     lay.total = ok ? off : -1;

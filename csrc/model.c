@@ -138,20 +138,27 @@ static double finalize(real *grads, const real *params, const fm_net *net, doubl
 
 /* ---- drivers ------------------------------------------------------------ */
 
-static void optimizer_step(real *params, real *grads, real *state, int64_t n_params,
-                           fm_optimizer *opt, int n_threads)
+/* One optimizer step on the batch's raw gradient sums; returns the L2 term
+ * 0.5 alpha sum ||W||^2 / S of the batch's loss (weights before the step). */
+static double optimizer_step(real *params, const real *grads, real *state, double *partials,
+                             const fm_net *net, double S, fm_optimizer *opt, int n_threads)
 {
+    const int64_t n = fm_n_params(net), n_weights = fm_bias_offset(net, 0);
+    double sumsq;
     if (opt->solver == FM_ADAM) {
         opt->t += 1;
         const double t = (double)opt->t;
         const double lr_t = opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
                             (1 - pow(opt->beta_1, t));
-        FM_FN(fm_adam_step)(params, state, state + n_params, grads, n_params, lr_t,
-                            opt->beta_1, opt->beta_2, opt->epsilon, n_threads);
+        sumsq = FM_FN(fm_adam_step)(params, state, state + n, grads, n, n_weights, net->alpha,
+                                    S, lr_t, opt->beta_1, opt->beta_2, opt->epsilon, partials,
+                                    n_threads);
     } else {
-        FM_FN(fm_sgd_step)(params, state, grads, n_params, opt->learning_rate,
-                           opt->momentum, opt->nesterov, n_threads);
+        sumsq = FM_FN(fm_sgd_step)(params, state, grads, n, n_weights, net->alpha, S,
+                                   opt->learning_rate, opt->momentum, opt->nesterov, partials,
+                                   n_threads);
     }
+    return 0.5 * net->alpha * sumsq / S;
 }
 
 /* The batch of `rows` (indexes into the whole data set), or of the
@@ -189,9 +196,10 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
         double wloss = 0, S = 0;
         accumulate(grads, &wloss, &S, work, lay, &batch, params, net, B, batch_size,
                    n_threads);
-        const double l2 = finalize(grads, params, net, S);
+        const double l2 = optimizer_step(params, grads, state,
+                                         (double *)((char *)work + lay->steps), net, S, opt,
+                                         n_threads);
         total += (wloss / S + l2) * (double)B;
-        optimizer_step(params, grads, state, n_params, opt, n_threads);
     }
     *loss_sum = total;
     return FM_OK;

@@ -215,25 +215,44 @@ def test_output_delta_with_and_without_weights(rng, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_sgd_step(rng, dtype, nesterov):
-    n = 40000  # spans several chunks, so two threads share it
+    n, n_weights, alpha, S = 40000, 30000, 0.01, 7.0  # spans several chunks and threads
     p, v, g = rand(rng, n, dtype), rand(rng, n, dtype), rand(rng, n, dtype)
+    grad = g.astype(np.float64) / S
+    grad[:n_weights] += alpha * p[:n_weights].astype(np.float64) / S
     expected_p, expected_v = ref.sgd_step(
-        p.astype(np.float64), v.astype(np.float64), g.astype(np.float64), 0.1, 0.9, nesterov
+        p.astype(np.float64), v.astype(np.float64), grad, 0.1, 0.9, nesterov
     )
-    _engine.sgd_step(p, v, g, 0.1, 0.9, nesterov, 2)
+    sumsq = (p[:n_weights].astype(np.float64) ** 2).sum()
+    got = _engine.sgd_step(p, v, g, 0.1, 0.9, nesterov, n_weights, alpha, S, n_threads=2)
+    assert got == pytest.approx(sumsq, rel=1e-12)
     np.testing.assert_allclose(p, expected_p, **TOL[dtype])
     np.testing.assert_allclose(v, expected_v, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_adam_step(rng, dtype):
-    n = 40000
+    n, n_weights, alpha, S = 40000, 12345, 0.1, 3.0
     p, m, g = rand(rng, n, dtype), rand(rng, n, dtype), rand(rng, n, dtype)
     v = rng.random(n).astype(dtype)
-    expected = ref.adam_step(*(a.astype(np.float64) for a in (p, m, v, g)), 0.01, 0.9, 0.999, 1e-8)
-    _engine.adam_step(p, m, v, g, 0.01, 0.9, 0.999, 1e-8, 2)
+    grad = g.astype(np.float64) / S
+    grad[:n_weights] += alpha * p[:n_weights].astype(np.float64) / S
+    expected = ref.adam_step(*(a.astype(np.float64) for a in (p, m, v)), grad, 0.01, 0.9, 0.999, 1e-8)
+    sumsq = (p[:n_weights].astype(np.float64) ** 2).sum()
+    got = _engine.adam_step(p, m, v, g, 0.01, 0.9, 0.999, 1e-8, n_weights, alpha, S, n_threads=2)
+    assert got == pytest.approx(sumsq, rel=1e-12)
     for got, want in zip((p, m, v), expected):
         np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+def test_optimizer_steps_are_the_same_for_any_thread_count(rng):
+    base = [rand(rng, 70000, np.float32) for _ in range(4)]
+    results = []
+    for threads in (1, 2, 3):
+        p, m, v, g = (a.copy() for a in base)
+        v = np.abs(v)
+        s = _engine.adam_step(p, m, v, g, 0.01, 0.9, 0.999, 1e-8, 50000, 0.5, 2.0, n_threads=threads)
+        results.append((s, p))
+    assert all(r[0] == results[0][0] and np.array_equal(r[1], results[0][1]) for r in results)
 
 
 def test_kernels_refuse_bad_buffers():

@@ -13,16 +13,17 @@ from sklearn.exceptions import ConvergenceWarning
 from fastmlp import MLPClassifier, MLPRegressor, _engine
 from fastmlp._threads import effective_n_threads
 
-# Layers wide enough that every kernel runs threaded.
-X, y = make_classification(600, 60, n_informative=20, n_classes=4, random_state=0)
+# Layers and batches large enough that every kernel runs threaded (a
+# product needs a million multiply-adds for that).
+X, y = make_classification(1200, 100, n_informative=20, n_classes=4, random_state=0)
 
 
 def fit(n_threads, solver, data=X, **params):
     model = MLPClassifier(
-        hidden_layer_sizes=(96, 48),
+        hidden_layer_sizes=(256, 128),
         solver=solver,
-        batch_size=128,
-        max_iter=4,
+        batch_size=512,
+        max_iter=3,
         random_state=0,
         n_threads=n_threads,
         **params,

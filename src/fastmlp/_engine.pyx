@@ -789,30 +789,56 @@ def loss_backward(dZ, P, Y, sample_weight=None):
         fm_loss_backward(code, dz, p, y, sw, NULL, n, K)
 
 
+cdef double *step_partials(int64_t n, list keep) except NULL:
+    partials = np.empty(n // 16384 + 1, dtype=np.float64)
+    keep.append(partials)
+    return <double *>cnp.PyArray_DATA(partials)
+
+
 def sgd_step(params, velocity, grads, double lr, double momentum, bint nesterov,
-             int n_threads=1):
-    """params, velocity (INOUT): one SGD step."""
+             int64_t n_weights=0, double alpha=0.0, double S=1.0, int n_threads=1):
+    """params, velocity (INOUT): one SGD step on the gradient (grads + alpha
+    params) / S (alpha only on the first n_weights). Returns the sum of the
+    squares of those n_weights parameters before the step."""
     thread_count(n_threads)
     cdef int64_t n = params.size
+    if not 0 <= n_weights <= n:
+        raise ValueError("n_weights out of range")
     dt = params.dtype
     cdef fm_dtype code = dtype_code(dt)
     cdef void *p = pointer(params, "params", dt, n, True)
     cdef void *v = pointer(velocity, "velocity", dt, n, True)
     cdef const void *g = pointer(grads, "grads", dt, n, False)
+    keep = []
+    cdef double *parts = step_partials(n, keep)
+    cdef double sumsq
     with nogil:
-        fm_sgd_step(code, p, v, g, n, lr, momentum, nesterov, n_threads)
+        sumsq = fm_sgd_step(code, p, v, g, n, n_weights, alpha, S, lr, momentum, nesterov,
+                            parts, n_threads)
+    return sumsq
 
 
 def adam_step(params, m, v, grads, double lr_t, double beta_1, double beta_2,
-              double epsilon, int n_threads=1):
-    """params, m, v (INOUT): one Adam step with the bias-corrected rate lr_t."""
+              double epsilon, int64_t n_weights=0, double alpha=0.0, double S=1.0,
+              int n_threads=1):
+    """params, m, v (INOUT): one Adam step with the bias-corrected rate lr_t on
+    the gradient (grads + alpha params) / S (alpha only on the first
+    n_weights). Returns the sum of the squares of those n_weights parameters
+    before the step."""
     thread_count(n_threads)
     cdef int64_t n = params.size
+    if not 0 <= n_weights <= n:
+        raise ValueError("n_weights out of range")
     dt = params.dtype
     cdef fm_dtype code = dtype_code(dt)
     cdef void *p = pointer(params, "params", dt, n, True)
     cdef void *mm = pointer(m, "m", dt, n, True)
     cdef void *vv = pointer(v, "v", dt, n, True)
     cdef const void *g = pointer(grads, "grads", dt, n, False)
+    keep = []
+    cdef double *parts = step_partials(n, keep)
+    cdef double sumsq
     with nogil:
-        fm_adam_step(code, p, mm, vv, g, n, lr_t, beta_1, beta_2, epsilon, n_threads)
+        sumsq = fm_adam_step(code, p, mm, vv, g, n, n_weights, alpha, S, lr_t, beta_1, beta_2,
+                             epsilon, parts, n_threads)
+    return sumsq

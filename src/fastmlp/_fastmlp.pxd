@@ -148,13 +148,13 @@ cdef extern from "fastmlp.h" nogil:
     void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
                           const void *sample_weight, const int64_t *rows, int64_t n,
                           int64_t K)
-    void fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
-                     int64_t n, double lr, double momentum, int32_t nesterov,
-                     int n_threads)
-    void fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
-                      int64_t n, double lr_t, double beta_1, double beta_2,
-                      double epsilon, int n_threads)
-
+    double fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
+                       int64_t n, int64_t n_weights, double alpha, double S, double lr,
+                       double momentum, int32_t nesterov, double *partials, int n_threads)
+    double fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
+                        int64_t n, int64_t n_weights, double alpha, double S, double lr_t,
+                        double beta_1, double beta_2, double epsilon, double *partials,
+                        int n_threads)
     int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
     int fm_have_openmp()
     int fm_default_threads()
