@@ -129,6 +129,7 @@ typedef enum {
     FM_EVENT_STOP = 1,               /* no improvement for too long: stop */
     FM_EVENT_STOP_LR_TOO_SMALL = 2,  /* adaptive SGD rate already at 1e-6: stop */
     FM_EVENT_LR_REDUCED = 3,         /* adaptive SGD rate divided by 5 */
+    FM_EVENT_DIVERGED = 4,           /* the epoch's loss or weights were not finite */
 } fm_event;
 
 /* The bookkeeping between epochs (scikit-learn's rules). After each epoch:
@@ -165,7 +166,10 @@ typedef struct {
  * between two batches ends the call with FM_ERR_INTERRUPTED, run->epochs
  * counting the epochs completed before, and params, state and opt->t back
  * at the end of the last completed epoch: snapshot [n_params + state size]
- * holds them meanwhile (required when interrupt is given). */
+ * holds them meanwhile (required when interrupt is given). An epoch whose
+ * loss or resulting weights are not finite is not counted: training stops
+ * with FM_EVENT_DIVERGED, params and state restored from snapshot (when
+ * given) to the last finite epoch. */
 fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *snapshot,
                    void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                    fm_run *run, fm_mt19937 *rng, const fm_data *data, const fm_net *net,

@@ -254,13 +254,18 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         const fm_status s = train_epoch(params, grads, state, work, &lay, &loss_sum, order,
                                         n_rows, data, net, opt, batch_size, n_threads,
                                         interrupt);
-        if (s == FM_ERR_INTERRUPTED) {
+        const double loss = loss_sum / (double)n_rows;
+        const int diverged = s == FM_OK && !(isfinite(loss) && FM_FN(fm_all_finite)(params, n_params));
+        if ((s == FM_ERR_INTERRUPTED || diverged) && snapshot) {
             memcpy(params, snapshot, (size_t)n_params * sizeof(real));
             memcpy(state, snapshot + n_params, (size_t)n_state * sizeof(real));
             opt->t = adam_t;
         }
         if (s != FM_OK) return s;
-        const double loss = loss_sum / (double)n_rows;
+        if (diverged) {
+            run->event = FM_EVENT_DIVERGED;
+            break;
+        }
         loss_curve[run->epochs++] = loss;
         end_of_epoch(run, opt, loss, n_rows);
         if (run->event == FM_EVENT_STOP || run->event == FM_EVENT_STOP_LR_TOO_SMALL) break;

@@ -12,7 +12,8 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000000")
 
 from fastmlp._mlp import MLPClassifier, MLPRegressor
 from fastmlp._params import InvalidParameterError
+from fastmlp._persist import load
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "InvalidParameterError", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "InvalidParameterError", "load", "__version__"]

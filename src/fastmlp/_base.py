@@ -239,6 +239,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             dtype,
         )
 
+    # ---- persistence -----------------------------------------------------------
+
+    def save(self, file):
+        """Write the fitted model to `file` (a path or a binary file object) in
+        fastmlp's format: an .npz archive of the arrays with JSON metadata,
+        which fastmlp.load reads back without running any code from the file.
+        (fastmlp addition; pickle and joblib work too.)"""
+        from fastmlp._persist import save
+
+        save(self, file)
+
     # ---- pickling: state only, never workspaces or views ----------------------
 
     def __getstate__(self):
@@ -343,9 +354,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _scipy_takes_iprint():
             options["iprint"] = 1 if self.verbose else -1
+        start = params.copy()
         result = scipy.optimize.minimize(
             loss_and_grad,
-            params.copy(),
+            start.copy(),
             method="L-BFGS-B",
             jac=True,
             options=options,
@@ -364,7 +376,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 )
             warnings.warn(message, ConvergenceWarning, stacklevel=3)
         self.loss_ = np.float64(result.fun)
-        params[:] = result.x
+        if np.isfinite(result.x).all():
+            params[:] = result.x
+        else:
+            params[:] = start
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed. (The model keeps the weights it "
+                "started from.)"
+            )
 
     def _fit_stochastic(self, net, data, params, y, sample_weight, incremental, n_threads):
         if not incremental or not hasattr(self, "_optimizer"):
@@ -455,7 +475,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # validation set; otherwise all epochs run in one call.
         per_call = 1 if (early_stopping or self.verbose or incremental) else self.max_iter
         self.n_iter_ = 0
-        stopped = interrupted = False
+        stopped = interrupted = diverged = False
         while self.n_iter_ < self.max_iter and not (stopped or interrupted):
             losses, event, interrupted = trainer.run(min(per_call, self.max_iter - self.n_iter_))
             optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
@@ -479,7 +499,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     if event == LR_REDUCED:
                         self._no_improvement_count = 0
                         trainer.learning_rate = optimizer.learning_rate
-            if event is not None:
+            if event == _engine.DIVERGED:
+                diverged = stopped = True
+            elif event is not None:
                 stopped = event != LR_REDUCED
                 if self.verbose:
                     print(
@@ -502,6 +524,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if interrupted:
             warnings.warn("Training interrupted by user.")
 
+        if diverged:
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed. (Training stopped at epoch %d, "
+                "whose loss or weights were not finite; the model keeps the weights of the "
+                "epoch before.)" % (self.n_iter_ + 1)
+            )
         if early_stopping:
             # The restored weights and the best weights are then one array, as
             # in scikit-learn (whose coefs_ become its best-weights list): a

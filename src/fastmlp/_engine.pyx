@@ -276,11 +276,13 @@ cdef class Dataset:
 STOP = "stop"
 STOP_LR_TOO_SMALL = "stop: learning rate too small"
 LR_REDUCED = "learning rate reduced"
+DIVERGED = "diverged"
 EVENTS = {
     FM_EVENT_NONE: None,
     FM_EVENT_STOP: STOP,
     FM_EVENT_STOP_LR_TOO_SMALL: STOP_LR_TOO_SMALL,
     FM_EVENT_LR_REDUCED: LR_REDUCED,
+    FM_EVENT_DIVERGED: DIVERGED,
 }
 
 # Raised by the SIGINT handler installed around training in the main thread;
@@ -444,9 +446,10 @@ cdef class Trainer:
 
         Returns (losses, event, interrupted): the loss of each completed
         epoch (ndarray), what the last one decided (None, STOP,
-        STOP_LR_TOO_SMALL or LR_REDUCED), and whether SIGINT stopped
-        training between two batches, in which case parameters and
-        optimizer state are those of the last completed epoch.
+        STOP_LR_TOO_SMALL, LR_REDUCED, or DIVERGED when an epoch's loss or
+        weights were not finite), and whether SIGINT stopped training
+        between two batches. After DIVERGED or SIGINT, parameters and
+        optimizer state are those of the last complete, finite epoch.
         """
         global sigint_seen
         if max_epochs < 1:
@@ -547,6 +550,7 @@ cdef class Predictor:
     cdef void *w
     cdef int64_t chunk
     cdef int n_threads
+    cdef bint busy
 
     def __init__(self, Network net, params, int64_t chunk, int n_threads):
         self.net = net
@@ -580,10 +584,24 @@ cdef class Predictor:
             return None
         out = np.empty((data.n_samples, n_out), dtype=self.net.dtype)
         cdef void *o = cnp.PyArray_DATA(out)
+        # The workspace serves one call at a time: a call that finds it in use
+        # by another Python thread (the GIL is released while C runs) gets
+        # its own. The flag is read and set under the GIL.
+        cdef void *w = self.w
+        cdef bint mine = not self.busy
+        if mine:
+            self.busy = True
+        else:
+            spare = self.net.workspace(self.chunk, self.n_threads)
+            w = cnp.PyArray_DATA(spare)
         cdef fm_status status
-        with nogil:
-            status = fm_predict(self.net.code, o, self.w, &data, NULL, data.n_samples, self.p,
-                                &self.net.net, self.chunk, self.n_threads)
+        try:
+            with nogil:
+                status = fm_predict(self.net.code, o, w, &data, NULL, data.n_samples, self.p,
+                                    &self.net.net, self.chunk, self.n_threads)
+        finally:
+            if mine:
+                self.busy = False
         check_status(status)
         return out
 

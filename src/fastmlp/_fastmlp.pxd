@@ -81,6 +81,7 @@ cdef extern from "fastmlp.h" nogil:
         FM_EVENT_STOP
         FM_EVENT_STOP_LR_TOO_SMALL
         FM_EVENT_LR_REDUCED
+        FM_EVENT_DIVERGED
 
     ctypedef struct fm_run:
         int64_t max_epochs

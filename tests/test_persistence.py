@@ -1,0 +1,202 @@
+"""model.save / fastmlp.load: a round trip predicts bit for bit the same and
+keeps training the same; damaged, tampered or newer files are refused."""
+
+import io
+import json
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification, make_multilabel_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
+
+import fastmlp
+from fastmlp import MLPClassifier, MLPRegressor
+
+
+def quiet_fit(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y)
+
+
+def round_trip(model):
+    buffer = io.BytesIO()
+    model.save(buffer)
+    buffer.seek(0)
+    return fastmlp.load(buffer)
+
+
+Xc, yc = make_classification(150, 6, n_informative=4, n_classes=3, random_state=0)
+Xr, yr = make_regression(150, 6, n_targets=2, random_state=0)
+Xm, ym = make_multilabel_classification(150, 6, n_classes=3, random_state=0)
+
+CASES = {
+    "multiclass-adam": (MLPClassifier(hidden_layer_sizes=(7,), max_iter=5), Xc, yc),
+    "binary-strings-sgd": (
+        MLPClassifier(hidden_layer_sizes=(5,), solver="sgd", max_iter=5),
+        Xc,
+        np.where(yc == 0, "cat", "dog"),
+    ),
+    "multilabel-lbfgs": (MLPClassifier(hidden_layer_sizes=(5, 4), solver="lbfgs", max_iter=5), Xm, ym),
+    "regression-early-stopping": (
+        MLPRegressor(hidden_layer_sizes=(6,), early_stopping=True, max_iter=5),
+        Xr,
+        yr / 100,
+    ),
+    "poisson-float32": (
+        MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), max_iter=5),
+        Xr.astype(np.float32),
+        np.abs(yr[:, 0]) / 50,
+    ),
+    "tanh-out-activation": (
+        MLPRegressor(hidden_layer_sizes=(3,), out_activation="tanh", max_iter=5, n_iter_no_change=np.inf),
+        Xr,
+        np.tanh(yr[:, 0] / 100),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_round_trip_predicts_bit_identically(case):
+    model, X, y = CASES[case]
+    model = quiet_fit(model.set_params(random_state=0), X, y)
+    loaded = round_trip(model)
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    methods = ["predict"] + (["predict_proba"] if hasattr(model, "predict_proba") else [])
+    for method in methods:
+        np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(model, method)(X))
+    fitted = sorted(k for k in vars(model) if k.endswith("_") and not k.startswith("_"))
+    assert fitted == sorted(k for k in vars(loaded) if k.endswith("_") and not k.startswith("_"))
+    for name in fitted:
+        if name not in ("coefs_", "intercepts_"):
+            np.testing.assert_array_equal(np.asarray(getattr(loaded, name)), np.asarray(getattr(model, name)))
+
+
+def test_training_continues_identically_after_loading(tmp_path):
+    model = MLPClassifier(hidden_layer_sizes=(7,), random_state=0)
+    model.partial_fit(Xc, yc, classes=[0, 1, 2])
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = fastmlp.load(path)
+    for m in (model, loaded):
+        m.partial_fit(Xc, yc)
+        m.partial_fit(Xc, yc)
+    for a, b in zip(model.coefs_, loaded.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_feature_names_survive():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(Xc, columns=[f"f{i}" for i in range(6)])
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2), frame, yc)
+    loaded = round_trip(model)
+    assert list(loaded.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+@pytest.fixture
+def saved():
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0), Xc, yc)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    return buffer.getvalue()
+
+
+def rewrite(data, change):
+    """The archive `data` with its members passed through change(name, bytes)."""
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, change(name, source.read(name)))
+    return out.getvalue()
+
+
+def load_bytes(data):
+    return fastmlp.load(io.BytesIO(data))
+
+
+def with_metadata(data, edit):
+    def change(name, raw):
+        if name != "metadata.npy":
+            return raw
+        meta = json.loads(str(np.load(io.BytesIO(raw))))
+        edit(meta)
+        out = io.BytesIO()
+        np.save(out, np.array(json.dumps(meta)))
+        return out.getvalue()
+
+    return rewrite(data, change)
+
+
+def test_truncated_file_is_refused(saved):
+    with pytest.raises(ValueError, match="not a readable fastmlp model"):
+        load_bytes(saved[: len(saved) // 2])
+
+
+def test_other_files_are_refused(tmp_path):
+    path = tmp_path / "x.npz"
+    np.savez(path, a=np.ones(3))
+    with pytest.raises(ValueError, match="no fastmlp metadata"):
+        fastmlp.load(path)
+    with pytest.raises(ValueError, match="not a readable"):
+        load_bytes(b"not a zip file at all")
+
+
+def test_altered_weights_are_refused(saved):
+    def change(name, raw):
+        if name != "coef_0.npy":
+            return raw
+        array = np.load(io.BytesIO(raw))
+        array[0, 0] += 1.0
+        out = io.BytesIO()
+        np.save(out, array)
+        return out.getvalue()
+
+    with pytest.raises(ValueError, match="'coef_0' was altered or damaged"):
+        load_bytes(rewrite(saved, change))
+
+
+def test_a_pickled_array_cannot_get_in(saved):
+    def change(name, raw):
+        if name != "coef_0.npy":
+            return raw
+        out = io.BytesIO()
+        np.save(out, np.array([object()], dtype=object), allow_pickle=True)
+        return out.getvalue()
+
+    with pytest.raises(ValueError, match="not a readable"):
+        load_bytes(rewrite(saved, change))
+
+
+def test_newer_format_versions_are_refused(saved):
+    newer = with_metadata(saved, lambda meta: meta.update(format_version=99))
+    with pytest.raises(ValueError, match="format 99 by a newer fastmlp"):
+        load_bytes(newer)
+
+
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda m: m["fitted"].update(n_features_in_=7), "do not match n_features_in_"),
+        (lambda m: m["fitted"].update(n_layers_=5), "weights are missing"),
+        (lambda m: m["fitted"].update(out_activation_="gelu"), "unknown output activation"),
+        (lambda m: m["params"].update(alpha=-1.0), "'alpha' parameter"),
+        (lambda m: m.update(estimator="SVC"), "unknown estimator"),
+        (lambda m: m.update(label_type="binary"), "classes"),
+        (lambda m: m["digests"].pop("coef_0"), "do not match the metadata"),
+    ],
+)
+def test_inconsistent_metadata_is_refused(saved, edit, message):
+    with pytest.raises(ValueError, match=message):
+        load_bytes(with_metadata(saved, edit))
+
+
+def test_what_the_format_cannot_hold_is_refused_at_save():
+    with pytest.raises(ValueError, match="RandomState"):
+        quiet_fit(MLPClassifier(max_iter=1, random_state=np.random.RandomState(0)), Xc, yc).save(io.BytesIO())
+    with pytest.raises(Exception, match="not fitted"):
+        MLPClassifier().save(io.BytesIO())
