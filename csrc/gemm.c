@@ -39,6 +39,9 @@
  * would cost more than it saves; threads join above FM_PARALLEL_MIN_WORK. */
 #define FM_PACKED_MIN_WORK 4096
 #define FM_PACKED_MIN_ROWS 16
+/* Layers with at most this many weights skip packing altogether: their
+ * weights stay in cache and packing them costs more than it saves. */
+#define FM_SMALL_WEIGHTS 16384
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -110,11 +113,21 @@ FM_HOT static void forward_block(real *restrict Y, const real *restrict X,
             for (int64_t k = 0; k < n_in; k++) {
                 const real *restrict wk = W + k * n_out + jb;
                 const real a0 = x0[k], a1 = x1[k], a2 = x2[k], a3 = x3[k];
-                for (int64_t c = 0; c < w; c++) {
-                    acc[0][c] += a0 * wk[c];
-                    acc[1][c] += a1 * wk[c];
-                    acc[2][c] += a2 * wk[c];
-                    acc[3][c] += a3 * wk[c];
+                if (w == FM_COLS) {
+                    /* a fixed width the compiler keeps in vector registers */
+                    for (int64_t c = 0; c < FM_COLS; c++) {
+                        acc[0][c] += a0 * wk[c];
+                        acc[1][c] += a1 * wk[c];
+                        acc[2][c] += a2 * wk[c];
+                        acc[3][c] += a3 * wk[c];
+                    }
+                } else {
+                    for (int64_t c = 0; c < w; c++) {
+                        acc[0][c] += a0 * wk[c];
+                        acc[1][c] += a1 * wk[c];
+                        acc[2][c] += a2 * wk[c];
+                        acc[3][c] += a3 * wk[c];
+                    }
                 }
             }
             for (int64_t r = 0; r < 4; r++)
@@ -551,11 +564,13 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
                              const real *b, int32_t activation, int64_t n, int64_t n_in,
                              int64_t n_out, void *pack, int n_threads)
 {
-    if (n_out < FM_NARROW && n < FM_PACKED_MIN_ROWS) {
+    if (n_out < FM_NARROW && (n < FM_PACKED_MIN_ROWS || n_in * n_out <= FM_SMALL_WEIGHTS)) {
         forward_narrow(Y, X, rows, W, b, n, n_in, n_out);
-    } else if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS) {
-        /* few rows: the weights stream past once per four rows, unpacked,
-         * split over threads by blocks of columns */
+    } else if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS ||
+               n_in * n_out <= FM_SMALL_WEIGHTS) {
+        /* few rows, or weights small enough to stay in cache: the weights
+         * stream past once per four rows, unpacked, split over threads by
+         * blocks of columns */
         small_forward f = {Y, X, W, b, rows, n, n_in, n_out, ceil_div(n_out, FM_COLS_1)};
         fm_parallel(thread_count(n_threads, n * n_in * n_out, f.blocks), small_forward_part, &f);
     } else {
@@ -586,7 +601,8 @@ void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const in
                                      const real *dY, int64_t n, int64_t n_in, int64_t n_out,
                                      void *pack, int n_threads)
 {
-    if (n * n_in * n_out < FM_PACKED_MIN_WORK) {
+    if (n * n_in * n_out < FM_PACKED_MIN_WORK ||
+        (n_out < FM_NARROW && n_in * n_out <= FM_SMALL_WEIGHTS)) {
         backward_params_rows(dW, X, rows, dY, n, n_in, n_out);
     } else {
         const gemm_args g = {n_in, n_out, n, X, n_in, 1, rows, dY, n_out, 0, dW, n_out, 1,
