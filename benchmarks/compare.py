@@ -60,8 +60,12 @@ WORKLOADS = [
              quick=dict(n_samples=10_000, epochs=2)),
     Workload("W4", "worked example", 3, 2, "worked", (2,), 10_000, 1, activation="logistic",
              solver="sgd", learning_rate=1.2, dtype=np.float64, quick=dict(epochs=2_000)),
+    Workload("W1-f64", "small tabular, float64", 20_000, 20, "binary", (64,), 10, 32,
+             dtype=np.float64, quick=dict(n_samples=5_000, epochs=3)),
     Workload("W2-f64", "mnist-like, float64", 60_000, 784, "multiclass", (256, 128), 2, 128,
              n_classes=10, dtype=np.float64, quick=dict(n_samples=6_000, epochs=1)),
+    Workload("W3-f64", "regression, float64", 50_000, 50, "regression", (128, 64), 5, 64,
+             dtype=np.float64, quick=dict(n_samples=10_000, epochs=2)),
 ]
 
 
@@ -347,7 +351,7 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
             row["peak_percent"] = 100 * row["gflops"] / peak
         results["rows"].append(row)
 
-    # prediction: W2's model
+    # prediction: W2's model, and a W1-sized one for the smallest latency
     w = scaled(WORKLOADS[1], quick)
     X, y = make_data(w)
     ours = fastmlp_fit(w, X, y)
@@ -360,6 +364,12 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     bulk = {"id": "P2", "title": "predict_proba, 10,000 rows (ms)"}
     bulk["fastmlp"] = median_seconds(lambda: ours.predict_proba(many), 5) * 1e3
     bulk["scikit-learn"] = median_seconds(lambda: theirs.predict_proba(many), 5) * 1e3
+    small = scaled(WORKLOADS[0], True)
+    Xs, ys = make_data(small)
+    small_ours, small_theirs = fastmlp_fit(small, Xs, ys), sklearn_fit(small, Xs, ys)
+    tiny = {"id": "P1-W1", "title": "predict_proba, one row, W1's model (us)"}
+    tiny["fastmlp"] = predict_latency_us(small_ours.predict_proba, Xs[:1], calls)
+    tiny["scikit-learn"] = predict_latency_us(small_theirs.predict_proba, Xs[:1], calls)
     if use_torch:
         import torch
 
@@ -375,8 +385,18 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
                 predict_latency_us(lambda r: (torch.set_num_threads(k), proba(r))[1], t_one, calls)
                 for k in (1, 2)
             )
+            torch.set_num_threads(2)
             bulk["PyTorch"] = median_seconds(lambda: proba(t_many), 5) * 1e3
-    results["rows"] += [pred, bulk]
+            small_model = torch_model(small)
+            tiny["PyTorch"] = min(
+                predict_latency_us(
+                    lambda r: (torch.set_num_threads(k), torch.sigmoid(small_model(r)).numpy())[1],
+                    torch.from_numpy(Xs[:1]),
+                    calls,
+                )
+                for k in (1, 2)
+            )
+    results["rows"] += [pred, tiny, bulk]
 
     results["concurrent_ratio"] = concurrent_fit_ratio(quick)
     if memory:

@@ -572,7 +572,10 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
          * stream past once per four rows, unpacked, split over threads by
          * blocks of columns */
         small_forward f = {Y, X, W, b, rows, n, n_in, n_out, ceil_div(n_out, FM_COLS_1)};
-        fm_parallel(thread_count(n_threads, n * n_in * n_out, f.blocks), small_forward_part, &f);
+        /* with few rows the weights' trip from memory dominates: count each
+         * weight as several multiply-adds when deciding on threads */
+        const int64_t work = fm_min64(n, FM_PACKED_MIN_ROWS) * n_in * n_out * 8;
+        fm_parallel(thread_count(n_threads, work, f.blocks), small_forward_part, &f);
     } else {
         const gemm_args g = {n, n_out, n_in, X, n_in, 0, rows, W, n_out, 0, Y, n_out, 0,
                              EPI_BIAS_ACTIVATION, b, NULL, activation};
