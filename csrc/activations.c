@@ -1,6 +1,8 @@
 /* Activations, applied in place after a layer's affine map, and their
  * derivatives, written in terms of the activation's output (the value the
- * forward pass keeps), as in fastmlp.h's fm_activation table. */
+ * forward pass keeps) and, for GELU and SiLU, whose output does not
+ * determine the slope, of the pre-activation too; see fastmlp.h's
+ * fm_activation table. */
 #include <tgmath.h>
 
 #include "common.h"
@@ -37,6 +39,23 @@ FM_HOT static void map_inplace(real *restrict A, int64_t len, int32_t activation
     case FM_EXP:
         for (int64_t i = 0; i < len; i++) A[i] = exp(A[i]);
         break;
+    case FM_LEAKY_RELU:
+        for (int64_t i = 0; i < len; i++) A[i] = A[i] < 0 ? (real)FM_LEAKY_SLOPE * A[i] : A[i];
+        break;
+    case FM_ELU:
+        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 0 ? A[i] : expm1(A[i]);
+        break;
+    case FM_GELU:
+        for (int64_t i = 0; i < len; i++)
+            A[i] = (real)0.5 * A[i] * (1 + erf(A[i] * (real)0.70710678118654752440));
+        break;
+    case FM_SOFTPLUS:
+        /* z beyond the threshold: log(1 + e^z) is z to working precision */
+        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 20 ? A[i] : log1p(exp(A[i]));
+        break;
+    case FM_SILU:
+        for (int64_t i = 0; i < len; i++) A[i] = A[i] / (1 + exp(-A[i]));
+        break;
     default:
         break;
     }
@@ -67,14 +86,48 @@ FM_HOT static void derivative_inplace(real *restrict dZ, const real *restrict A,
     case FM_EXP:
         for (int64_t i = 0; i < len; i++) dZ[i] *= A[i];
         break;
+    case FM_LEAKY_RELU:
+        for (int64_t i = 0; i < len; i++) dZ[i] *= A[i] > 0 ? 1 : (real)FM_LEAKY_SLOPE;
+        break;
+    case FM_ELU:
+        for (int64_t i = 0; i < len; i++) dZ[i] *= A[i] > 0 ? 1 : A[i] + 1;
+        break;
+    case FM_SOFTPLUS:
+        /* the logistic of z, 1 - e^(-a) */
+        for (int64_t i = 0; i < len; i++) dZ[i] *= -expm1(-A[i]);
+        break;
     default:
         break;
     }
 }
 
-void FM_FN(fm_activation_backward)(real *dZ, const real *A, int64_t n, int64_t m,
-                                   int32_t activation)
+/* GELU and SiLU: the slope from the pre-activation z. */
+FM_HOT static void derivative_from_z(real *restrict dZ, const real *restrict Z, int64_t len,
+                                     int32_t activation)
 {
+    if (activation == FM_GELU) {
+        for (int64_t i = 0; i < len; i++) {
+            const real z = Z[i];
+            const real cdf = (real)0.5 * (1 + erf(z * (real)0.70710678118654752440));
+            const real pdf = exp((real)-0.5 * z * z) * (real)0.39894228040143267794;
+            dZ[i] *= cdf + z * pdf;
+        }
+    } else {
+        for (int64_t i = 0; i < len; i++) {
+            const real s = 1 / (1 + exp(-Z[i]));
+            dZ[i] *= s * (1 + Z[i] * (1 - s));
+        }
+    }
+}
+
+
+void FM_FN(fm_activation_backward)(real *dZ, const real *A, const real *Z, int64_t n,
+                                   int64_t m, int32_t activation)
+{
+    if (fm_needs_preactivation(activation)) {
+        derivative_from_z(dZ, Z, n * m, activation);
+        return;
+    }
     if (activation != FM_SOFTMAX) {
         derivative_inplace(dZ, A, n * m, activation);
         return;

@@ -46,7 +46,7 @@ static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Workspace layout for `rows` samples and n_threads threads: 64-byte
  * aligned regions in order
- *   acts   [units[1..L] x rows]  activations of each layer
+ *   acts   per layer 1..L: its buffers (fm_layer_bytes)
  *   delta  2 x [rows x max(units[1..L])]  ping-pong deltas
  *   loss   [rows] doubles        per-sample losses
  *   steps  [n_params / FM_STEP_CHUNK] doubles  optimizer partial sums
@@ -62,5 +62,15 @@ fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_byte
 int64_t fm_pack_elems(void);
 int64_t fm_max_width(const fm_net *net);
 int fm_is_canonical(int32_t loss, int32_t out_activation);
+/* 1 for the activations whose derivative needs the pre-activation z. */
+int fm_needs_preactivation(int32_t activation);
+/* 1 when hidden layer `layer` (1 .. n_layers - 1) has a dropout rate. */
+int fm_dropout(const fm_net *net, int64_t layer);
+/* bytes rounded up to a 64-byte boundary */
+int64_t fm_buffer_bytes(int64_t bytes);
+/* Workspace bytes of layer `layer` (1 .. n_layers) for `rows` samples: its
+ * outputs, and its pre-activations and dropout masks when it keeps them
+ * (see model.c's layer_at); -1 beyond int64. */
+int64_t fm_layer_bytes(const fm_net *net, int64_t rows, int64_t layer, int64_t elem_bytes);
 
 #endif

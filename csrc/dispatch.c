@@ -103,10 +103,10 @@ void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
     DISPATCH(fm_activation_forward, A, n, m, activation);
 }
 
-void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, int64_t n, int64_t m,
-                            int32_t activation)
+void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, const void *Z,
+                            int64_t n, int64_t m, int32_t activation)
 {
-    DISPATCH(fm_activation_backward, dZ, A, n, m, activation);
+    DISPATCH(fm_activation_backward, dZ, A, Z, n, m, activation);
 }
 
 void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
@@ -121,21 +121,12 @@ void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
     DISPATCH(fm_loss_backward, dZ, P, Y, sample_weight, rows, n, K);
 }
 
-double fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
-                   int64_t n, int64_t n_weights, double alpha, double S, double lr,
-                   double momentum, int32_t nesterov, double *partials, int n_threads)
+double fm_optimizer_step(fm_dtype dtype, void *params, void *state, const void *grads,
+                         int64_t n, int64_t n_weights, double alpha, double S,
+                         fm_optimizer *opt, double *partials, int n_threads)
 {
-    return DISPATCH(fm_sgd_step, params, velocity, grads, n, n_weights, alpha, S, lr, momentum,
-                    nesterov, partials, n_threads);
-}
-
-double fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
-                    int64_t n, int64_t n_weights, double alpha, double S, double lr_t,
-                    double beta_1, double beta_2, double epsilon, double *partials,
-                    int n_threads)
-{
-    return DISPATCH(fm_adam_step, params, m, v, grads, n, n_weights, alpha, S, lr_t, beta_1,
-                    beta_2, epsilon, partials, n_threads);
+    return DISPATCH(fm_optimizer_step, params, state, grads, n, n_weights, alpha, S, opt,
+                    partials, n_threads);
 }
 
 int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)

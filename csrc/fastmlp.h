@@ -36,16 +36,24 @@ typedef enum {
 
 typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_dtype;
 
-/* Activations, with the derivative written in terms of the output a = f(z). */
+/* Activations, with the derivative written in terms of the output a = f(z)
+ * (of z itself for GELU and SiLU, whose output does not determine it). */
 typedef enum {
-    FM_IDENTITY = 0, /* a = z                          f' = 1          */
-    FM_LOGISTIC = 1, /* a = 1 / (1 + exp(-z))          f' = a (1 - a)  */
-    FM_TANH = 2,     /* a = tanh(z)                    f' = 1 - a^2    */
-    FM_RELU = 3,     /* a = max(z, 0)                  f' = 1[a != 0]  */
-    FM_EXP = 4,      /* a = exp(z)                     f' = a          */
-    FM_SOFTMAX = 5,  /* a_k = exp(z_k) / sum_j exp(z_j), row-wise; output layer only */
+    FM_IDENTITY = 0,   /* a = z                          f' = 1               */
+    FM_LOGISTIC = 1,   /* a = 1 / (1 + exp(-z))          f' = a (1 - a)       */
+    FM_TANH = 2,       /* a = tanh(z)                    f' = 1 - a^2         */
+    FM_RELU = 3,       /* a = max(z, 0)                  f' = 1[a != 0]       */
+    FM_EXP = 4,        /* a = exp(z)                     f' = a               */
+    FM_SOFTMAX = 5,    /* a_k = exp(z_k) / sum_j exp(z_j), row-wise; output layer only */
+    FM_LEAKY_RELU = 6, /* a = z > 0 ? z : 0.01 z         f' = a > 0 ? 1 : 0.01 */
+    FM_ELU = 7,        /* a = z > 0 ? z : exp(z) - 1     f' = a > 0 ? 1 : a + 1 */
+    FM_GELU = 8,       /* a = z Phi(z)                   f' = Phi(z) + z phi(z) */
+    FM_SOFTPLUS = 9,   /* a = log(1 + exp(z)) (z if z > 20)  f' = 1 - exp(-a) */
+    FM_SILU = 10,      /* a = z / (1 + exp(-z))          f' = s (1 + z (1 - s)), s = 1/(1+e^-z) */
     FM_N_ACTIVATIONS
 } fm_activation;
+
+#define FM_LEAKY_SLOPE 0.01
 
 /* Per-sample losses l(y, p) over K outputs; batch loss = sum_i sw_i l_i / sum_i sw_i. */
 typedef enum {
@@ -56,17 +64,23 @@ typedef enum {
     FM_N_LOSSES
 } fm_loss;
 
-typedef enum { FM_SGD = 0, FM_ADAM = 1 } fm_solver;
+typedef enum { FM_SGD = 0, FM_ADAM = 1, FM_ADAMW = 2, FM_RPROP = 3 } fm_solver;
 
 /* The network: n_layers weight layers between n_layers + 1 widths.
  * activation[l] is applied to the output of layer l; the last one is the
- * output activation. */
+ * output activation. During training, hidden layer l's outputs are then
+ * multiplied by a mask of 0 (with probability dropout[l]) or
+ * 1 / (1 - dropout[l]) (inverted dropout), drawn from a counter-based hash
+ * of (dropout_seed, training step, layer, row, unit): the same for any
+ * thread count. */
 typedef struct {
     int64_t n_layers;
     const int64_t *units;      /* [n_layers + 1]: units[0] inputs, units[n_layers] outputs */
     const int32_t *activation; /* [n_layers] fm_activation */
     int32_t loss;              /* fm_loss */
     double alpha;              /* L2 strength: adds 0.5 alpha sum ||W_l||^2 / sum(sw) */
+    const double *dropout;     /* [n_layers] rates in [0, 1), the last 0; NULL for none */
+    uint64_t dropout_seed;
 } fm_net;
 
 /* Training or prediction data. X is dense (x) or CSR (indptr, indices,
@@ -81,14 +95,19 @@ typedef struct {
     const void *sample_weight; /* [n_samples] or NULL for all ones */
 } fm_data;
 
-/* Optimizer settings and the state the solver carries between calls. */
+/* Optimizer settings and the state the solver carries between calls.
+ * state layout: SGD velocity [n_params]; Adam and AdamW m then v
+ * [2 n_params]; iRprop- previous gradient then step sizes [2 n_params]
+ * (the step sizes start at learning_rate). */
 typedef struct {
     int32_t solver;       /* fm_solver */
-    double learning_rate; /* SGD: the current rate; Adam: the base rate */
+    double learning_rate; /* SGD: the current rate; Adam, AdamW: the base rate */
     double momentum;      /* SGD */
     int32_t nesterov;     /* SGD */
-    double beta_1, beta_2, epsilon; /* Adam */
-    int64_t t;            /* Adam steps taken so far (IN/OUT) */
+    double beta_1, beta_2, epsilon; /* Adam, AdamW */
+    int64_t t;            /* Adam and AdamW steps taken so far (IN/OUT) */
+    double weight_decay;  /* AdamW: w -= learning_rate weight_decay w on weights */
+    double clip_norm;     /* > 0: scale each step's gradient to at most this L2 norm */
 } fm_optimizer;
 
 /* ---- layout ------------------------------------------------------------ */
@@ -150,6 +169,7 @@ typedef struct {
     int64_t t;                /* INOUT: samples seen */
     double best_loss;         /* INOUT */
     int64_t no_improvement;   /* INOUT */
+    int64_t step;             /* INOUT: batches trained so far (dropout masks) */
     int64_t epochs;           /* OUT: epochs completed by this call */
     int32_t event;            /* OUT: fm_event of the last completed epoch */
 } fm_run;
@@ -178,8 +198,9 @@ fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void 
 
 /* Loss and gradient over the whole data set (the L-BFGS objective):
  * loss (OUT) = sum_i sw_i l_i / S + 0.5 alpha sum ||W||^2 / S, S = sum_i sw_i;
- * grads (OUT) [n_params] = d loss / d params. Rows go through the network
- * `chunk` at a time; work: fm_workspace_bytes(net, chunk). */
+ * grads (OUT) [n_params] = d loss / d params, or the loss alone when grads
+ * is NULL. No dropout. Rows go through the network `chunk` at a time;
+ * work: fm_workspace_bytes(net, chunk, n_threads). */
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                        const fm_data *data, const void *params, const fm_net *net,
                        int64_t chunk, int n_threads);
@@ -207,7 +228,7 @@ void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
                           int32_t activation, int64_t n, int64_t n_in, int64_t n_out,
                           int n_threads);
 /* dX [n x n_in] = (dY [n x n_out] W^T) * f'(A), A [n x n_in] the outputs of
- * activation f; no derivative when A is NULL                     (writes dX) */
+ * activation f (not GELU or SiLU); no derivative when A is NULL (writes dX) */
 void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY, const void *W,
                             const void *A, int32_t activation, int64_t n, int64_t n_in,
                             int64_t n_out, void *pack, int n_threads);
@@ -235,10 +256,11 @@ void fm_dense_backward_params_naive(fm_dtype dtype, void *dW, void *db, const vo
 /* A [n x m] = f(A), in place                                       (writes A) */
 void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
                            int32_t activation);
-/* dZ [n x m] = dA * f'(.) given the outputs A [n x m]; for softmax
+/* dZ [n x m] = dA * f'(.) given the outputs A [n x m] and, for GELU and
+ * SiLU, the inputs Z [n x m] (else Z may be NULL); for softmax
  * dZ_k = a_k (dA_k - sum_j dA_j a_j)                               (updates dZ) */
-void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, int64_t n,
-                            int64_t m, int32_t activation);
+void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, const void *Z,
+                            int64_t n, int64_t m, int32_t activation);
 /* l [n] (double) = per-sample loss of predictions P [n x K] against the
  * targets Y, row i of the batch being Y row rows[i] (i when NULL) (writes l) */
 void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
@@ -248,22 +270,20 @@ void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
 void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
                       const void *sample_weight, const int64_t *rows, int64_t n,
                       int64_t K);
-/* The optimizer steps see the gradient g = (grads + alpha p) / S on the
- * weights [0, n_weights) and grads / S on the rest (biases), and return the
- * sum of the squared weights before the step; partials
- * [n / FM_STEP_CHUNK + 1] (FM_STEP_CHUNK = 16384) is scratch.
- * SGD: v = momentum v - lr g;  p += nesterov ? momentum v - lr g : v
- *                                                          (updates p, v) */
-double fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
-                   int64_t n, int64_t n_weights, double alpha, double S, double lr,
-                   double momentum, int32_t nesterov, double *partials, int n_threads);
-/* Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
- * p -= lr_t m / (sqrt(v) + eps), lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
- *                                                       (updates p, m, v) */
-double fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
-                    int64_t n, int64_t n_weights, double alpha, double S, double lr_t,
-                    double beta_1, double beta_2, double epsilon, double *partials,
-                    int n_threads);
+/* One optimizer step (opt->solver) on the gradient g = (grads + alpha p) / S
+ * on the weights [0, n_weights) and grads / S on the rest (the biases),
+ * scaled to L2 norm opt->clip_norm when larger and opt->clip_norm > 0.
+ *   SGD:   v = momentum v - lr g;  p += nesterov ? momentum v - lr g : v
+ *   Adam:  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  t += 1;
+ *          p -= lr_t m / (sqrt(v) + eps), lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
+ *   AdamW: Adam after w *= 1 - lr weight_decay on the weights
+ *   iRprop-: see optimizers.c
+ * state as in fm_optimizer. Returns the sum of the squared weights before
+ * the step; partials [n / FM_STEP_CHUNK + 1] (FM_STEP_CHUNK = 16384) is
+ * scratch.                                    (updates params, state, opt->t) */
+double fm_optimizer_step(fm_dtype dtype, void *params, void *state, const void *grads,
+                         int64_t n, int64_t n_weights, double alpha, double S,
+                         fm_optimizer *opt, double *partials, int n_threads);
 
 /* 1 when every element of x [n] is finite, else 0. */
 int fm_all_finite(fm_dtype dtype, const void *x, int64_t n);

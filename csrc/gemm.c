@@ -467,7 +467,7 @@ static void epilogue(const gemm_args *g, int64_t i0, int64_t mr, int64_t j0, int
             if (g->activation != FM_SOFTMAX)
                 FM_FN(fm_activation_forward)(c, 1, nr, g->activation);
         } else {
-            FM_FN(fm_activation_backward)(c, g->aux + (i0 + r) * g->ldc + j0, 1, nr,
+            FM_FN(fm_activation_backward)(c, g->aux + (i0 + r) * g->ldc + j0, NULL, 1, nr,
                                           g->activation);
         }
     }
@@ -592,7 +592,7 @@ void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, cons
 {
     if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS) {
         backward_data_rows(dX, dY, W, 0, n, n_in, n_out);
-        if (A) FM_FN(fm_activation_backward)(dX, A, n, n_in, activation);
+        if (A) FM_FN(fm_activation_backward)(dX, A, NULL, n, n_in, activation);
         return;
     }
     const gemm_args g = {n, n_in, n_out, dY, n_out, 0, NULL, W, n_out, 1, dX, n_in, 0,

@@ -46,21 +46,17 @@ void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
                                            int64_t n_in, int64_t n_out);
 
 void FM_FN(fm_activation_forward)(real *A, int64_t n, int64_t m, int32_t activation);
-void FM_FN(fm_activation_backward)(real *dZ, const real *A, int64_t n, int64_t m,
-                                   int32_t activation);
+void FM_FN(fm_activation_backward)(real *dZ, const real *A, const real *Z, int64_t n,
+                                   int64_t m, int32_t activation);
 
 void FM_FN(fm_loss_forward)(double *l, const real *P, const real *Y,
                             const int64_t *rows, int64_t n, int64_t K, int32_t loss);
 void FM_FN(fm_loss_backward)(real *dZ, const real *P, const real *Y, const real *sw,
                              const int64_t *rows, int64_t n, int64_t K);
 
-double FM_FN(fm_sgd_step)(real *params, real *velocity, const real *grads, int64_t n,
-                          int64_t n_weights, double alpha, double S, double lr,
-                          double momentum, int32_t nesterov, double *partials, int n_threads);
-double FM_FN(fm_adam_step)(real *params, real *m, real *v, const real *grads, int64_t n,
-                           int64_t n_weights, double alpha, double S, double lr_t,
-                           double beta_1, double beta_2, double epsilon, double *partials,
-                           int n_threads);
+double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, int64_t n,
+                                int64_t n_weights, double alpha, double S, fm_optimizer *opt,
+                                double *partials, int n_threads);
 /* sum_i x_i^2 in double, in a fixed order */
 double FM_FN(fm_sum_squares)(const real *x, int64_t n);
 

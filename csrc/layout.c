@@ -22,6 +22,10 @@ fm_status fm_check_net(const fm_net *net)
     /* leaves room for element sizes and the optimizer's two copies */
     if (total > ((int64_t)1 << 58)) return FM_ERR_ARGUMENT;
     if (net->loss < 0 || net->loss >= FM_N_LOSSES) return FM_ERR_ARGUMENT;
+    for (int64_t l = 0; net->dropout && l < net->n_layers; l++)
+        if (!(net->dropout[l] >= 0 && net->dropout[l] < 1) ||
+            (l == net->n_layers - 1 && net->dropout[l] != 0))
+            return FM_ERR_ARGUMENT;
     return FM_OK;
 }
 
@@ -67,8 +71,10 @@ fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_byte
     int ok = mul_ok(fm_max_width(net), elem_bytes, &max_row) &&
              mul_ok(fm_pack_elems(), elem_bytes, &pack);
     lay.acts = off;
-    for (int64_t l = 1; ok && l <= net->n_layers; l++)
-        ok = region(&off, rows, net->units[l] * elem_bytes);
+    for (int64_t l = 1; ok && l <= net->n_layers; l++) {
+        const int64_t bytes = fm_layer_bytes(net, rows, l, elem_bytes);
+        ok = bytes >= 0 && add_ok(off, bytes, &off);
+    }
     lay.delta0 = off;
     ok = ok && region(&off, rows, max_row);
     lay.delta1 = off;
@@ -110,6 +116,28 @@ void fm_parallel(int n_threads, void (*fn)(void *ctx, int tid, int n_threads), v
     }
 #endif
     fn(ctx, 0, 1);
+}
+
+int64_t fm_buffer_bytes(int64_t bytes) { return (bytes + 63) / 64 * 64; }
+
+int fm_dropout(const fm_net *net, int64_t layer)
+{
+    return net->dropout && layer < net->n_layers && net->dropout[layer - 1] > 0;
+}
+
+int64_t fm_layer_bytes(const fm_net *net, int64_t rows, int64_t layer, int64_t elem_bytes)
+{
+    int64_t one;
+    if (!mul_ok(rows, net->units[layer] * elem_bytes, &one) || one > ((int64_t)1 << 60))
+        return -1;
+    const int64_t count = 1 + fm_needs_preactivation(net->activation[layer - 1]) +
+                          2 * fm_dropout(net, layer);
+    return fm_buffer_bytes(one) * count;
+}
+
+int fm_needs_preactivation(int32_t activation)
+{
+    return activation == FM_GELU || activation == FM_SILU;
 }
 
 /* (loss, output activation) pairs whose output delta dL/dz is P - Y. */

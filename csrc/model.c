@@ -7,23 +7,38 @@
  *   D_L = (A_L - Y) sw, times f'(A_L) unless (loss, f_L) is canonical
  *   dW_l = (A_l^T D_l + alpha W_l) / S,  db_l = sum D_l / S
  *   D_{l-1} = (D_l W_l^T) * f'_{l-1}(A_l)                           backward
- * which is scikit-learn's backpropagation, operation for operation.
+ * which is scikit-learn's backpropagation, operation for operation; with
+ * dropout on a hidden layer, the next layer reads A_l S_l (S_l the mask's
+ * scales) and D_{l-1} is multiplied by S_l as well.
  */
 #include <math.h>
 #include <string.h>
 
 #include "common.h"
 
-static inline real *act_at(void *work, const fm_layout *lay, const fm_net *net,
-                           int64_t rows, int64_t layer)
+/* The buffers of layer l (1..L) in the workspace: its outputs A, and, when
+ * its activation needs them, its pre-activations Z; with dropout, the
+ * masked outputs M the next layer reads and the mask scales S. */
+typedef struct {
+    real *a, *z, *m, *s;
+} layer_buffers;
+
+static layer_buffers layer_at(void *work, const fm_layout *lay, const fm_net *net,
+                              int64_t rows, int64_t layer)
 {
-    /* layer >= 1; activations of consecutive layers are laid out in order */
     char *p = (char *)work + lay->acts;
-    for (int64_t l = 1; l < layer; l++) {
-        const int64_t bytes = rows * net->units[l] * (int64_t)sizeof(real);
-        p += (bytes + 63) / 64 * 64;
+    for (int64_t l = 1; l < layer; l++) p += fm_layer_bytes(net, rows, l, sizeof(real));
+    const int64_t size = fm_buffer_bytes(rows * net->units[layer] * (int64_t)sizeof(real));
+    layer_buffers b = {(real *)p, NULL, NULL, NULL};
+    if (fm_needs_preactivation(net->activation[layer - 1])) {
+        p += size;
+        b.z = (real *)p;
     }
-    return (real *)p;
+    if (fm_dropout(net, layer)) {
+        b.m = (real *)(p + size);
+        b.s = (real *)(p + 2 * size);
+    }
+    return b;
 }
 
 static inline const real *weights(const real *params, const fm_net *net, int64_t l)
@@ -36,42 +51,84 @@ static inline const real *biases(const real *params, const fm_net *net, int64_t 
     return params + fm_bias_offset(net, l);
 }
 
+static inline uint64_t splitmix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Inverted dropout on layer `layer`'s outputs A [n x m] at training step
+ * `step`: S = 0 or 1 / (1 - rate), M = A S. Each element's draw hashes
+ * (seed, step, layer, row, unit), so masks repeat exactly and do not depend
+ * on how work is split. */
+static void dropout_forward(const layer_buffers *b, const fm_net *net, int64_t layer,
+                            int64_t step, int64_t n, int64_t m)
+{
+    const double rate = net->dropout[layer - 1];
+    const real keep = (real)(1.0 / (1.0 - rate));
+    const uint64_t base = splitmix64(net->dropout_seed ^ splitmix64((uint64_t)step * 1024u + (uint64_t)layer));
+    for (int64_t i = 0; i < n * m; i++) {
+        const double u = (double)(splitmix64(base + (uint64_t)i) >> 11) * 0x1.0p-53;
+        b->s[i] = u >= rate ? keep : 0;
+        b->m[i] = b->a[i] * b->s[i];
+    }
+}
+
 /* Pass the batch through every layer; the output layer writes into `out`
- * when given (prediction), into the workspace otherwise. Returns A_L. */
+ * when given (prediction), into the workspace otherwise; dropout applies
+ * when training. Returns A_L. */
 static real *forward(real *out, void *work, const fm_layout *lay,
-                     const FM_FN(fm_batch) *batch, const real *params,
-                     const fm_net *net, int64_t n, int64_t ws_rows, int n_threads)
+                     const FM_FN(fm_batch) *batch, const real *params, const fm_net *net,
+                     int64_t n, int64_t ws_rows, int training, int64_t step, int n_threads)
 {
     const int64_t L = net->n_layers;
     void *pack = (char *)work + lay->pack;
     const real *A = batch->x;
-    real *Z = NULL;
+    real *Y = NULL;
     for (int64_t l = 0; l < L; l++) {
-        Z = (l == L - 1 && out) ? out : act_at(work, lay, net, ws_rows, l + 1);
+        const layer_buffers b = layer_at(work, lay, net, ws_rows, l + 1);
+        Y = (l == L - 1 && out) ? out : b.a;
         const int64_t n_in = net->units[l], n_out = net->units[l + 1];
         const int32_t f = net->activation[l];
+        /* GELU and SiLU keep their inputs: the affine map goes to Z, then f */
+        real *dest = b.z ? b.z : Y;
+        const int32_t fused = b.z ? FM_IDENTITY : f;
         if (l == 0 && !batch->x)
-            FM_FN(fm_csr_dense_forward)(Z, batch->indptr, batch->indices, batch->values,
+            FM_FN(fm_csr_dense_forward)(dest, batch->indptr, batch->indices, batch->values,
                                         batch->rows, weights(params, net, 0),
-                                        biases(params, net, 0), f, n, n_in, n_out,
+                                        biases(params, net, 0), fused, n, n_in, n_out,
                                         n_threads);
         else
-            FM_FN(fm_dense_forward)(Z, A, l == 0 ? batch->rows : NULL, weights(params, net, l),
-                                    biases(params, net, l), f, n, n_in, n_out, pack,
+            FM_FN(fm_dense_forward)(dest, A, l == 0 ? batch->rows : NULL, weights(params, net, l),
+                                    biases(params, net, l), fused, n, n_in, n_out, pack,
                                     n_threads);
-        A = Z;
+        if (b.z) {
+            memcpy(Y, b.z, (size_t)(n * n_out) * sizeof(real));
+            FM_FN(fm_activation_forward)(Y, n, n_out, f);
+        }
+        A = Y;
+        if (training && b.m) {
+            dropout_forward(&b, net, l + 1, step, n, n_out);
+            A = b.m;
+        }
     }
-    return Z;
+    return Y;
 }
 
+/* Forward, loss, and (grads given) backward for one batch: adds the raw
+ * gradient sums into grads, the weighted loss into *wloss and the weight
+ * total into *wsum. */
 static void accumulate(real *grads, double *wloss, double *wsum, void *work,
                        const fm_layout *lay, const FM_FN(fm_batch) *batch,
                        const real *params, const fm_net *net, int64_t n, int64_t ws_rows,
-                       int n_threads)
+                       int training, int64_t step, int n_threads)
 {
     const int64_t L = net->n_layers, K = net->units[L];
     void *pack = (char *)work + lay->pack;
-    const real *P = forward(NULL, work, lay, batch, params, net, n, ws_rows, n_threads);
+    const real *P = forward(NULL, work, lay, batch, params, net, n, ws_rows, training, step,
+                            n_threads);
 
     double *l = (double *)((char *)work + lay->loss);
     FM_FN(fm_loss_forward)(l, P, batch->y, batch->rows, n, K, net->loss);
@@ -83,12 +140,14 @@ static void accumulate(real *grads, double *wloss, double *wsum, void *work,
     }
     *wloss += loss;
     *wsum += S;
+    if (!grads) return;
 
     real *D = (real *)((char *)work + lay->delta0);
     real *D_next = (real *)((char *)work + lay->delta1);
     FM_FN(fm_loss_backward)(D, P, batch->y, batch->sw, batch->rows, n, K);
     if (!fm_is_canonical(net->loss, net->activation[L - 1]))
-        FM_FN(fm_activation_backward)(D, P, n, K, net->activation[L - 1]);
+        FM_FN(fm_activation_backward)(D, P, layer_at(work, lay, net, ws_rows, L).z, n, K,
+                                      net->activation[L - 1]);
 
     for (int64_t l = L - 1; l >= 0; l--) {
         const int64_t n_in = net->units[l], n_out = net->units[l + 1];
@@ -105,35 +164,39 @@ static void accumulate(real *grads, double *wloss, double *wsum, void *work,
                                             pack, n_threads);
             break;
         }
-        const real *A = act_at(work, lay, net, ws_rows, l);
-        FM_FN(fm_dense_backward_params)(dW, db, A, NULL, D, n, n_in, n_out, pack, n_threads);
-        FM_FN(fm_dense_backward_data)(D_next, D, weights(params, net, l), A,
-                                      net->activation[l - 1], n, n_in, n_out, pack,
-                                      n_threads);
+        /* layer l's input: layer l's outputs, masked when dropout applied */
+        const layer_buffers b = layer_at(work, lay, net, ws_rows, l);
+        const int dropped = training && b.m;
+        FM_FN(fm_dense_backward_params)(dW, db, dropped ? b.m : b.a, NULL, D, n, n_in, n_out,
+                                        pack, n_threads);
+        const int32_t f = net->activation[l - 1];
+        if (dropped || b.z) {
+            FM_FN(fm_dense_backward_data)(D_next, D, weights(params, net, l), NULL, f, n, n_in,
+                                          n_out, pack, n_threads);
+            if (dropped)
+                for (int64_t i = 0; i < n * n_in; i++) D_next[i] *= b.s[i];
+            FM_FN(fm_activation_backward)(D_next, b.a, b.z, n, n_in, f);
+        } else {
+            FM_FN(fm_dense_backward_data)(D_next, D, weights(params, net, l), b.a, f, n, n_in,
+                                          n_out, pack, n_threads);
+        }
         real *t = D;
         D = D_next;
         D_next = t;
     }
 }
 
-/* grads = (grads + alpha W) / S for weights, grads / S for biases; returns
- * the L2 term 0.5 alpha sum ||W||^2 / S of the loss. */
+/* grads (unless NULL) = (grads + alpha W) / S for weights, grads / S for
+ * biases; returns the L2 term 0.5 alpha sum ||W||^2 / S of the loss. */
 static double finalize(real *grads, const real *params, const fm_net *net, double S)
 {
-    const int64_t L = net->n_layers;
+    const int64_t n_weights = fm_bias_offset(net, 0), n_params = fm_n_params(net);
     const real alpha = (real)net->alpha, s = (real)S;
-    double sumsq = 0;
-    for (int64_t l = 0; l < L; l++) {
-        const int64_t off = fm_weight_offset(net, l);
-        const int64_t len = net->units[l] * net->units[l + 1];
-        real *g = grads + off;
-        const real *w = params + off;
-        for (int64_t i = 0; i < len; i++) g[i] = (g[i] + alpha * w[i]) / s;
-        sumsq += FM_FN(fm_sum_squares)(w, len);
+    if (grads) {
+        for (int64_t i = 0; i < n_weights; i++) grads[i] = (grads[i] + alpha * params[i]) / s;
+        for (int64_t i = n_weights; i < n_params; i++) grads[i] /= s;
     }
-    const int64_t b0 = fm_bias_offset(net, 0), n_params = fm_n_params(net);
-    for (int64_t i = b0; i < n_params; i++) grads[i] /= s;
-    return 0.5 * net->alpha * sumsq / S;
+    return 0.5 * net->alpha * FM_FN(fm_sum_squares)(params, n_weights) / S;
 }
 
 /* ---- drivers ------------------------------------------------------------ */
@@ -143,21 +206,9 @@ static double finalize(real *grads, const real *params, const fm_net *net, doubl
 static double optimizer_step(real *params, const real *grads, real *state, double *partials,
                              const fm_net *net, double S, fm_optimizer *opt, int n_threads)
 {
-    const int64_t n = fm_n_params(net), n_weights = fm_bias_offset(net, 0);
-    double sumsq;
-    if (opt->solver == FM_ADAM) {
-        opt->t += 1;
-        const double t = (double)opt->t;
-        const double lr_t = opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) /
-                            (1 - pow(opt->beta_1, t));
-        sumsq = FM_FN(fm_adam_step)(params, state, state + n, grads, n, n_weights, net->alpha,
-                                    S, lr_t, opt->beta_1, opt->beta_2, opt->epsilon, partials,
-                                    n_threads);
-    } else {
-        sumsq = FM_FN(fm_sgd_step)(params, state, grads, n, n_weights, net->alpha, S,
-                                   opt->learning_rate, opt->momentum, opt->nesterov, partials,
-                                   n_threads);
-    }
+    const double sumsq = FM_FN(fm_optimizer_step)(params, state, grads, fm_n_params(net),
+                                                  fm_bias_offset(net, 0), net->alpha, S, opt,
+                                                  partials, n_threads);
     return 0.5 * net->alpha * sumsq / S;
 }
 
@@ -183,8 +234,8 @@ static FM_FN(fm_batch) batch_of(const fm_data *data, const fm_net *net, int64_t 
 static fm_status train_epoch(real *params, real *grads, real *state, void *work,
                              const fm_layout *lay, double *loss_sum, const int64_t *order,
                              int64_t n, const fm_data *data, const fm_net *net,
-                             fm_optimizer *opt, int64_t batch_size, int n_threads,
-                             const volatile int *interrupt)
+                             fm_optimizer *opt, int64_t *step, int64_t batch_size,
+                             int n_threads, const volatile int *interrupt)
 {
     const int64_t n_params = fm_n_params(net);
     double total = 0;
@@ -194,8 +245,9 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
         const FM_FN(fm_batch) batch = batch_of(data, net, start, order + start);
         memset(grads, 0, (size_t)n_params * sizeof(real));
         double wloss = 0, S = 0;
-        accumulate(grads, &wloss, &S, work, lay, &batch, params, net, B, batch_size,
-                   n_threads);
+        accumulate(grads, &wloss, &S, work, lay, &batch, params, net, B, batch_size, 1,
+                   *step, n_threads);
+        *step += 1;
         const double l2 = optimizer_step(params, grads, state,
                                          (double *)((char *)work + lay->steps), net, S, opt,
                                          n_threads);
@@ -240,26 +292,27 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         return FM_ERR_ARGUMENT;
     const fm_layout lay = fm_workspace_layout(net, batch_size, sizeof(real), n_threads);
     const int64_t n_params = fm_n_params(net);
-    const int64_t n_state = (opt->solver == FM_ADAM ? 2 : 1) * n_params;
+    const int64_t n_state = (opt->solver == FM_SGD ? 1 : 2) * n_params;
     run->epochs = 0;
     run->event = FM_EVENT_NONE;
     while (run->epochs < run->max_epochs) {
         if (run->shuffle && fm_shuffle(rng, order, n_rows) != FM_OK) return FM_ERR_ARGUMENT;
-        const int64_t adam_t = opt->t;
+        const int64_t adam_t = opt->t, step = run->step;
         if (snapshot) {
             memcpy(snapshot, params, (size_t)n_params * sizeof(real));
             memcpy(snapshot + n_params, state, (size_t)n_state * sizeof(real));
         }
         double loss_sum = 0;
         const fm_status s = train_epoch(params, grads, state, work, &lay, &loss_sum, order,
-                                        n_rows, data, net, opt, batch_size, n_threads,
-                                        interrupt);
+                                        n_rows, data, net, opt, &run->step, batch_size,
+                                        n_threads, interrupt);
         const double loss = loss_sum / (double)n_rows;
         const int diverged = s == FM_OK && !(isfinite(loss) && FM_FN(fm_all_finite)(params, n_params));
         if ((s == FM_ERR_INTERRUPTED || diverged) && snapshot) {
             memcpy(params, snapshot, (size_t)n_params * sizeof(real));
             memcpy(state, snapshot + n_params, (size_t)n_state * sizeof(real));
             opt->t = adam_t;
+            run->step = step;
         }
         if (s != FM_OK) return s;
         if (diverged) {
@@ -280,12 +333,12 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
     if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
     const int64_t n = data->n_samples;
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
-    memset(grads, 0, (size_t)fm_n_params(net) * sizeof(real));
+    if (grads) memset(grads, 0, (size_t)fm_n_params(net) * sizeof(real));
     double wloss = 0, S = 0;
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, NULL);
-        accumulate(grads, &wloss, &S, work, &lay, &batch, params, net, B, chunk,
+        accumulate(grads, &wloss, &S, work, &lay, &batch, params, net, B, chunk, 0, 0,
                    n_threads);
     }
     const double l2 = finalize(grads, params, net, S);
@@ -304,7 +357,7 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
-        forward(out + start * K, work, &lay, &batch, params, net, B, chunk, n_threads);
+        forward(out + start * K, work, &lay, &batch, params, net, B, chunk, 0, 0, n_threads);
     }
     return FM_OK;
 }

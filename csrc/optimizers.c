@@ -1,6 +1,14 @@
-/* Optimizer steps: one elementwise loop over the flat parameter buffer,
- * in the working precision, the coefficients rounded to it first (as numpy
- * does with float32 arrays and Python floats). */
+/* Optimizer steps: one elementwise loop over the flat parameter buffer, in
+ * the working precision, the coefficients rounded to it first (as numpy
+ * does with float32 arrays and Python floats).
+ *
+ * The step sees the finished gradient of the batch: (g + alpha w) / S on
+ * the weights [0, n_weights), g / S on the biases, computed as it goes (so
+ * no separate pass), in scikit-learn's order of operations, and scaled down
+ * to clip_norm when its L2 norm exceeds that. While reading the weights it
+ * also sums their squares (for the L2 term of the batch's loss). Sums run
+ * per fixed chunk and are added up in chunk order, so no result depends on
+ * the thread count. */
 #include <stddef.h>
 #include <tgmath.h>
 
@@ -18,109 +26,146 @@ FM_HOT double FM_FN(fm_sum_squares)(const real *x, int64_t n)
     return t;
 }
 
-/* The step sees the finished gradient of the batch: (g + alpha w) / S on
- * the weights [0, n_weights), g / S on the biases, computed as it goes (so
- * no separate pass), in scikit-learn's order of operations. While reading
- * the weights it also sums their squares (for the L2 term of the batch's
- * loss) into one partial sum per chunk, added up in chunk order afterwards,
- * so the total does not depend on the thread count. */
 typedef struct {
     real *p, *s1, *s2;
     const real *g;
     int64_t n, n_weights;
-    real alpha, S;
-    double lr, momentum, beta_1, beta_2, epsilon;
-    int32_t nesterov;
+    real alpha, S, scale; /* scale: the clipping factor, 1 without clipping */
+    const fm_optimizer *opt;
+    double lr;            /* SGD's rate, Adam's bias-corrected rate */
     double *partials;
+    int norm_pass;        /* the chunk sums are of the squared gradient */
 } step_args;
 
-/* Elements [i0, i1), all weights or all biases. */
-FM_HOT static double sgd_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+/* Elements [i0, i1), all weights (weights = 1) or all biases. */
+FM_HOT static double grad_sumsq(const step_args *a, int64_t i0, int64_t i1, int weights)
+{
+    const real *restrict p = a->p, *restrict g = a->g;
+    const real alpha = weights ? a->alpha : 0;
+    double s = 0;
+    for (int64_t i = i0; i < i1; i++) {
+        const real grad = (g[i] + alpha * p[i]) / a->S;
+        s += (double)grad * (double)grad;
+    }
+    return s;
+}
+
+FM_HOT static void sgd_span(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
     real *restrict p = a->p, *restrict v = a->s1;
     const real *restrict g = a->g;
-    const real lr = (real)a->lr, mu = (real)a->momentum, alpha = weights ? a->alpha : 0;
-    const double sumsq = weights ? FM_FN(fm_sum_squares)(p + i0, i1 - i0) : 0;
+    const real lr = (real)a->lr, mu = (real)a->opt->momentum;
+    const real alpha = weights ? a->alpha : 0;
+    const int nesterov = a->opt->nesterov;
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / a->S;
+        const real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
         v[i] = mu * v[i] - lr * grad;
-        p[i] += a->nesterov ? mu * v[i] - lr * grad : v[i];
+        p[i] += nesterov ? mu * v[i] - lr * grad : v[i];
     }
-    return sumsq;
 }
 
-FM_HOT static double adam_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+/* Adam, and AdamW whose decoupled decay shrinks the weights first. */
+FM_HOT static void adam_span(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
     real *restrict p = a->p, *restrict m = a->s1, *restrict v = a->s2;
     const real *restrict g = a->g;
-    const real b1 = (real)a->beta_1, c1 = (real)(1 - a->beta_1), alpha = weights ? a->alpha : 0;
-    const real b2 = (real)a->beta_2, c2 = (real)(1 - a->beta_2), eps = (real)a->epsilon;
-    const real lr = (real)a->lr;
-    const double sumsq = weights ? FM_FN(fm_sum_squares)(p + i0, i1 - i0) : 0;
+    const fm_optimizer *o = a->opt;
+    const real b1 = (real)o->beta_1, c1 = (real)(1 - o->beta_1);
+    const real b2 = (real)o->beta_2, c2 = (real)(1 - o->beta_2), eps = (real)o->epsilon;
+    const real alpha = weights ? a->alpha : 0, lr = (real)a->lr;
+    const real keep = (real)(weights && o->solver == FM_ADAMW
+                                 ? 1 - o->learning_rate * o->weight_decay
+                                 : 1);
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / a->S;
+        const real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
         m[i] = b1 * m[i] + c1 * grad;
         v[i] = b2 * v[i] + c2 * (grad * grad);
-        p[i] += -lr * m[i] / (sqrt(v[i]) + eps);
+        p[i] = keep * p[i] - lr * m[i] / (sqrt(v[i]) + eps);
+    }
+}
+
+/* iRprop-: each parameter's step grows by 1.2 while its gradient keeps its
+ * sign and shrinks by 0.5 (the gradient then counted as 0) when it flips,
+ * within [1e-6, 50]; the parameter moves against the sign by the step. */
+FM_HOT static void rprop_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+{
+    real *restrict p = a->p, *restrict prev = a->s1, *restrict step = a->s2;
+    const real *restrict g = a->g;
+    const real alpha = weights ? a->alpha : 0;
+    for (int64_t i = i0; i < i1; i++) {
+        real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
+        const real agree = prev[i] * grad;
+        if (agree > 0) {
+            step[i] = fmin(step[i] * (real)1.2, (real)50);
+        } else if (agree < 0) {
+            step[i] = fmax(step[i] * (real)0.5, (real)1e-6);
+            grad = 0;
+        }
+        const real sign = (real)((grad > 0) - (grad < 0));
+        p[i] -= sign * step[i];
+        prev[i] = grad;
+    }
+}
+
+/* The chunk [i0, i1), split where the weights end and the biases begin;
+ * returns its sum of squared weights (or of the squared gradient in the
+ * norm pass, which changes nothing). */
+static double step_chunk(const step_args *a, int64_t i0, int64_t i1)
+{
+    const int64_t mid = i1 < a->n_weights ? i1 : (i0 > a->n_weights ? i0 : a->n_weights);
+    if (a->norm_pass) return grad_sumsq(a, i0, mid, 1) + grad_sumsq(a, mid, i1, 0);
+    const double sumsq = FM_FN(fm_sum_squares)(a->p + i0, mid - i0);
+    switch (a->opt->solver) {
+    case FM_SGD:
+        sgd_span(a, i0, mid, 1);
+        sgd_span(a, mid, i1, 0);
+        break;
+    case FM_RPROP:
+        rprop_span(a, i0, mid, 1);
+        rprop_span(a, mid, i1, 0);
+        break;
+    default:
+        adam_span(a, i0, mid, 1);
+        adam_span(a, mid, i1, 0);
+        break;
     }
     return sumsq;
 }
 
-/* The chunk [i0, i1), split where the weights end and the biases begin. */
-static double sgd_range(const step_args *a, int64_t i0, int64_t i1)
-{
-    const int64_t mid = i1 < a->n_weights ? i1 : (i0 > a->n_weights ? i0 : a->n_weights);
-    return sgd_span(a, i0, mid, 1) + sgd_span(a, mid, i1, 0);
-}
-
-static double adam_range(const step_args *a, int64_t i0, int64_t i1)
-{
-    const int64_t mid = i1 < a->n_weights ? i1 : (i0 > a->n_weights ? i0 : a->n_weights);
-    return adam_span(a, i0, mid, 1) + adam_span(a, mid, i1, 0);
-}
-
-static void sgd_part(void *ctx, int tid, int nth)
+static void step_part(void *ctx, int tid, int nth)
 {
     const step_args *a = ctx;
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
     for (int64_t c = nc * tid / nth; c < nc * (tid + 1) / nth; c++)
-        a->partials[c] = sgd_range(a, c * FM_STEP_CHUNK, fm_min64((c + 1) * FM_STEP_CHUNK, a->n));
+        a->partials[c] = step_chunk(a, c * FM_STEP_CHUNK, fm_min64((c + 1) * FM_STEP_CHUNK, a->n));
 }
 
-static void adam_part(void *ctx, int tid, int nth)
-{
-    const step_args *a = ctx;
-    const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
-    for (int64_t c = nc * tid / nth; c < nc * (tid + 1) / nth; c++)
-        a->partials[c] = adam_range(a, c * FM_STEP_CHUNK, fm_min64((c + 1) * FM_STEP_CHUNK, a->n));
-}
-
-static double run_step(step_args *a, void (*part)(void *, int, int), int n_threads)
+/* Run the chunks on the threads, then add their sums in chunk order. */
+static double over_chunks(step_args *a, int n_threads)
 {
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
-    const int nth = n_threads > 1 && nc > 1 ? (int)fm_min64(n_threads, nc) : 1;
-    fm_parallel(nth, part, a);
+    fm_parallel(n_threads > 1 && nc > 1 ? (int)fm_min64(n_threads, nc) : 1, step_part, a);
     double total = 0;
     for (int64_t c = 0; c < nc; c++) total += a->partials[c];
     return total;
 }
 
-double FM_FN(fm_sgd_step)(real *params, real *velocity, const real *grads, int64_t n,
-                          int64_t n_weights, double alpha, double S, double lr,
-                          double momentum, int32_t nesterov, double *partials, int n_threads)
+double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, int64_t n,
+                                int64_t n_weights, double alpha, double S, fm_optimizer *opt,
+                                double *partials, int n_threads)
 {
-    step_args a = {params, velocity, NULL, grads, n, n_weights, (real)alpha, (real)S, lr,
-                   momentum, 0, 0, 0, nesterov, partials};
-    return run_step(&a, sgd_part, n_threads);
+    step_args a = {params, state, state + n, grads, n, n_weights, (real)alpha, (real)S, 1,
+                   opt, opt->learning_rate, partials, 0};
+    if (opt->clip_norm > 0) {
+        a.norm_pass = 1;
+        const double norm = sqrt(over_chunks(&a, n_threads));
+        a.norm_pass = 0;
+        if (norm > opt->clip_norm) a.scale = (real)(opt->clip_norm / norm);
+    }
+    if (opt->solver == FM_ADAM || opt->solver == FM_ADAMW) {
+        opt->t += 1;
+        const double t = (double)opt->t;
+        a.lr = opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) / (1 - pow(opt->beta_1, t));
+    }
+    return over_chunks(&a, n_threads);
 }
-
-double FM_FN(fm_adam_step)(real *params, real *m, real *v, const real *grads, int64_t n,
-                           int64_t n_weights, double alpha, double S, double lr_t,
-                           double beta_1, double beta_2, double epsilon, double *partials,
-                           int n_threads)
-{
-    step_args a = {params, m, v, grads, n, n_weights, (real)alpha, (real)S, lr_t, 0, beta_1,
-                   beta_2, epsilon, 0, partials};
-    return run_step(&a, adam_part, n_threads);
-}
-

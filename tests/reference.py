@@ -6,7 +6,10 @@ import numpy as np
 
 EPS = {np.dtype(np.float32): np.finfo(np.float32).eps, np.dtype(np.float64): np.finfo(np.float64).eps}
 
-HIDDEN = ("identity", "logistic", "tanh", "relu")
+from scipy.special import erf
+
+HIDDEN = ("identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus", "silu")
+LEAKY_SLOPE = 0.01
 
 
 def activation(name, z):
@@ -21,15 +24,38 @@ def activation(name, z):
         return np.maximum(z, 0.0)
     if name == "exp":
         return np.exp(z)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+    if name == "elu":
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0)))
+    if name == "gelu":
+        return 0.5 * z * (1 + erf(z / np.sqrt(2)))
+    if name == "softplus":
+        return np.where(z > 20, z, np.log1p(np.exp(np.minimum(z, 20))))
+    if name == "silu":
+        return z / (1 + np.exp(-z))
     if name == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
     raise ValueError(name)
 
 
-def activation_backward(name, dA, A):
-    """dL/dz given dL/da and the outputs a."""
+def activation_backward(name, dA, A, Z=None):
+    """dL/dz given dL/da, the outputs a and (GELU, SiLU) the inputs z."""
     dA, A = np.asarray(dA, np.float64), np.asarray(A, np.float64)
+    if name == "gelu":
+        z = np.asarray(Z, np.float64)
+        return dA * (0.5 * (1 + erf(z / np.sqrt(2))) + z * np.exp(-0.5 * z**2) / np.sqrt(2 * np.pi))
+    if name == "silu":
+        z = np.asarray(Z, np.float64)
+        s = 1 / (1 + np.exp(-z))
+        return dA * s * (1 + z * (1 - s))
+    if name == "leaky_relu":
+        return dA * np.where(A > 0, 1.0, LEAKY_SLOPE)
+    if name == "elu":
+        return dA * np.where(A > 0, 1.0, A + 1)
+    if name == "softplus":
+        return dA * -np.expm1(-A)
     if name == "identity":
         return dA.copy()
     if name == "logistic":
@@ -73,11 +99,12 @@ CANONICAL = {
 
 
 def forward(X, coefs, intercepts, activations):
-    """Every layer's outputs, input first."""
-    A = [np.asarray(X, np.float64)]
+    """Every layer's outputs, input first, and every layer's pre-activations."""
+    A, Z = [np.asarray(X, np.float64)], [None]
     for W, b, act in zip(coefs, intercepts, activations):
-        A.append(activation(act, A[-1] @ np.asarray(W, np.float64) + np.asarray(b, np.float64)))
-    return A
+        Z.append(A[-1] @ np.asarray(W, np.float64) + np.asarray(b, np.float64))
+        A.append(activation(act, Z[-1]))
+    return A, Z
 
 
 def loss_and_grad(X, Y, coefs, intercepts, activations, loss, alpha, sample_weight=None):
@@ -86,20 +113,20 @@ def loss_and_grad(X, Y, coefs, intercepts, activations, loss, alpha, sample_weig
     n = X.shape[0]
     sw = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
     S = sw.sum()
-    A = forward(X, coefs, intercepts, activations)
+    A, Z = forward(X, coefs, intercepts, activations)
     P = A[-1]
     value = (sw * per_sample_loss(loss, P, Y)).sum() / S
     value += 0.5 * alpha * sum((np.asarray(W, np.float64) ** 2).sum() for W in coefs) / S
     D = (P - np.asarray(Y, np.float64)) * sw[:, None]
     if CANONICAL[loss] != activations[-1]:
-        D = activation_backward(activations[-1], D, P)
+        D = activation_backward(activations[-1], D, P, Z[-1])
     gW, gb = [None] * len(coefs), [None] * len(coefs)
     for layer in range(len(coefs) - 1, -1, -1):
         W = np.asarray(coefs[layer], np.float64)
         gW[layer] = (A[layer].T @ D + alpha * W) / S
         gb[layer] = D.sum(axis=0) / S
         if layer:
-            D = activation_backward(activations[layer - 1], D @ W.T, A[layer])
+            D = activation_backward(activations[layer - 1], D @ W.T, A[layer], Z[layer])
     return value, gW, gb
 
 

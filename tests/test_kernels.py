@@ -141,7 +141,10 @@ def test_csr_backward_params(rng, dtype, n, n_in, n_out):
     np.testing.assert_allclose(db, dY.astype(np.float64).sum(axis=0), **scaled_tol(dtype, n))
 
 
-ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "exp", "softmax"]
+ACTIVATIONS = [
+    "identity", "logistic", "tanh", "relu", "exp", "softmax",
+    "leaky_relu", "elu", "gelu", "softplus", "silu",
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -155,10 +158,10 @@ def test_activation_forward_and_backward(rng, dtype, name):
     np.testing.assert_allclose(A, expected, rtol=5e-6 if dtype == np.float32 else 1e-14, atol=1e-7)
     dA = rand(rng, Z.shape, dtype)
     dZ = dA.copy()
-    _engine.activation_backward(dZ, A, name)
+    _engine.activation_backward(dZ, A, name, Z)
     np.testing.assert_allclose(
         dZ,
-        ref.activation_backward(name, dA, A),
+        ref.activation_backward(name, dA, A, Z),
         rtol=1e-5 if dtype == np.float32 else 1e-13,
         atol=1e-6 if dtype == np.float32 else 1e-14,
     )
@@ -223,7 +226,9 @@ def test_sgd_step(rng, dtype, nesterov):
         p.astype(np.float64), v.astype(np.float64), grad, 0.1, 0.9, nesterov
     )
     sumsq = (p[:n_weights].astype(np.float64) ** 2).sum()
-    got = _engine.sgd_step(p, v, g, 0.1, 0.9, nesterov, n_weights, alpha, S, n_threads=2)
+    got, _ = _engine.optimizer_step(
+        p, v, g, "sgd", 0.1, n_weights, alpha, S, momentum=0.9, nesterov=nesterov, n_threads=2
+    )
     assert got == pytest.approx(sumsq, rel=1e-12)
     np.testing.assert_allclose(p, expected_p, **TOL[dtype])
     np.testing.assert_allclose(v, expected_v, **TOL[dtype])
@@ -236,11 +241,14 @@ def test_adam_step(rng, dtype):
     v = rng.random(n).astype(dtype)
     grad = g.astype(np.float64) / S
     grad[:n_weights] += alpha * p[:n_weights].astype(np.float64) / S
-    expected = ref.adam_step(*(a.astype(np.float64) for a in (p, m, v)), grad, 0.01, 0.9, 0.999, 1e-8)
+    # the first step: t = 1, lr_t = lr sqrt(1 - b2) / (1 - b1)
+    lr_t = 0.01 * np.sqrt(1 - 0.999) / (1 - 0.9)
+    expected = ref.adam_step(*(a.astype(np.float64) for a in (p, m, v)), grad, lr_t, 0.9, 0.999, 1e-8)
     sumsq = (p[:n_weights].astype(np.float64) ** 2).sum()
-    got = _engine.adam_step(p, m, v, g, 0.01, 0.9, 0.999, 1e-8, n_weights, alpha, S, n_threads=2)
-    assert got == pytest.approx(sumsq, rel=1e-12)
-    for got, want in zip((p, m, v), expected):
+    state = np.concatenate([m, v])
+    got, t = _engine.optimizer_step(p, state, g, "adam", 0.01, n_weights, alpha, S, n_threads=2)
+    assert got == pytest.approx(sumsq, rel=1e-12) and t == 1
+    for got, want in zip((p, state[:n], state[n:]), expected):
         np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
@@ -249,8 +257,9 @@ def test_optimizer_steps_are_the_same_for_any_thread_count(rng):
     results = []
     for threads in (1, 2, 3):
         p, m, v, g = (a.copy() for a in base)
-        v = np.abs(v)
-        s = _engine.adam_step(p, m, v, g, 0.01, 0.9, 0.999, 1e-8, 50000, 0.5, 2.0, n_threads=threads)
+        state = np.concatenate([m, np.abs(v)])
+        s, _ = _engine.optimizer_step(p, state, g, "adam", 0.01, 50000, 0.5, 2.0, clip_norm=1.0,
+                                      n_threads=threads)
         results.append((s, p))
     assert all(r[0] == results[0][0] and np.array_equal(r[1], results[0][1]) for r in results)
 

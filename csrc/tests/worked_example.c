@@ -30,7 +30,7 @@ static void expect(const char *what, double got, double want)
     do {                                                                               \
         int64_t units[3] = {2, 2, 2};                                                  \
         int32_t acts[2] = {FM_LOGISTIC, FM_LOGISTIC};                                  \
-        fm_net net = {2, units, acts, FM_SQUARED_ERROR, 0.0};                          \
+        fm_net net = {2, units, acts, FM_SQUARED_ERROR, 0.0, NULL, 0};                          \
         T x[6], y[6], params[12], grads[12], velocity[12];                             \
         static unsigned char work[1 << 21];                                               \
         int64_t order[3] = {0, 1, 2};                                                  \
@@ -38,10 +38,10 @@ static void expect(const char *what, double got, double want)
         for (int i = 0; i < 12; i++) params[i] = (T)START[i];                          \
         memset(velocity, 0, sizeof velocity);                                          \
         fm_data data = {3, x, NULL, NULL, NULL, y, NULL};                              \
-        fm_optimizer opt = {FM_SGD, 1.2, 0.0, 0, 0.9, 0.999, 1e-8, 0};                 \
+        fm_optimizer opt = {FM_SGD, 1.2, 0.0, 0, 0.9, 0.999, 1e-8, 0, 0, 0};                 \
         double loss = 0;                                                               \
         if (fm_workspace_bytes(&net, 1, DTYPE, 1) > (int64_t)sizeof work) return 2;       \
-        fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 1.2, 0.5, 0, 1e300, 0, 0, 0};      \
+        fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 1.2, 0.5, 0, 1e300, 0, 0, 0, 0};      \
         fm_status s = fm_train(DTYPE, params, grads, velocity, NULL, work, &loss, order, 1,  \
                                &run, NULL, &data, &net, &opt, 1, 1, NULL);             \
         if (s != FM_OK || run.epochs != 1) return 3;                                   \

@@ -14,7 +14,7 @@ import numpy as np
 
 cimport numpy as cnp
 from libc.signal cimport SIG_ERR, SIGINT, sighandler_t, signal
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy
 
 from fastmlp._fastmlp cimport *
@@ -28,6 +28,11 @@ ACTIVATIONS = {
     "relu": FM_RELU,
     "exp": FM_EXP,
     "softmax": FM_SOFTMAX,
+    "leaky_relu": FM_LEAKY_RELU,
+    "elu": FM_ELU,
+    "gelu": FM_GELU,
+    "softplus": FM_SOFTPLUS,
+    "silu": FM_SILU,
 }
 LOSSES = {
     "squared_error": FM_SQUARED_ERROR,
@@ -35,7 +40,7 @@ LOSSES = {
     "binary_log_loss": FM_BINARY_LOG_LOSS,
     "poisson": FM_POISSON,
 }
-SOLVERS = {"sgd": FM_SGD, "adam": FM_ADAM}
+SOLVERS = {"sgd": FM_SGD, "adam": FM_ADAM, "adamw": FM_ADAMW, "rprop": FM_RPROP}
 SCHEDULES = {"constant": FM_CONSTANT, "invscaling": FM_INVSCALING, "adaptive": FM_ADAPTIVE}
 
 HAVE_OPENMP = bool(fm_have_openmp())
@@ -131,6 +136,8 @@ cdef fm_net describe(units, int32_t *activation) except *:
     net.activation = activation
     net.loss = FM_SQUARED_ERROR
     net.alpha = 0
+    net.dropout = NULL
+    net.dropout_seed = 0
     if fm_check_net(&net) != FM_OK:
         raise ValueError(f"the layer widths {list(units)} are out of the engine's range")
     return net
@@ -173,14 +180,20 @@ cdef class Network:
         L2 strength.
     dtype : numpy dtype
         float32 or float64: the precision of every array passed with it.
+    dropout : sequence of float, length n_layers - 1, optional
+        Dropout rate of each hidden layer, in [0, 1), applied in training.
+    dropout_seed : int, optional
+        Seeds the dropout masks.
     """
     cdef fm_net net
     cdef fm_dtype code
     cdef readonly object units
     cdef readonly object activations
     cdef readonly object dtype
+    cdef readonly object dropout
 
-    def __init__(self, units, activations, loss, double alpha, dtype):
+    def __init__(self, units, activations, loss, double alpha, dtype, dropout=None,
+                 uint64_t dropout_seed=0):
         self.units = widths(units)
         if len(activations) != self.units.size - 1:
             raise ValueError("one activation per layer is needed")
@@ -196,8 +209,20 @@ cdef class Network:
         self.net = describe(self.units, <int32_t *>cnp.PyArray_DATA(self.activations))
         self.net.loss = LOSSES[loss]
         self.net.alpha = alpha
+        if dropout is not None:
+            rates = np.zeros(self.units.size - 1, dtype=np.float64)
+            rates[:-1] = dropout
+            if rates.size != len(dropout) + 1:
+                raise ValueError("one dropout rate per hidden layer is needed")
+            rates.setflags(write=False)
+            self.dropout = rates
+            self.net.dropout = <const double *>cnp.PyArray_DATA(rates)
+            self.net.dropout_seed = dropout_seed
         if fm_check_net(&self.net) != FM_OK:
-            raise ValueError("invalid network: softmax is allowed on the output layer only")
+            raise ValueError(
+                "invalid network: softmax is allowed on the output layer only, and dropout "
+                "rates must lie in [0, 1)"
+            )
 
     @property
     def n_params(self):
@@ -369,7 +394,8 @@ cdef class Trainer:
                  schedule, double learning_rate_init, double power_t, double tol,
                  double n_iter_no_change, bint watch_loss, int64_t t, double best_loss,
                  int64_t no_improvement, bint shuffle, random_state, int64_t batch_size,
-                 int n_threads):
+                 int n_threads, double weight_decay=0.0, double clip_norm=0.0,
+                 int64_t step=0):
         data.check_for(net, True)
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}")
@@ -383,7 +409,7 @@ cdef class Trainer:
         self.n_threads = thread_count(n_threads)
         cdef int64_t n_params = net.n_params
         self.opt.solver = SOLVERS[solver]
-        cdef int64_t n_state = n_params * (2 if self.opt.solver == FM_ADAM else 1)
+        cdef int64_t n_state = n_params * (1 if self.opt.solver == FM_SGD else 2)
         grads = np.empty_like(params)
         snapshot = np.empty(n_params + n_state, dtype=net.dtype)
         work = net.workspace(batch_size, n_threads)
@@ -406,6 +432,9 @@ cdef class Trainer:
         self.opt.beta_2 = beta_2
         self.opt.epsilon = epsilon
         self.opt.t = adam_t
+        self.opt.weight_decay = weight_decay
+        self.opt.clip_norm = clip_norm
+        self.settings.step = step
         self.settings.shuffle = shuffle
         self.settings.watch_loss = watch_loss
         self.settings.schedule = SCHEDULES[schedule]
@@ -440,6 +469,11 @@ cdef class Trainer:
     @property
     def no_improvement(self):
         return self.settings.no_improvement
+
+    @property
+    def step(self):
+        """Batches trained so far (what the dropout masks are drawn for)."""
+        return self.settings.step
 
     def run(self, int64_t max_epochs):
         """Train for up to max_epochs epochs.
@@ -489,7 +523,8 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
               int n_threads):
     """Loss and gradient over every sample (fm_loss_grad).
 
-    params (IN), grads (OUT) : ndarray of shape (n_params,)
+    params (IN) : ndarray of shape (n_params,)
+    grads (OUT) : ndarray of shape (n_params,), or None for the loss alone
     work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
 
     Returns the loss.
@@ -498,7 +533,9 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
     thread_count(n_threads)
     cdef int64_t n_params = net.n_params
     cdef const void *p = pointer(params, "params", net.dtype, n_params, False)
-    cdef void *g = pointer(grads, "grads", net.dtype, n_params, True)
+    cdef void *g = NULL
+    if grads is not None:
+        g = pointer(grads, "grads", net.dtype, n_params, True)
     cdef void *w = pointer(work, "work", np.uint8,
                            checked_bytes(fm_workspace_bytes(&net.net, chunk, net.code, n_threads)),
                            True, True)
@@ -758,16 +795,22 @@ def activation_forward(A, activation):
         fm_activation_forward(code, a, n, m, act)
 
 
-def activation_backward(dZ, A, activation):
-    """dZ (INOUT) = dZ * f'(.), given the activation outputs A."""
+def activation_backward(dZ, A, activation, Z=None):
+    """dZ (INOUT) = dZ * f'(.), given the activation outputs A and, for GELU
+    and SiLU (required), the inputs Z."""
     cdef int64_t n, m
     n, m = shape2(A, "A")
     cdef fm_dtype code = dtype_code(A.dtype)
     cdef void *dz = pointer(dZ, "dZ", A.dtype, n * m, True)
     cdef const void *a = pointer(A, "A", A.dtype, n * m, False)
     cdef int32_t act = ACTIVATIONS[activation]
+    cdef const void *z = NULL
+    if activation in ("gelu", "silu"):
+        if Z is None:
+            raise ValueError(f"the derivative of {activation} needs the pre-activation Z")
+        z = pointer(Z, "Z", A.dtype, n * m, False)
     with nogil:
-        fm_activation_backward(code, dz, a, n, m, act)
+        fm_activation_backward(code, dz, a, z, n, m, act)
 
 
 def loss_forward(P, Y, rows, loss):
@@ -807,56 +850,43 @@ def loss_backward(dZ, P, Y, sample_weight=None):
         fm_loss_backward(code, dz, p, y, sw, NULL, n, K)
 
 
-cdef double *step_partials(int64_t n, list keep) except NULL:
+def optimizer_step(params, state, grads, solver, double learning_rate, int64_t n_weights=0,
+                   double alpha=0.0, double S=1.0, double momentum=0.9, bint nesterov=True,
+                   double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                   int64_t t=0, double weight_decay=0.0, double clip_norm=0.0,
+                   int n_threads=1):
+    """params, state (INOUT): one step of `solver` (fm_optimizer_step) on the
+    gradient (grads + alpha params) / S (alpha only on the first n_weights).
+
+    Returns (sum of the squared n_weights parameters before the step, the
+    step count t after it).
+    """
+    thread_count(n_threads)
+    cdef int64_t n = params.size
+    if not 0 <= n_weights <= n:
+        raise ValueError("n_weights out of range")
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}")
+    dt = params.dtype
+    cdef fm_dtype code = dtype_code(dt)
+    cdef fm_optimizer opt
+    opt.solver = SOLVERS[solver]
+    opt.learning_rate = learning_rate
+    opt.momentum = momentum
+    opt.nesterov = nesterov
+    opt.beta_1 = beta_1
+    opt.beta_2 = beta_2
+    opt.epsilon = epsilon
+    opt.t = t
+    opt.weight_decay = weight_decay
+    opt.clip_norm = clip_norm
+    cdef void *p = pointer(params, "params", dt, n, True)
+    cdef void *st = pointer(state, "state", dt, n * (1 if opt.solver == FM_SGD else 2), True)
+    cdef const void *g = pointer(grads, "grads", dt, n, False)
     partials = np.empty(n // 16384 + 1, dtype=np.float64)
-    keep.append(partials)
-    return <double *>cnp.PyArray_DATA(partials)
-
-
-def sgd_step(params, velocity, grads, double lr, double momentum, bint nesterov,
-             int64_t n_weights=0, double alpha=0.0, double S=1.0, int n_threads=1):
-    """params, velocity (INOUT): one SGD step on the gradient (grads + alpha
-    params) / S (alpha only on the first n_weights). Returns the sum of the
-    squares of those n_weights parameters before the step."""
-    thread_count(n_threads)
-    cdef int64_t n = params.size
-    if not 0 <= n_weights <= n:
-        raise ValueError("n_weights out of range")
-    dt = params.dtype
-    cdef fm_dtype code = dtype_code(dt)
-    cdef void *p = pointer(params, "params", dt, n, True)
-    cdef void *v = pointer(velocity, "velocity", dt, n, True)
-    cdef const void *g = pointer(grads, "grads", dt, n, False)
-    keep = []
-    cdef double *parts = step_partials(n, keep)
+    cdef double *parts = <double *>cnp.PyArray_DATA(partials)
     cdef double sumsq
     with nogil:
-        sumsq = fm_sgd_step(code, p, v, g, n, n_weights, alpha, S, lr, momentum, nesterov,
-                            parts, n_threads)
-    return sumsq
-
-
-def adam_step(params, m, v, grads, double lr_t, double beta_1, double beta_2,
-              double epsilon, int64_t n_weights=0, double alpha=0.0, double S=1.0,
-              int n_threads=1):
-    """params, m, v (INOUT): one Adam step with the bias-corrected rate lr_t on
-    the gradient (grads + alpha params) / S (alpha only on the first
-    n_weights). Returns the sum of the squares of those n_weights parameters
-    before the step."""
-    thread_count(n_threads)
-    cdef int64_t n = params.size
-    if not 0 <= n_weights <= n:
-        raise ValueError("n_weights out of range")
-    dt = params.dtype
-    cdef fm_dtype code = dtype_code(dt)
-    cdef void *p = pointer(params, "params", dt, n, True)
-    cdef void *mm = pointer(m, "m", dt, n, True)
-    cdef void *vv = pointer(v, "v", dt, n, True)
-    cdef const void *g = pointer(grads, "grads", dt, n, False)
-    keep = []
-    cdef double *parts = step_partials(n, keep)
-    cdef double sumsq
-    with nogil:
-        sumsq = fm_adam_step(code, p, mm, vv, g, n, n_weights, alpha, S, lr_t, beta_1, beta_2,
-                             epsilon, parts, n_threads)
-    return sumsq
+        sumsq = fm_optimizer_step(code, p, st, g, n, n_weights, alpha, S, &opt, parts,
+                                  n_threads)
+    return sumsq, opt.t

@@ -1,6 +1,6 @@
 # Declarations of the C API in csrc/fastmlp.h (see that header for the math
 # and the shapes of every argument).
-from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 
 cdef extern from "fastmlp.h" nogil:
@@ -20,6 +20,11 @@ cdef extern from "fastmlp.h" nogil:
         FM_RELU
         FM_EXP
         FM_SOFTMAX
+        FM_LEAKY_RELU
+        FM_ELU
+        FM_GELU
+        FM_SOFTPLUS
+        FM_SILU
 
     ctypedef enum fm_loss:
         FM_SQUARED_ERROR
@@ -30,6 +35,8 @@ cdef extern from "fastmlp.h" nogil:
     ctypedef enum fm_solver:
         FM_SGD
         FM_ADAM
+        FM_ADAMW
+        FM_RPROP
 
     ctypedef struct fm_net:
         int64_t n_layers
@@ -37,6 +44,8 @@ cdef extern from "fastmlp.h" nogil:
         const int32_t *activation
         int32_t loss
         double alpha
+        const double *dropout
+        uint64_t dropout_seed
 
     ctypedef struct fm_data:
         int64_t n_samples
@@ -56,6 +65,8 @@ cdef extern from "fastmlp.h" nogil:
         double beta_2
         double epsilon
         int64_t t
+        double weight_decay
+        double clip_norm
 
     fm_status fm_check_net(const fm_net *net)
     int64_t fm_n_params(const fm_net *net)
@@ -95,6 +106,7 @@ cdef extern from "fastmlp.h" nogil:
         int64_t t
         double best_loss
         int64_t no_improvement
+        int64_t step
         int64_t epochs
         int32_t event
 
@@ -142,20 +154,16 @@ cdef extern from "fastmlp.h" nogil:
                                         int64_t n_out)
     void fm_activation_forward(fm_dtype dtype, void *A, int64_t n, int64_t m,
                                int32_t activation)
-    void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, int64_t n,
-                                int64_t m, int32_t activation)
+    void fm_activation_backward(fm_dtype dtype, void *dZ, const void *A, const void *Z,
+                                int64_t n, int64_t m, int32_t activation)
     void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
                          const int64_t *rows, int64_t n, int64_t K, int32_t loss)
     void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
                           const void *sample_weight, const int64_t *rows, int64_t n,
                           int64_t K)
-    double fm_sgd_step(fm_dtype dtype, void *params, void *velocity, const void *grads,
-                       int64_t n, int64_t n_weights, double alpha, double S, double lr,
-                       double momentum, int32_t nesterov, double *partials, int n_threads)
-    double fm_adam_step(fm_dtype dtype, void *params, void *m, void *v, const void *grads,
-                        int64_t n, int64_t n_weights, double alpha, double S, double lr_t,
-                        double beta_1, double beta_2, double epsilon, double *partials,
-                        int n_threads)
+    double fm_optimizer_step(fm_dtype dtype, void *params, void *state, const void *grads,
+                             int64_t n, int64_t n_weights, double alpha, double S,
+                             fm_optimizer *opt, double *partials, int n_threads)
     int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
     int fm_have_openmp()
     int fm_default_threads()
