@@ -101,7 +101,7 @@ def test_partial_fit_is_absent_for_lbfgs():
 
 INVALID_PARAMETERS = [
     ("hidden_layer_sizes", "abc"),
-    ("activation", "gelu"),
+    ("activation", "swish"),
     ("activation", None),
     ("solver", "newton"),
     ("alpha", -1.0),

@@ -14,6 +14,7 @@ starting weights) is noticed at the next fit or predict, which copies them
 into a fresh buffer.
 """
 
+import time
 import warnings
 import weakref
 from abc import ABC, abstractmethod
@@ -32,11 +33,17 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from fastmlp import _engine
 from fastmlp._optim import LR_REDUCED, StochasticOptimizer, stall_ending
+from fastmlp.callbacks import EpochRecord
 from fastmlp._params import (
+    ACTIVATION_NAMES,
+    ACTIVATION_SEQUENCE,
+    ARRAY_LIST,
     BOOLEAN,
+    CALLABLE_LIST,
     LAYER_SIZES,
     NONE,
     RANDOM_STATE,
+    RATE_SEQUENCE,
     VERBOSE,
     Interval,
     Options,
@@ -44,8 +51,8 @@ from fastmlp._params import (
 )
 from fastmlp._threads import effective_n_threads
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+_STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rprop")
+WEIGHT_INITS = ("sklearn", "glorot_uniform", "he_uniform", "he_normal", "lecun_normal")
 
 # Rows per pass through the network for the L-BFGS objective and for
 # prediction: bounds the workspace whatever the data size.
@@ -83,8 +90,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [LAYER_SIZES],
-        "activation": [Options(*HIDDEN_ACTIVATIONS)],
-        "solver": [Options("lbfgs", "sgd", "adam")],
+        "activation": [Options(*ACTIVATION_NAMES), ACTIVATION_SEQUENCE],
+        "solver": [Options("lbfgs", "sgd", "adam", "adamw", "rprop")],
         "alpha": [Interval(Real, 0, None, "left")],
         "batch_size": [Options("auto"), Interval(Integral, 1, None, "left")],
         "learning_rate": [Options("constant", "invscaling", "adaptive")],
@@ -110,6 +117,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             Interval(Integral, None, -1, "right"),
             Interval(Integral, 1, _engine.MAX_THREADS, "both"),
         ],
+        "dropout": [Interval(Real, 0, 1, "left"), RATE_SEQUENCE],
+        "weight_init": [Options(*WEIGHT_INITS)],
+        "coefs_init": [NONE, ARRAY_LIST],
+        "intercepts_init": [NONE, ARRAY_LIST],
+        "early_stopping_metric": [Options("score", "loss")],
+        "callbacks": [NONE, CALLABLE_LIST],
+        "clip_grad_norm": [NONE, Interval(Real, 0, None, "neither")],
     }
 
     @abstractmethod
@@ -227,16 +241,43 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self._point_views(params, found, offsets)
         return params
 
-    def _activations(self, n_layers):
-        return [self.activation] * (n_layers - 1) + [self.out_activation_]
+    def _hidden_activations(self, n_hidden):
+        """The activation of each hidden layer."""
+        if isinstance(self.activation, str):
+            return [self.activation] * n_hidden
+        names = list(self.activation)
+        if len(names) != n_hidden:
+            raise ValueError(
+                f"activation lists {len(names)} activations for {n_hidden} hidden layers."
+            )
+        return names
 
-    def _network(self, units, dtype, loss=None):
+    def _activations(self, n_layers):
+        return self._hidden_activations(n_layers - 1) + [self.out_activation_]
+
+    def _dropout_rates(self, n_hidden):
+        """Dropout rate of each hidden layer, or None when there is none."""
+        if isinstance(self.dropout, Real):
+            rates = [float(self.dropout)] * n_hidden
+        else:
+            rates = [float(r) for r in self.dropout]
+            if len(rates) != n_hidden:
+                raise ValueError(
+                    f"dropout lists {len(rates)} rates for {n_hidden} hidden layers."
+                )
+        return rates if any(rates) else None
+
+    def _network(self, units, dtype, loss=None, dropout=None, dropout_seed=0):
+        # AdamW decays the weights itself: no L2 term in its loss or gradient.
+        alpha = 0.0 if self.solver == "adamw" else float(self.alpha)
         return _engine.Network(
             units,
             self._activations(len(units) - 1),
             loss or self._engine_loss(),
-            float(self.alpha),
+            alpha,
             dtype,
+            dropout,
+            dropout_seed,
         )
 
     # ---- persistence -----------------------------------------------------------
@@ -260,8 +301,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     # ---- initialisation ------------------------------------------------------
 
     def _initialize(self, y, layer_units, dtype, draw_weights=True):
-        """Set the fitted state a first fit starts from; draw the weights
-        from the RandomState unless the user assigned them already."""
+        """Set the fitted state a first fit starts from; set the starting
+        weights unless the user assigned them to coefs_ already."""
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
@@ -269,14 +310,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self.out_activation_ = self._output_activation()
 
         if draw_weights:
-            factor = 2.0 if self.activation == "logistic" else 6.0
-            self.coefs_, self.intercepts_ = [], []
-            for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
-                bound = np.sqrt(factor / (fan_in + fan_out))
-                coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
-                intercept = self._random_state.uniform(-bound, bound, fan_out)
-                self.coefs_.append(coef.astype(dtype, copy=False))
-                self.intercepts_.append(intercept.astype(dtype, copy=False))
+            self.coefs_, self.intercepts_ = self._starting_weights(layer_units, dtype)
         self._best_params = self._load_params(dtype, layer_units).copy()
 
         if self.solver in _STOCHASTIC_SOLVERS:
@@ -291,13 +325,75 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.validation_scores_ = None
                 self.best_validation_score_ = None
 
+    def _starting_weights(self, layer_units, dtype):
+        """coefs_init / intercepts_init where given, the rest drawn from the
+        RandomState by weight_init: scikit-learn's scheme draws each layer's
+        weights, then its biases, uniform in +-sqrt(factor / (fan_in +
+        fan_out)), factor 2 for logistic layers and 6 otherwise; the others
+        draw only weights and start the biases at zero."""
+        n = len(layer_units) - 1
+        for name, given in (("coefs_init", self.coefs_init), ("intercepts_init", self.intercepts_init)):
+            if given is not None and len(given) != n:
+                raise ValueError(f"{name} has {len(given)} arrays for {n} layers.")
+        hidden = self._hidden_activations(n - 1)
+        rs, scheme = self._random_state, self.weight_init
+        coefs, intercepts = [], []
+        for i, (fan_in, fan_out) in enumerate(zip(layer_units[:-1], layer_units[1:])):
+            if isinstance(self.activation, str) or not hidden:
+                logistic = self.activation == "logistic"
+            else:
+                logistic = hidden[min(i, len(hidden) - 1)] == "logistic"
+            bound = np.sqrt((2.0 if logistic else 6.0) / (fan_in + fan_out))
+            if self.coefs_init is not None:
+                coef = self._given(self.coefs_init[i], (fan_in, fan_out), f"coefs_init[{i}]")
+            elif scheme == "sklearn":
+                coef = rs.uniform(-bound, bound, (fan_in, fan_out))
+            elif scheme == "glorot_uniform":
+                limit = np.sqrt(6.0 / (fan_in + fan_out))
+                coef = rs.uniform(-limit, limit, (fan_in, fan_out))
+            elif scheme == "he_uniform":
+                limit = np.sqrt(6.0 / fan_in)
+                coef = rs.uniform(-limit, limit, (fan_in, fan_out))
+            elif scheme == "he_normal":
+                coef = rs.normal(0.0, np.sqrt(2.0 / fan_in), (fan_in, fan_out))
+            else:
+                coef = rs.normal(0.0, np.sqrt(1.0 / fan_in), (fan_in, fan_out))
+            if self.intercepts_init is not None:
+                intercept = self._given(self.intercepts_init[i], (fan_out,), f"intercepts_init[{i}]")
+            elif scheme == "sklearn":
+                intercept = rs.uniform(-bound, bound, fan_out)
+            else:
+                intercept = np.zeros(fan_out)
+            coefs.append(coef.astype(dtype, copy=False))
+            intercepts.append(intercept.astype(dtype, copy=False))
+        return coefs, intercepts
+
+    @staticmethod
+    def _given(array, shape, name):
+        array = np.array(array, dtype=np.float64)
+        if array.shape != shape:
+            raise ValueError(f"{name} has shape {array.shape}, the network needs {shape}.")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} holds NaN or infinite values.")
+        return array
+
     # ---- fit -----------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None):
         validate_parameters(self, self._parameter_constraints)
         hidden = self._hidden_sizes()
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
+        if not stochastic:
+            for name, value in (("dropout", self._dropout_rates(len(hidden))),
+                                ("callbacks", self.callbacks),
+                                ("clip_grad_norm", self.clip_grad_norm)):
+                if value:
+                    raise ValueError(f"{name} needs a stochastic solver, not solver='lbfgs'.")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val go together: give both or neither.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
+        sample_weight = self._class_weighted(y, sample_weight, incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_features = X.shape[1]
         if sample_weight is not None:
@@ -306,6 +402,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             y = y.reshape((-1, 1))
         self.n_outputs_ = y.shape[1]
         layer_units = [n_features] + hidden + [self.n_outputs_]
+        self._hidden_activations(len(hidden))
 
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -316,19 +413,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         dtype = X.dtype
         params = self._load_params(dtype, layer_units)
-        net = self._network(layer_units, dtype)
-        data = _engine.Dataset(
-            net,
-            _engine_input(X, dtype),
-            np.ascontiguousarray(y, dtype=dtype),
-            None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype),
-        )
         n_threads = effective_n_threads(self.n_threads)
 
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(net, data, params, y, sample_weight, incremental, n_threads)
+        if stochastic:
+            self._fit_stochastic(X, y, sample_weight, X_val, y_val, params, layer_units,
+                                 incremental, n_threads)
         else:
-            self._fit_lbfgs(net, data, params, n_threads)
+            net = self._network(layer_units, dtype)
+            self._fit_lbfgs(net, self._dataset(net, X, y, sample_weight), params, n_threads)
 
         if not np.isfinite(self._params).all():
             raise ValueError(
@@ -336,6 +428,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 " contain large values and need to be preprocessed."
             )
         return self
+
+    def _class_weighted(self, y, sample_weight, incremental):
+        """Sample weights with the class weights folded in (classifiers)."""
+        return sample_weight
+
+    def _dataset(self, net, X, y, sample_weight=None):
+        dtype = net.dtype
+        return _engine.Dataset(
+            net,
+            _engine_input(X, dtype),
+            None if y is None else np.ascontiguousarray(y, dtype=dtype),
+            None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype),
+        )
 
     def _fit_lbfgs(self, net, data, params, n_threads):
         grads = np.empty_like(params)
@@ -386,12 +491,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "started from.)"
             )
 
-    def _fit_stochastic(self, net, data, params, y, sample_weight, incremental, n_threads):
+    def _fit_stochastic(self, X, y, sample_weight, X_val, y_val, params, layer_units,
+                        incremental, n_threads):
+        dtype = params.dtype
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = StochasticOptimizer(
                 self.solver,
                 params.size,
-                params.dtype,
+                dtype,
                 learning_rate_init=self.learning_rate_init,
                 lr_schedule=self.learning_rate,
                 momentum=self.momentum,
@@ -402,17 +509,20 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 epsilon=self.epsilon,
             )
         optimizer = self._optimizer
-        optimizer.astype(params.dtype)
+        optimizer.astype(dtype)
 
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        n_rows = y.shape[0]
-        if early_stopping:
+        train_rows = None
+        if X_val is not None:
+            X_val, y_val, val_targets = self._validation_set(X_val, y_val)
+            sw_val = None
+        elif early_stopping:
             # Split row indices rather than rows: the same draw as splitting X.
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
             train_rows, val_rows = train_test_split(
-                np.arange(n_rows),
+                np.arange(y.shape[0]),
                 random_state=self._random_state,
                 test_size=self.validation_fraction,
                 stratify=stratify,
@@ -422,16 +532,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
-            y_val = y[val_rows]
-            if is_classifier(self):
-                y_val = self._label_binarizer.inverse_transform(y_val)
+            X_val, val_targets = X[val_rows], y[val_rows]
+            y_val = self._label_binarizer.inverse_transform(val_targets) if is_classifier(
+                self
+            ) else val_targets
             sw_val = None if sample_weight is None else sample_weight[val_rows]
-            val_rows = np.ascontiguousarray(val_rows, dtype=np.int64)
-            n_samples = train_rows.shape[0]
-        else:
-            n_samples = n_rows
+        n_samples = y.shape[0] if train_rows is None else train_rows.shape[0]
+        self._samples_per_epoch = n_samples
 
-        if self.batch_size == "auto":
+        rates = self._dropout_rates(len(layer_units) - 2)
+        if not rates:
+            self.__dict__.pop("_dropout_seed", None)
+        elif not incremental or "_dropout_seed" not in self.__dict__:
+            self._dropout_seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+            self._dropout_step = 0
+        net = self._network(layer_units, dtype, dropout=rates,
+                            dropout_seed=getattr(self, "_dropout_seed", 0))
+        data = self._dataset(net, X, y, sample_weight)
+
+        if self.solver == "rprop":
+            batch_size = n_samples  # iRprop- steps on the whole training set
+        elif self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
             if self.batch_size > n_samples:
@@ -442,7 +563,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
         # Epochs shuffle `order` in place; the rows are never moved.
-        order = train_rows.astype(np.int64) if early_stopping else np.arange(n_samples)
+        order = np.arange(n_samples) if train_rows is None else train_rows.astype(np.int64)
         trainer = _engine.Trainer(
             net,
             data,
@@ -466,20 +587,40 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             t=self.t_,
             best_loss=np.inf if early_stopping else self.best_loss_,
             no_improvement=self._no_improvement_count,
-            shuffle=self.shuffle,
+            shuffle=self.shuffle and self.solver != "rprop",
             random_state=self._random_state,
             batch_size=batch_size,
             n_threads=n_threads,
+            weight_decay=float(self.alpha) if self.solver == "adamw" else 0.0,
+            clip_norm=float(self.clip_grad_norm or 0.0),
+            step=getattr(self, "_dropout_step", 0),
         )
-        # Python is needed after every epoch only to print, or to score the
-        # validation set; otherwise all epochs run in one call.
-        per_call = 1 if (early_stopping or self.verbose or incremental) else self.max_iter
+        validation = None
+        if X_val is not None:
+            validation = _Validation(self, net, params, X_val, y_val, val_targets, sw_val,
+                                     n_threads)
+            # a fresh fit starts the curve; warm starts and partial_fit append
+            if not self.loss_curve_ or not hasattr(self, "validation_loss_curve_"):
+                self.validation_loss_curve_ = []
+                self.best_validation_loss_ = np.inf
+
+        # Python is needed after every epoch only to print, to look at a
+        # validation set or to call callbacks; otherwise all epochs run in one
+        # call.
+        callbacks = list(self.callbacks or [])
+        per_call = (
+            1 if (validation or self.verbose or incremental or callbacks) else self.max_iter
+        )
+        watch = "Validation loss" if self.early_stopping_metric == "loss" else "Validation score"
         self.n_iter_ = 0
         stopped = interrupted = diverged = False
         while self.n_iter_ < self.max_iter and not (stopped or interrupted):
+            started = time.perf_counter()
             losses, event, interrupted = trainer.run(min(per_call, self.max_iter - self.n_iter_))
             optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
             self.t_ = trainer.t
+            if rates:
+                self._dropout_step = trainer.step
             if not early_stopping:
                 self.best_loss_ = np.float64(trainer.best_loss)
                 self._no_improvement_count = trainer.no_improvement
@@ -491,10 +632,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             if interrupted:
                 break
-            if early_stopping:
-                outputs = self._outputs(net, data, params, n_threads, rows=val_rows)
-                self._update_validation(self._score_outputs(outputs, y_val, sw_val), params)
-                if self._no_improvement_count > self.n_iter_no_change:
+            record = EpochRecord(
+                epoch=self.n_iter_,
+                loss=float(self.loss_),
+                learning_rate=float(optimizer.learning_rate),
+                seconds=time.perf_counter() - started,
+            )
+            if validation is not None and losses.size:
+                record = validation.update(record, early_stopping)
+                if early_stopping and self._no_improvement_count > self.n_iter_no_change:
                     event = optimizer.trigger_stopping()
                     if event == LR_REDUCED:
                         self._no_improvement_count = 0
@@ -507,12 +653,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     print(
                         "%s did not improve more than tol=%f for %d consecutive epochs.%s"
                         % (
-                            "Validation score" if early_stopping else "Training loss",
+                            watch if early_stopping else "Training loss",
                             self.tol,
                             self.n_iter_no_change,
                             stall_ending(event, optimizer.learning_rate),
                         )
                     )
+            if losses.size and any([bool(callback(self, record)) for callback in callbacks]):
+                stopped = True
             if incremental:
                 break
             if self.n_iter_ == self.max_iter and not stopped:
@@ -539,19 +687,18 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             params[:] = self._best_params
             self._best_params = params
 
-    def _update_validation(self, val_score, params):
-        """Record the epoch's validation score; count epochs without
-        progress and keep the best weights."""
-        self.validation_scores_.append(val_score)
-        if self.verbose:
-            print("Validation score: %f" % val_score)
-        if val_score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if val_score > self.best_validation_score_:
-            self.best_validation_score_ = val_score
-            self._best_params = params.copy()
+    def _validation_set(self, X_val, y_val):
+        """A user's validation set checked like training data: (X, targets for
+        scoring, targets as the network is trained on)."""
+        X_val = validate_data(
+            self, X_val, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
+        )
+        targets = self._encode_targets(y_val)
+        if targets.shape[0] != X_val.shape[0]:
+            raise ValueError(
+                f"X_val has {X_val.shape[0]} samples but y_val has {targets.shape[0]}."
+            )
+        return X_val, y_val, targets
 
     # ---- forward pass --------------------------------------------------------
 
@@ -623,3 +770,51 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+class _Validation:
+    """A validation set watched after every epoch: its score and loss are
+    recorded, and with early stopping they decide progress and keep the best
+    weights."""
+
+    def __init__(self, model, net, params, X, y, targets, sample_weight, n_threads):
+        self.model, self.net, self.params, self.n_threads = model, net, params, n_threads
+        if targets.ndim == 1:
+            targets = targets.reshape(-1, 1)
+        self.data = model._dataset(net, X, targets, sample_weight)
+        self.y, self.sample_weight = y, sample_weight
+        self.work = net.workspace(_CHUNK_ROWS, n_threads)
+
+    def update(self, record, early_stopping):
+        """Score the current weights; returns the record with them."""
+        m = self.model
+        outputs = m._outputs(self.net, self.data, self.params, self.n_threads)
+        score = float(m._score_outputs(outputs, self.y, self.sample_weight))
+        loss = float(
+            _engine.loss_grad(self.net, self.data, self.params, None, self.work, _CHUNK_ROWS,
+                              self.n_threads)
+        )
+        m.validation_loss_curve_.append(np.float64(loss))
+        if early_stopping:
+            m.validation_scores_.append(score)
+            if m.verbose:
+                print("Validation score: %f" % score)
+            if m.early_stopping_metric == "loss":
+                worse = loss > m.best_validation_loss_ - m.tol
+                better = loss < m.best_validation_loss_
+            else:
+                worse = score < m.best_validation_score_ + m.tol
+                better = score > m.best_validation_score_
+            m._no_improvement_count = m._no_improvement_count + 1 if worse else 0
+            if better:
+                m._best_params = self.params.copy()
+            m.best_validation_score_ = max(m.best_validation_score_, score)
+        m.best_validation_loss_ = np.float64(min(m.best_validation_loss_, loss))
+        return EpochRecord(
+            epoch=record.epoch,
+            loss=record.loss,
+            learning_rate=record.learning_rate,
+            seconds=record.seconds,
+            validation_loss=loss,
+            validation_score=score,
+        )

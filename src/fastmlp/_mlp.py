@@ -5,26 +5,35 @@ import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron
-from fastmlp._params import NONE, Options
+from fastmlp._params import DICT, NONE, Options
 
 _COMMON_PARAMETERS_DOC = """
     hidden_layer_sizes : int or sequence of int, default=(100,)
         Width of each hidden layer; an empty sequence gives a network with
         no hidden layer.
 
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation of the hidden layers: f(z) = z, 1 / (1 + exp(-z)),
-        tanh(z) or max(z, 0).
+    activation : str or sequence of str, default='relu'
+        Activation of the hidden layers, one name for all or one per hidden
+        layer: 'identity' (z), 'logistic' (1 / (1 + exp(-z))), 'tanh', 'relu'
+        (max(z, 0)), and fastmlp's additions 'leaky_relu' (slope 0.01 below
+        0), 'elu' (exp(z) - 1 below 0), 'gelu' (z Phi(z), the exact form),
+        'softplus' (log(1 + exp(z))) and 'silu' (z / (1 + exp(-z))).
 
-    solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
+    solver : {'lbfgs', 'sgd', 'adam', 'adamw', 'rprop'}, default='adam'
         'sgd' is mini-batch gradient descent with momentum, 'adam' the Adam
         method of Kingma and Ba, 'lbfgs' the full-batch quasi-Newton method
         of scipy.optimize (often the better choice on small data sets).
+        fastmlp adds 'adamw', Adam with decoupled weight decay (alpha is then
+        the decay: each step multiplies the weights by 1 - learning_rate_init
+        * alpha, and the loss has no L2 term), and 'rprop' (iRprop-,
+        full-batch: one step per epoch on the whole training set, each
+        weight's step starting at learning_rate_init).
 
     alpha : float, default=0.0001
         L2 penalty: 0.5 * alpha * sum of squared weights, divided by the
@@ -101,6 +110,43 @@ _COMMON_PARAMETERS_DOC = """
         at the CPUs available; -1 uses every CPU; -k all but k - 1 of them;
         k > 0 exactly k (at most 256). Results are bit-for-bit the same for
         every value. (fastmlp addition.)
+
+    dropout : float or sequence of float, default=0.0
+        Inverted dropout during training: each hidden unit's output is zeroed
+        with this probability (one rate for all hidden layers, or one per
+        layer) and the rest scaled by 1 / (1 - rate); prediction uses the
+        whole network. Masks come from a generator seeded by random_state:
+        the same for any n_threads. Stochastic solvers only. (fastmlp
+        addition.)
+
+    weight_init : {'sklearn', 'glorot_uniform', 'he_uniform', 'he_normal', \
+'lecun_normal'}, default='sklearn'
+        How starting weights are drawn from random_state. 'sklearn' is
+        scikit-learn's scheme (weights and biases uniform in
+        +-sqrt(6 / (fan_in + fan_out)), 2 instead of 6 for logistic layers);
+        the others draw the weights only, uniform in +-sqrt(6 / (fan_in +
+        fan_out)) or +-sqrt(6 / fan_in), or normal with standard deviation
+        sqrt(2 / fan_in) or sqrt(1 / fan_in), and start the biases at zero.
+        (fastmlp addition.)
+
+    coefs_init, intercepts_init : list of ndarray or None, default=None
+        Starting weights of shapes (n_units_i, n_units_i+1) and biases of
+        shapes (n_units_i+1,), used as given (copied) by every fit that
+        starts afresh; what is not given is drawn by weight_init. (fastmlp
+        addition.)
+
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches on the validation set: the score
+        (scikit-learn's) or the loss. (fastmlp addition.)
+
+    callbacks : list of callables or None, default=None
+        Called after every epoch as callback(estimator, record), record a
+        fastmlp.callbacks.EpochRecord; returning True stops training.
+        Stochastic solvers only. (fastmlp addition.)
+
+    clip_grad_norm : float or None, default=None
+        Scale every step's gradient down to this L2 norm when it is larger.
+        Stochastic solvers only. (fastmlp addition.)
 """
 
 _COMMON_ATTRIBUTES_DOC = """
@@ -178,6 +224,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     ----------
 {parameters}
 
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes in the loss, multiplied into sample_weight:
+        a dict {label: weight}, or 'balanced' for n_samples / (n_classes *
+        count of the class). (fastmlp addition.)
+
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
@@ -196,6 +247,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     """
 
     loss = "log_loss"
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [NONE, Options("balanced"), DICT],
+    }
 
     def __init__(
         self,
@@ -224,6 +280,14 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         n_iter_no_change=10,
         max_fun=15000,
         n_threads=None,
+        dropout=0.0,
+        weight_init="sklearn",
+        coefs_init=None,
+        intercepts_init=None,
+        early_stopping_metric="score",
+        callbacks=None,
+        clip_grad_norm=None,
+        class_weight=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -249,6 +313,35 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.n_threads = n_threads
+        self.dropout = dropout
+        self.weight_init = weight_init
+        self.coefs_init = coefs_init
+        self.intercepts_init = intercepts_init
+        self.early_stopping_metric = early_stopping_metric
+        self.callbacks = callbacks
+        self.clip_grad_norm = clip_grad_norm
+        self.class_weight = class_weight
+
+    def _class_weighted(self, y, sample_weight, incremental):
+        if self.class_weight is None:
+            return sample_weight
+        if incremental and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not available to partial_fit, which sees one "
+                "chunk of the data at a time; pass a dict of weights, e.g. from "
+                "sklearn.utils.class_weight.compute_class_weight on all of y."
+            )
+        weights = compute_sample_weight(self.class_weight, np.asarray(y))
+        return weights if sample_weight is None else weights * np.asarray(sample_weight)
+
+    def _encode_targets(self, y):
+        classes = unique_labels(y)
+        if len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise ValueError(
+                f"y_val has classes not in `self.classes_`. `self.classes_` has "
+                f"{self.classes_}. 'y_val' has {classes}."
+            )
+        return self._label_binarizer.transform(y).astype(bool)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -302,7 +395,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def _score_outputs(self, outputs, y, sample_weight):
         return _predictions_score(self._labels(outputs), y, sample_weight, accuracy_score)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Fit the model to X and y.
 
         Parameters
@@ -312,13 +405,18 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a label indicator matrix for multilabel data.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weight of each sample in the loss.
+            Weight of each sample in the loss (multiplied by class_weight's).
+        X_val, y_val : array-likes of shapes (n_val, n_features) and like y,
+            default=None
+            A validation set: its loss is recorded after every epoch in
+            validation_loss_curve_, and early stopping watches it instead of
+            holding out part of X. (fastmlp addition.)
 
         Returns
         -------
         self : MLPClassifier
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, X_val=X_val, y_val=y_val)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -486,6 +584,13 @@ default=None
         n_iter_no_change=10,
         max_fun=15000,
         n_threads=None,
+        dropout=0.0,
+        weight_init="sklearn",
+        coefs_init=None,
+        intercepts_init=None,
+        early_stopping_metric="score",
+        callbacks=None,
+        clip_grad_norm=None,
         out_activation=None,
     ):
         self.loss = loss
@@ -513,6 +618,13 @@ default=None
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.n_threads = n_threads
+        self.dropout = dropout
+        self.weight_init = weight_init
+        self.coefs_init = coefs_init
+        self.intercepts_init = intercepts_init
+        self.early_stopping_metric = early_stopping_metric
+        self.callbacks = callbacks
+        self.clip_grad_norm = clip_grad_norm
         self.out_activation = out_activation
 
     def _validate_input(self, X, y, incremental, reset):
@@ -537,6 +649,12 @@ default=None
             raise ValueError("loss='poisson' needs non-negative targets y.")
         return X, y
 
+    def _encode_targets(self, y):
+        y = np.asarray(y)
+        if y.dtype.kind not in "biuf":
+            raise ValueError(f"y_val must hold numbers, got dtype {y.dtype}.")
+        return y.reshape(-1, 1) if y.ndim == 1 else y
+
     def _output_activation(self):
         if self.out_activation is not None:
             return self.out_activation
@@ -551,7 +669,7 @@ default=None
     def _score_outputs(self, outputs, y, sample_weight):
         return _predictions_score(self._values(outputs), y, sample_weight, r2_score)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
         """Fit the model to X and y.
 
         Parameters
@@ -561,12 +679,17 @@ default=None
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample in the loss.
+        X_val, y_val : array-likes of shapes (n_val, n_features) and like y,
+            default=None
+            A validation set: its loss is recorded after every epoch in
+            validation_loss_curve_, and early stopping watches it instead of
+            holding out part of X. (fastmlp addition.)
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight=sample_weight, X_val=X_val, y_val=y_val)
 
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch over X and y, continuing from the current state.

@@ -21,7 +21,7 @@ class StochasticOptimizer:
 
     Parameters
     ----------
-    solver : {"sgd", "adam"}
+    solver : {"sgd", "adam", "adamw", "rprop"}
     n_params : int
         Size of the flat parameter buffer.
     dtype : numpy dtype
@@ -36,8 +36,9 @@ class StochasticOptimizer:
         SGD's current rate (Adam's base rate for Adam).
     t : int
         Adam steps taken.
-    state : ndarray of shape (n_params,) for SGD, (2 * n_params,) for Adam
-        Velocity, or the first then second moments.
+    state : ndarray of shape (n_params,) for SGD, (2 * n_params,) otherwise
+        Velocity; the first then second moments (Adam, AdamW); the previous
+        gradient then the step sizes (iRprop-).
     """
 
     def __init__(
@@ -66,7 +67,9 @@ class StochasticOptimizer:
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = 0
-        self.state = np.zeros((2 if solver == "adam" else 1) * n_params, dtype=dtype)
+        self.state = np.zeros((1 if solver == "sgd" else 2) * n_params, dtype=dtype)
+        if solver == "rprop":
+            self.state[n_params:] = learning_rate_init  # every weight's first step
 
     def astype(self, dtype):
         """Keep the state in the parameters' precision."""
@@ -76,7 +79,7 @@ class StochasticOptimizer:
         """Progress stalled: return the decision, one of the engine's events
         (STOP, STOP_LR_TOO_SMALL, or LR_REDUCED after dividing the adaptive
         SGD rate by 5)."""
-        if self.solver == "adam" or self.lr_schedule != "adaptive":
+        if self.solver != "sgd" or self.lr_schedule != "adaptive":
             return STOP
         if self.learning_rate <= 1e-6:
             return STOP_LR_TOO_SMALL

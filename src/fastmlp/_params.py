@@ -102,6 +102,32 @@ VERBOSE = _Kind(
     "a bool or an int >= 0",
     lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, Integral) and v >= 0),
 )
+def _sequence_of(predicate):
+    return lambda v: (
+        isinstance(v, (list, tuple)) and all(predicate(x) for x in v)
+    )
+
+
+ACTIVATION_NAMES = (
+    "identity", "logistic", "tanh", "relu", "leaky_relu", "elu", "gelu", "softplus", "silu",
+)
+ACTIVATION_SEQUENCE = _Kind(
+    "a list or tuple of those names (one per hidden layer)",
+    _sequence_of(lambda x: isinstance(x, str) and x in ACTIVATION_NAMES),
+)
+RATE_SEQUENCE = _Kind(
+    "a list or tuple of rates in [0, 1) (one per hidden layer)",
+    _sequence_of(lambda x: isinstance(x, Real) and not isinstance(x, bool) and 0 <= x < 1),
+)
+ARRAY_LIST = _Kind(
+    "a list of arrays (one per layer)",
+    lambda v: isinstance(v, (list, tuple)) and all(hasattr(x, "__len__") for x in v),
+)
+CALLABLE_LIST = _Kind(
+    "a list of callables", lambda v: isinstance(v, (list, tuple)) and all(callable(x) for x in v)
+)
+DICT = _Kind("a dict", lambda v: isinstance(v, dict))
+
 LAYER_SIZES = _Kind(
     "an int >= 1 or a sequence of ints",
     lambda v: (isinstance(v, Integral) and not isinstance(v, bool) and v >= 1)

@@ -31,8 +31,8 @@ FORMAT_VERSION = 1
 
 _SCALARS = ("n_features_in_", "n_outputs_", "n_layers_", "out_activation_", "n_iter_", "t_")
 # fitted attributes a model may or may not have, depending on its solver
-_FLOATS = ("loss_", "best_loss_", "best_validation_score_")
-_LISTS = ("loss_curve_", "validation_scores_")
+_FLOATS = ("loss_", "best_loss_", "best_validation_score_", "best_validation_loss_")
+_LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 
 
 def _to_json(value):
@@ -76,6 +76,8 @@ def save(model, file):
             "random_state is a RandomState instance, which this format cannot hold; set an "
             "int or None, or use pickle"
         )
+    if params.get("callbacks"):
+        raise ValueError("callbacks are code, which this format does not hold; use pickle")
     dtype = np.asarray(model.coefs_[0]).dtype
     arrays = {}
     for i, (c, b) in enumerate(zip(model.coefs_, model.intercepts_)):
@@ -112,6 +114,9 @@ def save(model, file):
         "floats": {k: _float_or_none(getattr(model, k)) for k in _FLOATS if hasattr(model, k)},
         "lists": lists,
         "no_improvement_count": int(getattr(model, "_no_improvement_count", 0)),
+        "dropout_state": [int(model._dropout_seed), int(model._dropout_step)]
+        if hasattr(model, "_dropout_seed")
+        else None,
         "label_type": getattr(getattr(model, "_label_binarizer", None), "y_type_", None),
         "optimizer": None
         if optimizer is None
@@ -260,6 +265,12 @@ def load(file):
     if type(count) is not int:
         r.fail("invalid no-improvement count")
     model._no_improvement_count = count
+    dropout_state = r.meta.get("dropout_state")
+    if dropout_state is not None:
+        if not (isinstance(dropout_state, list) and len(dropout_state) == 2
+                and all(type(v) is int and v >= 0 for v in dropout_state)):
+            r.fail("invalid dropout state")
+        model._dropout_seed, model._dropout_step = dropout_state
     if "feature_names_in" in r.arrays:
         names = r.arrays["feature_names_in"]
         if names.shape != (n_features,):
@@ -310,9 +321,9 @@ def _restore_optimizer(r, model):
         r.fail("optimizer settings without their state")
     n_params = sum(c.size + b.size for c, b in zip(model.coefs_, model.intercepts_))
     solver = settings.get("solver")
-    if solver not in ("sgd", "adam") or state.dtype != model.coefs_[0].dtype:
+    if solver not in ("sgd", "adam", "adamw", "rprop") or state.dtype != model.coefs_[0].dtype:
         r.fail("invalid optimizer state")
-    if state.shape != ((2 if solver == "adam" else 1) * n_params,) or not np.isfinite(state).all():
+    if state.shape != ((1 if solver == "sgd" else 2) * n_params,) or not np.isfinite(state).all():
         r.fail("the optimizer state does not fit the weights")
     try:
         optimizer = StochasticOptimizer(
