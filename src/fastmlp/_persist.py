@@ -63,7 +63,8 @@ def save(model, file):
 
     Raises ValueError for a model that is not fitted, that holds classes of
     an object dtype, or whose random_state is a RandomState instance (which
-    the format cannot hold; pickle can).
+    the format cannot hold; pickle can). Callbacks, being code, are not
+    saved: the loaded model has callbacks=None.
     """
     from fastmlp._mlp import MLPClassifier, MLPRegressor
 
@@ -76,8 +77,8 @@ def save(model, file):
             "random_state is a RandomState instance, which this format cannot hold; set an "
             "int or None, or use pickle"
         )
-    if params.get("callbacks"):
-        raise ValueError("callbacks are code, which this format does not hold; use pickle")
+    # callbacks are code, which the format does not hold: the file has none
+    params["callbacks"] = None
     dtype = np.asarray(model.coefs_[0]).dtype
     arrays = {}
     for i, (c, b) in enumerate(zip(model.coefs_, model.intercepts_)):

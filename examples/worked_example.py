@@ -1,0 +1,7 @@
+"""The classic hand-worked backpropagation example, step by step, as the
+fastmlp engine computes it (the first part of `python -m fastmlp demo`)."""
+
+from fastmlp._demo import run_worked_example
+
+if __name__ == "__main__":
+    run_worked_example()
