@@ -10,10 +10,18 @@ import os
 # before the engine loads OpenMP; a value the user set is kept.
 os.environ.setdefault("GOMP_SPINCOUNT", "1000000")
 
+from fastmlp._interop import from_sklearn
 from fastmlp._mlp import MLPClassifier, MLPRegressor
 from fastmlp._params import InvalidParameterError
 from fastmlp._persist import load
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "InvalidParameterError", "load", "__version__"]
+__all__ = [
+    "MLPClassifier",
+    "MLPRegressor",
+    "InvalidParameterError",
+    "from_sklearn",
+    "load",
+    "__version__",
+]

@@ -291,6 +291,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         save(self, file)
 
+    def to_sklearn(self):
+        """The equal scikit-learn estimator (weights, fitted attributes and
+        optimizer state copied); ValueError names what scikit-learn cannot
+        express. See also fastmlp.from_sklearn. (fastmlp addition.)"""
+        from fastmlp._interop import to_sklearn
+
+        return to_sklearn(self)
+
     # ---- pickling: state only, never workspaces or views ----------------------
 
     def __getstate__(self):
