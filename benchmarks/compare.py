@@ -10,6 +10,7 @@ rate measured in the same run.
     python benchmarks/compare.py --quick         # reduced sizes, < 1 minute
     python benchmarks/compare.py --json out.json
     python benchmarks/compare.py --update-readme # rewrite README's results table
+    python benchmarks/compare.py --plot speed.png
 
 PyTorch is optional (pip install torch==2.13.0 for the CPU build).
 """
@@ -460,6 +461,31 @@ def table(results):
     return "\n".join(lines + notes)
 
 
+def plot_results(results, path):
+    """Bar chart of every fit's time per library, log scale, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    libs = ["fastmlp", "scikit-learn"] + (["PyTorch"] if "PyTorch" in results["versions"] else [])
+    rows = [r for r in results["rows"] if not r["id"].startswith("P")]
+    fig, ax = plt.subplots(figsize=(1.2 * len(rows) + 2, 4))
+    width = 0.8 / len(libs)
+    for k, lib in enumerate(libs):
+        ax.bar([i + k * width for i in range(len(rows))], [r.get(lib, 0) for r in rows], width,
+               label=lib)
+    ax.set_xticks([i + width * (len(libs) - 1) / 2 for i in range(len(rows))])
+    ax.set_xticklabels([r["id"] for r in rows])
+    ax.set_yscale("log")
+    ax.set_ylabel("fit time (s), lower is better")
+    ax.set_title(f"{results['machine']}, {results['date']}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def update_readme(text):
     readme = ROOT / "README.md"
     content = readme.read_text()
@@ -480,6 +506,7 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--update-readme", action="store_true", help="rewrite README's table")
+    parser.add_argument("--plot", metavar="FILE", help="draw the fit times as a PNG")
     args = parser.parse_args(argv)
     results = run(args.quick, args.repeats, not args.no_torch, not args.no_memory)
     text = table(results)
@@ -488,6 +515,8 @@ def main(argv=None):
         Path(args.json).write_text(json.dumps(results, indent=2))
     if args.update_readme:
         update_readme(text)
+    if args.plot:
+        plot_results(results, args.plot)
 
 
 if __name__ == "__main__":

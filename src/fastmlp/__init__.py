@@ -12,6 +12,7 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000000")
 
 from fastmlp._interop import from_sklearn
 from fastmlp._mlp import MLPClassifier, MLPRegressor
+from fastmlp._onnx import to_onnx
 from fastmlp._params import InvalidParameterError
 from fastmlp._persist import load
 
@@ -23,5 +24,6 @@ __all__ = [
     "InvalidParameterError",
     "from_sklearn",
     "load",
+    "to_onnx",
     "__version__",
 ]

@@ -7,14 +7,19 @@ import sys
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastmlp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    demo_parser = commands.add_parser(
         "demo",
         help="the worked backpropagation example, XOR, and digits next to scikit-learn",
     )
-    parser.parse_args(argv)
+    demo_parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="also write the worked example's loss curve and XOR's decision boundary as PNGs",
+    )
+    args = parser.parse_args(argv)
     from fastmlp._demo import main as demo
 
-    demo()
+    demo(plot_dir=args.plot)
     return 0
 
 

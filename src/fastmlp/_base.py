@@ -616,6 +616,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # validation set or to call callbacks; otherwise all epochs run in one
         # call.
         callbacks = list(self.callbacks or [])
+        if self.verbose >= 2:
+            from fastmlp.callbacks import ProgressBar
+
+            callbacks.append(ProgressBar(total=self.max_iter))
+        lines = bool(self.verbose) and self.verbose < 2  # scikit-learn's printed lines
         per_call = (
             1 if (validation or self.verbose or incremental or callbacks) else self.max_iter
         )
@@ -636,7 +641,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.n_iter_ += 1
                 self.loss_ = np.float64(loss)
                 self.loss_curve_.append(self.loss_)
-                if self.verbose:
+                if lines:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             if interrupted:
                 break
@@ -657,7 +662,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 diverged = stopped = True
             elif event is not None:
                 stopped = event != LR_REDUCED
-                if self.verbose:
+                if lines:
                     print(
                         "%s did not improve more than tol=%f for %d consecutive epochs.%s"
                         % (
@@ -805,7 +810,7 @@ class _Validation:
         m.validation_loss_curve_.append(np.float64(loss))
         if early_stopping:
             m.validation_scores_.append(score)
-            if m.verbose:
+            if m.verbose and m.verbose < 2:
                 print("Validation score: %f" % score)
             if m.early_stopping_metric == "loss":
                 worse = loss > m.best_validation_loss_ - m.tol

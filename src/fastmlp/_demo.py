@@ -118,6 +118,7 @@ def run_worked_example(out=print):
 
 
 def run_xor(out=print):
+    """Fit XOR without and with a hidden layer; returns the second model."""
     out("2. XOR: no hidden layer cannot separate it; two logistic hidden units can")
     for hidden in [(), (2,)]:
         model = MLPClassifier(
@@ -127,6 +128,7 @@ def run_xor(out=print):
         right = int((model.predict(XOR_X) == XOR_Y).sum())
         label = "no hidden layer" if not hidden else f"hidden layer {hidden}"
         out(f"   {label:16s}: {right}/4 points right, predictions {model.predict(XOR_X).tolist()}")
+    return model
 
 
 def run_digits(out=print):
@@ -160,9 +162,38 @@ def run_digits(out=print):
     )
 
 
-def main(out=print):
-    run_worked_example(out)
+def write_plots(directory, trained, xor_model, out=print):
+    """The worked example's loss curve and XOR's decision boundary as PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    from fastmlp import plot
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, draw in [
+        ("worked_example_loss.png", lambda ax: plot.loss_curve(trained, ax)),
+        ("xor_boundary.png", lambda ax: plot.decision_boundary(xor_model, XOR_X, XOR_Y, ax)),
+    ]:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(directory / name, dpi=100)
+        plt.close(fig)
+        out(f"   wrote {directory / name}")
+
+
+def main(out=print, plot_dir=None):
+    _, _, trained = run_worked_example(out)
     out("")
-    run_xor(out)
+    xor_model = run_xor(out)
     out("")
     run_digits(out)
+    if plot_dir:
+        out("")
+        out("4. pictures")
+        write_plots(plot_dir, trained, xor_model, out)

@@ -44,6 +44,7 @@ SOLVERS = {"sgd": FM_SGD, "adam": FM_ADAM, "adamw": FM_ADAMW, "rprop": FM_RPROP}
 SCHEDULES = {"constant": FM_CONSTANT, "invscaling": FM_INVSCALING, "adaptive": FM_ADAPTIVE}
 
 HAVE_OPENMP = bool(fm_have_openmp())
+LEAKY_SLOPE = FM_LEAKY_SLOPE
 # Each thread packs its own GEMM panels (under 1.3 MB); beyond this many,
 # threads only cost memory.
 MAX_THREADS = 256

@@ -165,5 +165,7 @@ cdef extern from "fastmlp.h" nogil:
                              int64_t n, int64_t n_weights, double alpha, double S,
                              fm_optimizer *opt, double *partials, int n_threads)
     int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
+    const double FM_LEAKY_SLOPE
+
     int fm_have_openmp()
     int fm_default_threads()

@@ -71,7 +71,10 @@ _COMMON_PARAMETERS_DOC = """
         gradient tolerance.
 
     verbose : bool or int, default=False
-        Print the loss after every epoch.
+        True or 1 prints scikit-learn's lines (the loss after every epoch);
+        2 shows a live tqdm progress bar instead, with the loss, validation
+        score and samples per second, when the output is a terminal.
+        (2 is a fastmlp addition; it needs tqdm.)
 
     warm_start : bool, default=False
         Continue from the current weights on the next fit instead of drawing

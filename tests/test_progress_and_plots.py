@@ -1,0 +1,87 @@
+"""Progress bars (extra fastmlp[progress]) and pictures (extra fastmlp[plot])."""
+
+import io
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+
+from fastmlp import MLPClassifier
+
+X, y = make_classification(300, 2, n_informative=2, n_redundant=0, random_state=0)
+
+
+def test_verbose_two_shows_a_bar_instead_of_lines(capsys):
+    pytest.importorskip("tqdm")
+    from fastmlp.callbacks import ProgressBar
+
+    stream = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, early_stopping=True,
+                      callbacks=[ProgressBar(file=stream, disable=False)]).fit(X, y)
+        MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, verbose=2).fit(X, y)
+    shown = stream.getvalue()
+    assert "5/5" in shown and "loss=" in shown and "val_score=" in shown and "samples/s" in shown
+    # verbose=2 prints none of scikit-learn's lines, and no bar off a terminal
+    captured = capsys.readouterr()
+    assert "Iteration" not in captured.out and "epoch" not in captured.err
+
+
+def real_png(path):
+    data = path.read_bytes()
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+
+
+def test_plots_render_as_images(tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fastmlp import plot
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0,
+                              early_stopping=True).fit(X, y)
+    for name, draw in [("curve.png", lambda ax: plot.loss_curve(model, ax)),
+                       ("boundary.png", lambda ax: plot.decision_boundary(model, X, y, ax))]:
+        fig, ax = plt.subplots()
+        assert draw(ax) is ax
+        fig.savefig(tmp_path / name)
+        plt.close(fig)
+        assert real_png(tmp_path / name)
+    with pytest.raises(ValueError, match="two features"):
+        plot.decision_boundary(model, np.ones((3, 3)), [0, 1, 0])
+
+
+def test_demo_writes_its_pictures(tmp_path):
+    pytest.importorskip("matplotlib")
+    result = subprocess.run([sys.executable, "-m", "fastmlp", "demo", "--plot", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    for name in ("worked_example_loss.png", "xor_boundary.png"):
+        assert real_png(tmp_path / name)
+
+
+def test_compare_draws_its_results(tmp_path):
+    pytest.importorskip("matplotlib")
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import compare
+
+    results = {
+        "machine": "test machine", "date": "today", "versions": {"fastmlp": "0", "PyTorch": "0"},
+        "rows": [
+            {"id": "W1", "fastmlp": 0.1, "scikit-learn": 2.0, "PyTorch": 3.0},
+            {"id": "W2", "fastmlp": 1.0, "scikit-learn": 4.0, "PyTorch": 2.0},
+            {"id": "P1", "fastmlp": 20.0, "scikit-learn": 200.0},
+        ],
+    }
+    compare.plot_results(results, tmp_path / "speed.png")
+    assert real_png(tmp_path / "speed.png")
