@@ -18,6 +18,7 @@ import time
 import warnings
 import weakref
 from abc import ABC, abstractmethod
+from typing import Any
 from functools import lru_cache
 from numbers import Integral, Real
 
@@ -62,7 +63,9 @@ _PREDICT_CHUNK_ROWS = 512
 # Each fitted estimator's ready-made engine predictor, with the arrays it was
 # built from; kept outside the estimator so that predicting changes nothing
 # in it (and copies and pickles carry no engine objects).
-_PREDICTORS = weakref.WeakKeyDictionary()
+_PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, tuple]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @lru_cache(maxsize=1)
@@ -282,7 +285,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     # ---- persistence -----------------------------------------------------------
 
-    def save(self, file):
+    def save(self, file: Any) -> None:
         """Write the fitted model to `file` (a path or a binary file object) in
         fastmlp's format: an .npz archive of the arrays with JSON metadata,
         which fastmlp.load reads back without running any code from the file.
@@ -291,7 +294,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         save(self, file)
 
-    def to_sklearn(self):
+    def to_sklearn(self) -> Any:
         """The equal scikit-learn estimator (weights, fitted attributes and
         optimizer state copied); ValueError names what scikit-learn cannot
         express. See also fastmlp.from_sklearn. (fastmlp addition.)"""

@@ -7,6 +7,7 @@ on as it would have in the original library.
 """
 
 import copy
+from typing import Any
 
 import numpy as np
 import sklearn.neural_network as sk
@@ -29,7 +30,7 @@ def _copy_fitted(source, target):
     target.intercepts_ = [np.array(b) for b in source.intercepts_]
 
 
-def from_sklearn(model):
+def from_sklearn(model: Any) -> Any:
     """A fastmlp estimator equal to a fitted scikit-learn MLPClassifier or
     MLPRegressor: the same parameters, weights and fitted attributes.
 
@@ -93,7 +94,7 @@ def _optimizer_from_sklearn(theirs, params):
     return ours
 
 
-def to_sklearn(model):
+def to_sklearn(model: Any) -> Any:
     """The scikit-learn MLPClassifier or MLPRegressor equal to a fitted
     fastmlp model. Raises ValueError naming what scikit-learn cannot express
     (activations it lacks, an output activation other than its own, dropout,

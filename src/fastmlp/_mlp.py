@@ -1,7 +1,12 @@
 """MLPClassifier and MLPRegressor: scikit-learn's multilayer perceptrons,
 trained by the fastmlp C engine."""
 
+from __future__ import annotations
+
+from typing import Any, Optional
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
@@ -398,7 +403,15 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     def _score_outputs(self, outputs, y, sample_weight):
         return _predictions_score(self._labels(outputs), y, sample_weight, accuracy_score)
 
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+    def fit(
+        self,
+        X: Any,
+        y: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        *,
+        X_val: Any = None,
+        y_val: Optional[ArrayLike] = None,
+    ) -> MLPClassifier:
         """Fit the model to X and y.
 
         Parameters
@@ -430,7 +443,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         return True
 
     @available_if(lambda est: est._check_solver())
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(
+        self,
+        X: Any,
+        y: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        classes: Optional[ArrayLike] = None,
+    ) -> MLPClassifier:
         """Train for one epoch over X and y, continuing from the current state.
 
         Parameters
@@ -467,7 +486,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> NDArray[Any]:
         """Predict class labels.
 
         Parameters
@@ -481,7 +500,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self._check_fitted()
         return self._labels(self._forward_pass_fast(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: Any) -> NDArray[np.floating]:
         """Probability of each class.
 
         Parameters
@@ -503,7 +522,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             return proba
         return outputs
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: Any) -> NDArray[np.floating]:
         """Natural log of predict_proba(X), of shape (n_samples, n_classes)."""
         proba = self.predict_proba(X)
         return np.log(proba, out=proba)
@@ -672,7 +691,15 @@ default=None
     def _score_outputs(self, outputs, y, sample_weight):
         return _predictions_score(self._values(outputs), y, sample_weight, r2_score)
 
-    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None):
+    def fit(
+        self,
+        X: Any,
+        y: ArrayLike,
+        sample_weight: Optional[ArrayLike] = None,
+        *,
+        X_val: Any = None,
+        y_val: Optional[ArrayLike] = None,
+    ) -> MLPRegressor:
         """Fit the model to X and y.
 
         Parameters
@@ -694,7 +721,9 @@ default=None
         """
         return self._fit(X, y, sample_weight=sample_weight, X_val=X_val, y_val=y_val)
 
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(
+        self, X: Any, y: ArrayLike, sample_weight: Optional[ArrayLike] = None
+    ) -> MLPRegressor:
         """Train for one epoch over X and y, continuing from the current state.
 
         Parameters
@@ -709,7 +738,7 @@ default=None
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: Any) -> NDArray[np.floating]:
         """Predict targets.
 
         Parameters

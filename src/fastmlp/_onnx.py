@@ -7,6 +7,8 @@ regressors ``variable``. Each layer is a MatMul and an Add followed by its
 activation, built from standard ONNX operators (opset 17).
 """
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["to_onnx"]
@@ -14,7 +16,7 @@ __all__ = ["to_onnx"]
 OPSET = 17
 
 
-def to_onnx(model, X_sample=None):
+def to_onnx(model: Any, X_sample: Any = None) -> Any:
     """The fitted `model` as an onnx.ModelProto.
 
     Parameters

@@ -96,12 +96,14 @@ RANDOM_STATE = _Kind(
     "an int, a numpy RandomState or None",
     lambda v: v is None
     or isinstance(v, np.random.RandomState)
-    or (isinstance(v, Integral) and not isinstance(v, bool) and 0 <= v < 2**32),
+    or (isinstance(v, Integral) and not isinstance(v, bool) and 0 <= int(v) < 2**32),
 )
 VERBOSE = _Kind(
     "a bool or an int >= 0",
-    lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, Integral) and v >= 0),
+    lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, Integral) and int(v) >= 0),
 )
+
+
 def _sequence_of(predicate):
     return lambda v: (
         isinstance(v, (list, tuple)) and all(predicate(x) for x in v)
@@ -117,7 +119,7 @@ ACTIVATION_SEQUENCE = _Kind(
 )
 RATE_SEQUENCE = _Kind(
     "a list or tuple of rates in [0, 1) (one per hidden layer)",
-    _sequence_of(lambda x: isinstance(x, Real) and not isinstance(x, bool) and 0 <= x < 1),
+    _sequence_of(lambda x: isinstance(x, Real) and not isinstance(x, bool) and 0 <= float(x) < 1),
 )
 ARRAY_LIST = _Kind(
     "a list of arrays (one per layer)",
@@ -130,7 +132,7 @@ DICT = _Kind("a dict", lambda v: isinstance(v, dict))
 
 LAYER_SIZES = _Kind(
     "an int >= 1 or a sequence of ints",
-    lambda v: (isinstance(v, Integral) and not isinstance(v, bool) and v >= 1)
+    lambda v: (isinstance(v, Integral) and not isinstance(v, bool) and int(v) >= 1)
     or (hasattr(v, "__len__") and hasattr(v, "__getitem__") and not isinstance(v, str)),
 )
 

@@ -19,6 +19,7 @@ with a ValueError that says what was wrong.
 
 import hashlib
 import json
+from typing import Any, BinaryIO, NoReturn, Union
 import math
 import os
 import zipfile
@@ -58,7 +59,7 @@ def _digest(array):
     return h.hexdigest()
 
 
-def save(model, file):
+def save(model: Any, file: Union[str, "os.PathLike[str]", BinaryIO]) -> None:
     """Write a fitted model to `file` (a path or a binary file object).
 
     Raises ValueError for a model that is not fitted, that holds classes of
@@ -136,12 +137,13 @@ def save(model, file):
         },
         "digests": {name: _digest(a) for name, a in arrays.items()},
     }
-    text = json.dumps(meta, allow_nan=True, sort_keys=True)
+    members: dict[str, Any] = {"metadata": np.array(json.dumps(meta, allow_nan=True,
+                                                                sort_keys=True)), **arrays}
     if isinstance(file, (str, os.PathLike)):
         with open(file, "wb") as f:
-            np.savez(f, metadata=np.array(text), **arrays)
+            np.savez(f, **members)
     else:
-        np.savez(file, metadata=np.array(text), **arrays)
+        np.savez(file, **members)
 
 
 class _Reader:
@@ -180,7 +182,7 @@ class _Reader:
             if array.dtype.kind not in "biufU" or _digest(array) != digests[name]:
                 raise ValueError(f"{self.name}: array {name!r} was altered or damaged")
 
-    def fail(self, what):
+    def fail(self, what: str) -> NoReturn:
         raise ValueError(f"{self.name}: {what}")
 
     def fitted(self, key, kind):
@@ -191,7 +193,7 @@ class _Reader:
         return value
 
 
-def load(file):
+def load(file: Union[str, "os.PathLike[str]", BinaryIO]) -> Any:
     """Read a model written by `save` (or `model.save`) from a path or a
     binary file object. Raises ValueError for a file that is truncated,
     tampered with, inconsistent, or written by a newer format version."""
@@ -220,7 +222,8 @@ def load(file):
     n_layers = r.fitted("n_layers_", int)
     if not 2 <= n_layers <= len(r.arrays):
         r.fail(f"{n_layers} layers")
-    coefs, intercepts = [], []
+    coefs: list[np.ndarray] = []
+    intercepts: list[np.ndarray] = []
     for i in range(n_layers - 1):
         c, b = r.arrays.get(f"coef_{i}"), r.arrays.get(f"intercept_{i}")
         if c is None or b is None:
