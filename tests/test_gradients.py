@@ -137,3 +137,30 @@ def test_chunk_size_changes_nothing_but_summation_order():
         value, grads = engine_loss_grad(net, X, Y, params, sw, chunk=chunk)
         assert value == pytest.approx(base[0], rel=1e-13)
         np.testing.assert_allclose(grads, base[1], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_predict_every_row_or_chosen_rows(dtype, n_threads):
+    """The engine's prediction pass against the reference forward pass,
+    over chunks smaller than the data, for all rows and for a reordered
+    subset with repeats."""
+    X, _, params, _ = problem("log_loss", dtype, n=41)
+    acts = ["tanh", "relu", "softmax"]
+    net = _engine.Network(UNITS, acts, "log_loss", 0.0, dtype)
+    data = _engine.Dataset(net, X)
+    coefs, intercepts = unpack(params)
+    expected = ref.forward(X, coefs, intercepts, acts)[0][-1]
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    chunk = 8
+    work = net.workspace(chunk, n_threads)
+    out = np.empty((41, UNITS[-1]), dtype)
+    _engine.predict(net, data, params, out, work, chunk, n_threads)
+    np.testing.assert_allclose(out, expected, **tol)
+
+    rows = np.array([40, 3, 3, 0, 17, 22, 9, 31, 12, 5, 8], np.int64)
+    sub = np.empty((rows.size, UNITS[-1]), dtype)
+    _engine.predict(net, data, params, sub, work, chunk, n_threads, rows)
+    np.testing.assert_allclose(sub, expected[rows], **tol)
+    with pytest.raises(ValueError, match="out of range"):
+        _engine.predict(net, data, params, sub, work, chunk, n_threads, rows + 1)

@@ -724,13 +724,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if "coefs_" not in self.__dict__:
             check_is_fitted(self, "coefs_")
 
-    def _outputs(self, net, data, params, n_threads, rows=None):
-        """Network outputs for data (or its rows `rows`), by the engine."""
-        n = data.n_samples if rows is None else rows.shape[0]
+    def _outputs(self, net, data, params, n_threads):
+        """Network outputs for every row of data, by the engine."""
+        n = data.n_samples
         out = np.empty((n, net.units[-1]), dtype=net.dtype)
         chunk = min(_CHUNK_ROWS, max(n, 1))
         _engine.predict(net, data, params, out, net.workspace(chunk, n_threads), chunk,
-                        n_threads, rows)
+                        n_threads)
         return out
 
     def _fast_outputs(self, X):
