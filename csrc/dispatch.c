@@ -15,11 +15,11 @@
 fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *snapshot,
                    void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                    fm_run *run, fm_mt19937 *rng, const fm_data *data, const fm_net *net,
-                   fm_optimizer *opt, int64_t batch_size, int n_threads,
+                   fm_optimizer *opt, int64_t batch_size, int64_t chunk, int n_threads,
                    const volatile int *interrupt)
 {
     return DISPATCH(fm_train, params, grads, state, snapshot, work, loss_curve, order, n_rows,
-                    run, rng, data, net, opt, batch_size, n_threads, interrupt);
+                    run, rng, data, net, opt, batch_size, chunk, n_threads, interrupt);
 }
 
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,

@@ -177,13 +177,16 @@ typedef struct {
 /* Mini-batch training for up to run->max_epochs epochs over the rows
  * order [n_rows] of data. Each epoch (shuffled first when run->shuffle)
  * runs, for each batch of batch_size rows in order, forward, loss, backward
- * and one optimizer step on params. grads [n_params] is scratch; state holds
- * the optimizer's memory: SGD velocity [n_params], Adam m then v
- * [2 n_params]. loss_curve (OUT) [max_epochs] gets each epoch's loss: the
- * mean over batches of batch loss (L2 term included) weighted by batch
- * length. work: fm_workspace_bytes(net, batch_size, n_threads). rng may be
- * NULL when not shuffling. interrupt may be NULL; a nonzero value seen
- * between two batches ends the call with FM_ERR_INTERRUPTED, run->epochs
+ * and one optimizer step on params; a batch passes through the network at
+ * most `chunk` rows at a time, its gradient summed over the pieces, so
+ * work is fm_workspace_bytes(net, min(chunk, batch_size), n_threads).
+ * grads [n_params] is scratch; state holds the optimizer's memory: SGD
+ * velocity [n_params]; Adam and AdamW m then v [2 n_params]; iRprop- the
+ * previous gradient then the step sizes [2 n_params]. loss_curve (OUT)
+ * [max_epochs] gets each epoch's loss: the mean over batches of batch loss
+ * (L2 term included) weighted by batch length. rng may be NULL when not
+ * shuffling. interrupt may be NULL; a nonzero value seen between two
+ * pieces of work ends the call with FM_ERR_INTERRUPTED, run->epochs
  * counting the epochs completed before, and params, state and opt->t back
  * at the end of the last completed epoch: snapshot [n_params + state size]
  * holds them meanwhile (required when interrupt is given). An epoch whose
@@ -193,7 +196,7 @@ typedef struct {
 fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *snapshot,
                    void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                    fm_run *run, fm_mt19937 *rng, const fm_data *data, const fm_net *net,
-                   fm_optimizer *opt, int64_t batch_size, int n_threads,
+                   fm_optimizer *opt, int64_t batch_size, int64_t chunk, int n_threads,
                    const volatile int *interrupt);
 
 /* Loss and gradient over the whole data set (the L-BFGS objective):
@@ -207,7 +210,8 @@ fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
 
 /* Network outputs for the rows `rows` [n_rows] of data (every row, n_rows =
  * data->n_samples, when rows is NULL): out [n_rows x units[n_layers]].
- * work: fm_workspace_bytes(net, chunk). */
+ * Rows go through the network `chunk` at a time; work:
+ * fm_workspace_bytes(net, chunk, n_threads). */
 fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                      const int64_t *rows, int64_t n_rows, const void *params,
                      const fm_net *net, int64_t chunk, int n_threads);
@@ -228,7 +232,8 @@ void fm_csr_dense_forward(fm_dtype dtype, void *Y, const int64_t *indptr,
                           int32_t activation, int64_t n, int64_t n_in, int64_t n_out,
                           int n_threads);
 /* dX [n x n_in] = (dY [n x n_out] W^T) * f'(A), A [n x n_in] the outputs of
- * activation f (not GELU or SiLU); no derivative when A is NULL (writes dX) */
+ * an elementwise activation f whose derivative follows from them (not
+ * softmax, GELU or SiLU); no derivative when A is NULL (writes dX) */
 void fm_dense_backward_data(fm_dtype dtype, void *dX, const void *dY, const void *W,
                             const void *A, int32_t activation, int64_t n, int64_t n_in,
                             int64_t n_out, void *pack, int n_threads);

@@ -63,9 +63,8 @@ double FM_FN(fm_sum_squares)(const real *x, int64_t n);
 fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot,
                           void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                           fm_run *run, fm_mt19937 *rng, const fm_data *data,
-                          const fm_net *net,
-                          fm_optimizer *opt, int64_t batch_size, int n_threads,
-                          const volatile int *interrupt);
+                          const fm_net *net, fm_optimizer *opt, int64_t batch_size,
+                          int64_t chunk, int n_threads, const volatile int *interrupt);
 fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
                               const real *params, const fm_net *net, int64_t chunk,
                               int n_threads);

@@ -59,16 +59,25 @@ static inline uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* Inverted dropout on layer `layer`'s outputs A [n x m] at training step
- * `step`: S = 0 or 1 / (1 - rate), M = A S. Each element's draw hashes
- * (seed, step, layer, row, unit), so masks repeat exactly and do not depend
- * on how work is split. */
+/* Where a training pass stands: the batch's step (what dropout masks are
+ * drawn for) and the batch row its first row is (batches larger than the
+ * workspace go through in pieces). NULL for passes without dropout. */
+typedef struct {
+    int64_t step, row0;
+} training_pass;
+
+/* Inverted dropout on layer `layer`'s outputs A [n x m], rows row0.. of the
+ * batch of training step `step`: S = 0 or 1 / (1 - rate), M = A S. Each
+ * element's draw hashes (seed, step, layer, batch row, unit), so masks
+ * repeat exactly and do not depend on how work is split. */
 static void dropout_forward(const layer_buffers *b, const fm_net *net, int64_t layer,
-                            int64_t step, int64_t n, int64_t m)
+                            const training_pass *pass, int64_t n, int64_t m)
 {
     const double rate = net->dropout[layer - 1];
     const real keep = (real)(1.0 / (1.0 - rate));
-    const uint64_t base = splitmix64(net->dropout_seed ^ splitmix64((uint64_t)step * 1024u + (uint64_t)layer));
+    const uint64_t base =
+        splitmix64(net->dropout_seed ^ splitmix64((uint64_t)pass->step * 1024u + (uint64_t)layer)) +
+        (uint64_t)(pass->row0 * m);
     for (int64_t i = 0; i < n * m; i++) {
         const double u = (double)(splitmix64(base + (uint64_t)i) >> 11) * 0x1.0p-53;
         b->s[i] = u >= rate ? keep : 0;
@@ -78,10 +87,10 @@ static void dropout_forward(const layer_buffers *b, const fm_net *net, int64_t l
 
 /* Pass the batch through every layer; the output layer writes into `out`
  * when given (prediction), into the workspace otherwise; dropout applies
- * when training. Returns A_L. */
+ * when training (train not NULL). Returns A_L. */
 static real *forward(real *out, void *work, const fm_layout *lay,
                      const FM_FN(fm_batch) *batch, const real *params, const fm_net *net,
-                     int64_t n, int64_t ws_rows, int training, int64_t step, int n_threads)
+                     int64_t n, int64_t ws_rows, const training_pass *train, int n_threads)
 {
     const int64_t L = net->n_layers;
     void *pack = (char *)work + lay->pack;
@@ -109,8 +118,8 @@ static real *forward(real *out, void *work, const fm_layout *lay,
             FM_FN(fm_activation_forward)(Y, n, n_out, f);
         }
         A = Y;
-        if (training && b.m) {
-            dropout_forward(&b, net, l + 1, step, n, n_out);
+        if (train && b.m) {
+            dropout_forward(&b, net, l + 1, train, n, n_out);
             A = b.m;
         }
     }
@@ -123,12 +132,11 @@ static real *forward(real *out, void *work, const fm_layout *lay,
 static void accumulate(real *grads, double *wloss, double *wsum, void *work,
                        const fm_layout *lay, const FM_FN(fm_batch) *batch,
                        const real *params, const fm_net *net, int64_t n, int64_t ws_rows,
-                       int training, int64_t step, int n_threads)
+                       const training_pass *train, int n_threads)
 {
     const int64_t L = net->n_layers, K = net->units[L];
     void *pack = (char *)work + lay->pack;
-    const real *P = forward(NULL, work, lay, batch, params, net, n, ws_rows, training, step,
-                            n_threads);
+    const real *P = forward(NULL, work, lay, batch, params, net, n, ws_rows, train, n_threads);
 
     double *l = (double *)((char *)work + lay->loss);
     FM_FN(fm_loss_forward)(l, P, batch->y, batch->rows, n, K, net->loss);
@@ -166,7 +174,7 @@ static void accumulate(real *grads, double *wloss, double *wsum, void *work,
         }
         /* layer l's input: layer l's outputs, masked when dropout applied */
         const layer_buffers b = layer_at(work, lay, net, ws_rows, l);
-        const int dropped = training && b.m;
+        const int dropped = train && b.m;
         FM_FN(fm_dense_backward_params)(dW, db, dropped ? b.m : b.a, NULL, D, n, n_in, n_out,
                                         pack, n_threads);
         const int32_t f = net->activation[l - 1];
@@ -230,23 +238,27 @@ static FM_FN(fm_batch) batch_of(const fm_data *data, const fm_net *net, int64_t 
 }
 
 /* One epoch over order [n]: returns FM_OK with *loss_sum = sum of batch
- * losses times batch lengths, or FM_ERR_INTERRUPTED. */
+ * losses times batch lengths, or FM_ERR_INTERRUPTED. A batch goes through
+ * the network `chunk` rows at a time, its gradient summed over the pieces. */
 static fm_status train_epoch(real *params, real *grads, real *state, void *work,
                              const fm_layout *lay, double *loss_sum, const int64_t *order,
                              int64_t n, const fm_data *data, const fm_net *net,
                              fm_optimizer *opt, int64_t *step, int64_t batch_size,
-                             int n_threads, const volatile int *interrupt)
+                             int64_t chunk, int n_threads, const volatile int *interrupt)
 {
     const int64_t n_params = fm_n_params(net);
     double total = 0;
     for (int64_t start = 0; start < n; start += batch_size) {
-        if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
         const int64_t B = fm_min64(batch_size, n - start);
-        const FM_FN(fm_batch) batch = batch_of(data, net, start, order + start);
         memset(grads, 0, (size_t)n_params * sizeof(real));
         double wloss = 0, S = 0;
-        accumulate(grads, &wloss, &S, work, lay, &batch, params, net, B, batch_size, 1,
-                   *step, n_threads);
+        for (int64_t row0 = 0; row0 < B; row0 += chunk) {
+            if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
+            const FM_FN(fm_batch) piece = batch_of(data, net, start + row0, order + start + row0);
+            const training_pass pass = {*step, row0};
+            accumulate(grads, &wloss, &S, work, lay, &piece, params, net,
+                       fm_min64(chunk, B - row0), chunk, &pass, n_threads);
+        }
         *step += 1;
         const double l2 = optimizer_step(params, grads, state,
                                          (double *)((char *)work + lay->steps), net, S, opt,
@@ -285,12 +297,13 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
                           void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                           fm_run *run, fm_mt19937 *rng, const fm_data *data,
                           const fm_net *net, fm_optimizer *opt, int64_t batch_size,
-                          int n_threads, const volatile int *interrupt)
+                          int64_t chunk, int n_threads, const volatile int *interrupt)
 {
-    if (fm_check_net(net) != FM_OK || batch_size < 1 || n_rows < 1 || !order ||
+    if (fm_check_net(net) != FM_OK || batch_size < 1 || chunk < 1 || n_rows < 1 || !order ||
         (run->shuffle && !rng) || (interrupt && !snapshot))
         return FM_ERR_ARGUMENT;
-    const fm_layout lay = fm_workspace_layout(net, batch_size, sizeof(real), n_threads);
+    chunk = fm_min64(chunk, batch_size);
+    const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     const int64_t n_params = fm_n_params(net);
     const int64_t n_state = (opt->solver == FM_SGD ? 1 : 2) * n_params;
     run->epochs = 0;
@@ -305,7 +318,7 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         double loss_sum = 0;
         const fm_status s = train_epoch(params, grads, state, work, &lay, &loss_sum, order,
                                         n_rows, data, net, opt, &run->step, batch_size,
-                                        n_threads, interrupt);
+                                        chunk, n_threads, interrupt);
         const double loss = loss_sum / (double)n_rows;
         const int diverged = s == FM_OK && !(isfinite(loss) && FM_FN(fm_all_finite)(params, n_params));
         if ((s == FM_ERR_INTERRUPTED || diverged) && snapshot) {
@@ -338,7 +351,7 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, NULL);
-        accumulate(grads, &wloss, &S, work, &lay, &batch, params, net, B, chunk, 0, 0,
+        accumulate(grads, &wloss, &S, work, &lay, &batch, params, net, B, chunk, NULL,
                    n_threads);
     }
     const double l2 = finalize(grads, params, net, S);
@@ -357,7 +370,7 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
-        forward(out + start * K, work, &lay, &batch, params, net, B, chunk, 0, 0, n_threads);
+        forward(out + start * K, work, &lay, &batch, params, net, B, chunk, NULL, n_threads);
     }
     return FM_OK;
 }

@@ -4,6 +4,7 @@ table also runs in a child process, so that a crash of the interpreter
 shows up as a failure rather than ending the test run."""
 
 import io
+import pickle
 import subprocess
 import sys
 import warnings
@@ -112,6 +113,39 @@ CASES.update(
             lambda: MLPClassifier(hidden_layer_sizes=(10**13,)).fit(X, y),
             MemoryError,
             "",
+        ),
+        "fit: X_val without y_val": (lambda: MLPClassifier().fit(X, y, X_val=X), ValueError, "go together"),
+        "fit: NaN X_val": (lambda: MLPClassifier().fit(X, y, X_val=with_nan(X), y_val=y), ValueError, "NaN"),
+        "fit: X_val feature count": (
+            lambda: MLPClassifier().fit(X, y, X_val=rng.rand(40, 6), y_val=y),
+            ValueError,
+            "features",
+        ),
+        "fit: X_val and y_val lengths": (
+            lambda: MLPRegressor().fit(X, yr, X_val=X, y_val=yr[:9]),
+            ValueError,
+            "X_val has 40 samples but y_val has 9",
+        ),
+        "fit: y_val classes": (
+            lambda: MLPClassifier().fit(X, y, X_val=X, y_val=y + 7),
+            ValueError,
+            "y_val has classes not in",
+        ),
+        "fit: NaN y_val": (lambda: MLPRegressor().fit(X, yr, X_val=X, y_val=with_nan(yr)), ValueError, "y_val"),
+        "fit: y_val target count": (
+            lambda: MLPRegressor().fit(X, yr, X_val=X, y_val=np.ones((40, 2))),
+            ValueError,
+            "y_val has 2 targets",
+        ),
+        "fit: negative poisson y_val": (
+            lambda: MLPRegressor(loss="poisson").fit(X, yr, X_val=X, y_val=-yr),
+            ValueError,
+            "non-negative targets y_val",
+        ),
+        "fit: X_val with lbfgs": (
+            lambda: MLPRegressor(solver="lbfgs").fit(X, yr, X_val=X, y_val=yr),
+            ValueError,
+            "X_val needs a stochastic solver",
         ),
     }
 )
@@ -235,3 +269,47 @@ def test_a_single_sample_and_a_single_class_fit():
         single_class = MLPClassifier(hidden_layer_sizes=(3,), max_iter=3).fit(X, np.zeros(40, int))
     assert one.predict(X[:2]).shape == (2,)
     assert set(single_class.predict(X)) == {0}
+
+
+# Bad calls on a fitted model, each of which must leave it as it was.
+X32 = X.astype(np.float32)
+LOSES_NOTHING = {
+    "fit: NaN X": lambda m, t: m.fit(with_nan(X), t),
+    "fit: invalid parameter": lambda m, t: m.set_params(alpha=-1.0).fit(X, t),
+    "warm start: wrong feature count": lambda m, t: m.set_params(warm_start=True).fit(
+        rng.rand(40, 6), t
+    ),
+    "warm start: NaN y_val": lambda m, t: m.set_params(warm_start=True).fit(
+        X, t, X_val=X, y_val=with_nan(t)
+    ),
+    # float32 data moves the optimizer's state to float32 before X_val fails
+    "warm start in float32: NaN X_val": lambda m, t: m.set_params(warm_start=True).fit(
+        X32, t, X_val=with_nan(X32), y_val=t
+    ),
+    "partial_fit: wrong feature count": lambda m, t: m.partial_fit(rng.rand(40, 6), t),
+    "partial_fit: NaN sample_weight": lambda m, t: m.partial_fit(
+        X, t, sample_weight=with_nan(np.ones(40))
+    ),
+    "fit: X_val with lbfgs": lambda m, t: m.set_params(solver="lbfgs").fit(X, t, X_val=X, y_val=t),
+}
+
+
+@pytest.mark.parametrize("estimator", ["classifier", "regressor"])
+@pytest.mark.parametrize("case", sorted(LOSES_NOTHING))
+def test_a_failed_call_leaves_a_fitted_model_as_it_was(estimator, case):
+    model = fitted_classifier() if estimator == "classifier" else fitted_regressor()
+    targets = y if estimator == "classifier" else yr
+    params = model.get_params()
+    before = pickle.dumps(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises((ValueError, TypeError)):
+            LOSES_NOTHING[case](model, targets)
+    model.set_params(**params)
+    assert pickle.dumps(model) == before
+    # and it trains on exactly as an untouched copy does
+    untouched = pickle.loads(before)
+    model.partial_fit(X, targets)
+    untouched.partial_fit(X, targets)
+    for a, b in zip(model.coefs_ + model.intercepts_, untouched.coefs_ + untouched.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -164,3 +164,36 @@ def test_predict_every_row_or_chosen_rows(dtype, n_threads):
     np.testing.assert_allclose(sub, expected[rows], **tol)
     with pytest.raises(ValueError, match="out of range"):
         _engine.predict(net, data, params, sub, work, chunk, n_threads, rows + 1)
+
+
+def train_one_epoch(dtype, chunk, solver):
+    """One epoch of batches of 16 rows, dropout on both hidden layers,
+    through the engine's Trainer with batches passed `chunk` rows at a time."""
+    X, Y, params, _ = problem("log_loss", dtype, n=40)
+    net = _engine.Network(UNITS, ["tanh", "relu", "softmax"], "log_loss", 1e-3, dtype,
+                          [0.3, 0.5], 12345)
+    params = params.copy()
+    state = np.zeros(params.size * (1 if solver == "sgd" else 2), dtype)
+    if solver == "rprop":
+        state[params.size:] = 0.01
+    trainer = _engine.Trainer(
+        net, _engine.Dataset(net, X, Y), params, state, np.arange(40, dtype=np.int64),
+        solver=solver, learning_rate=0.1, momentum=0.9, nesterov=True, beta_1=0.9,
+        beta_2=0.999, epsilon=1e-8, adam_t=0, schedule="constant", learning_rate_init=0.1,
+        power_t=0.5, tol=1e-4, n_iter_no_change=10.0, watch_loss=True, t=0, best_loss=np.inf,
+        no_improvement=0, shuffle=False, random_state=None, batch_size=16, chunk=chunk,
+        n_threads=1,
+    )
+    losses, _, _ = trainer.run(1)
+    return params, losses[0]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "rprop"])
+def test_batches_larger_than_the_workspace_train_the_same(solver):
+    """A batch passed in pieces (3 or 7 rows at a time) sums the same
+    gradient, with the same dropout masks, as the batch passed whole."""
+    whole, loss = train_one_epoch(np.float64, 16, solver)
+    for chunk in (3, 7):
+        pieces, piece_loss = train_one_epoch(np.float64, chunk, solver)
+        np.testing.assert_allclose(pieces, whole, rtol=1e-12, atol=1e-13)
+        assert piece_loss == pytest.approx(loss, rel=1e-12)

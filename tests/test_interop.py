@@ -68,6 +68,8 @@ def _dump(model):
         (dict(solver="adamw"), "solver='adamw'"),
         (dict(dropout=0.2), "dropout=0.2"),
         (dict(class_weight="balanced"), "class_weight='balanced'"),
+        (dict(clip_grad_norm=1.0), "clip_grad_norm=1.0"),
+        (dict(early_stopping=True, early_stopping_metric="loss"), "early_stopping_metric='loss'"),
     ],
 )
 def test_to_sklearn_names_what_sklearn_cannot_express(params, named):

@@ -1,13 +1,18 @@
 """Ctrl-C during fit: control comes back within half a second, with a
-warning, and the model holds the weights of the last completed epoch."""
+warning, and the model holds the weights of the last completed epoch (or,
+with early stopping, of the best one); after a fit, Ctrl-C still breaks
+blocking calls as before."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
+import numpy as np
 import pytest
 
 CHILD = textwrap.dedent(
@@ -17,10 +22,10 @@ CHILD = textwrap.dedent(
     from fastmlp import MLPClassifier
 
     rng = np.random.RandomState(0)
-    X = rng.standard_normal((4000, 50))
+    X = rng.standard_normal(({rows}, 50))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
-    params = dict(hidden_layer_sizes=(128, 128), batch_size=64, tol=0.0,
-                  n_iter_no_change=10**9, random_state=0, solver="{solver}")
+    params = {{**dict(hidden_layer_sizes=(128, 128), batch_size=64, tol=0.0,
+                      n_iter_no_change=10**9, random_state=0), **{params}}}
     model = MLPClassifier(max_iter=100000, **params)
     print("fitting", flush=True)
     with warnings.catch_warnings(record=True) as caught:
@@ -37,24 +42,45 @@ CHILD = textwrap.dedent(
         "curve": len(model.loss_curve_),
         "warnings": [str(w.message) for w in caught],
         "last_epoch_weights": all(np.array_equal(a, b) for a, b in zip(model.coefs_, same.coefs_)),
+        "finite": all(np.isfinite(c).all() for c in model.coefs_),
         "predicts": model.predict(X[:3]).tolist(),
     }}), flush=True)
     """
 )
 
 
+# (training rows, parameters, whether the weights must be the last epoch's)
+CASES = {
+    "adam": (4000, dict(solver="adam"), True),
+    "sgd": (4000, dict(solver="sgd"), True),
+    # one batch of 100,000 rows per epoch (seconds long): stopped inside it,
+    # once the first epoch has printed its loss
+    "rprop, full batch": (100_000, dict(solver="rprop", hidden_layer_sizes=(512, 512),
+                                        verbose=True), True),
+    # Python scores a validation set nine times the training set after every
+    # epoch, where the signal mostly lands; the weights are the best epoch's
+    "early stopping": (4000, dict(solver="adam", early_stopping=True,
+                                  validation_fraction=0.9), False),
+}
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(solver):
+@pytest.mark.parametrize("case", CASES)
+def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
+    rows, params, last_epoch = CASES[case]
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(solver=solver)],
+        [sys.executable, "-c", CHILD.format(rows=rows, params=params)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         assert child.stdout.readline().strip() == "fitting"
-        time.sleep(1.5)
+        if params.get("verbose"):
+            assert child.stdout.readline().startswith("Iteration 1,")
+            time.sleep(0.3)
+        else:
+            time.sleep(1.5)
         sent = time.time()
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=120)
@@ -65,5 +91,34 @@ def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(solver):
     assert result["ended"] - sent < 0.5
     assert "Training interrupted by user." in result["warnings"]
     assert result["n_iter"] >= 1 and result["curve"] == result["n_iter"]
-    assert result["last_epoch_weights"]
+    assert result["finite"]
+    if last_epoch:
+        assert result["last_epoch_weights"]
     assert len(result["predicts"]) == 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_still_breaks_a_blocking_read_after_a_fit():
+    """Training puts the interpreter's SIGINT handling back exactly: a
+    signal then interrupts a blocking read at once, rather than the read
+    being restarted until data arrives."""
+    from fastmlp import MLPClassifier
+
+    X = np.random.RandomState(0).standard_normal((50, 3))
+    MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, X[:, 0] > 0)
+    read_end, write_end = os.pipe()
+    signaller = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    writer = threading.Timer(5.0, os.write, (write_end, b"x"))
+    started = time.monotonic()
+    signaller.start()
+    writer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            os.read(read_end, 1)
+        assert time.monotonic() - started < 3.0
+    finally:
+        signaller.cancel()
+        writer.cancel()
+        writer.join()
+        os.close(read_end)
+        os.close(write_end)

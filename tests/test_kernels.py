@@ -305,3 +305,12 @@ def test_engine_shuffle_draws_what_numpy_draws(n):
         theirs.shuffle(b)
         np.testing.assert_array_equal(a, b)
     assert ours.randint(1 << 30) == theirs.randint(1 << 30)
+
+
+@pytest.mark.parametrize("activation", ["gelu", "silu", "softmax"])
+def test_backward_data_refuses_derivatives_its_outputs_do_not_give(activation):
+    dY, W, A = np.ones((3, 4)), np.ones((2, 4)), np.full((3, 2), 0.5)
+    dX = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="activation_backward"):
+        _engine.dense_backward_data(dX, dY, W, A, activation)
+    assert not dX.any()

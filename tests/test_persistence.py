@@ -188,6 +188,14 @@ def test_newer_format_versions_are_refused(saved):
         (lambda m: m.update(estimator="SVC"), "unknown estimator"),
         (lambda m: m.update(label_type="binary"), "classes"),
         (lambda m: m["digests"].pop("coef_0"), "do not match the metadata"),
+        (lambda m: m["optimizer"].update(beta_1=2.0), "optimizer settings out of range"),
+        (lambda m: m["optimizer"].update(epsilon=0.0), "optimizer settings out of range"),
+        (lambda m: m["optimizer"].update(t=-1), "optimizer settings out of range"),
+        (lambda m: m.update(dropout_state=[2**70, 0]), "invalid dropout state"),
+        (lambda m: m.update(no_improvement_count=-3), "no-improvement count"),
+        (lambda m: m["fitted"].update(t_=-1), "negative"),
+        (lambda m: m.update(class_weight_pairs=[[0, "heavy"]]), "invalid class weights"),
+        (lambda m: m.update(class_weight_pairs=[[[0], 1.0]]), "invalid class weights"),
     ],
 )
 def test_inconsistent_metadata_is_refused(saved, edit, message):
@@ -200,3 +208,61 @@ def test_what_the_format_cannot_hold_is_refused_at_save():
         quiet_fit(MLPClassifier(max_iter=1, random_state=np.random.RandomState(0)), Xc, yc).save(io.BytesIO())
     with pytest.raises(Exception, match="not fitted"):
         MLPClassifier().save(io.BytesIO())
+
+
+def test_every_damaged_byte_gives_a_value_error_or_a_clean_load(saved):
+    """Flip each byte of the archive's headers, and a sample of the rest:
+    loading either refuses with ValueError or yields a working model."""
+    offsets = set(range(0, 200)) | set(range(0, len(saved), 13)) | set(
+        range(len(saved) - 200, len(saved))
+    )
+    for offset in sorted(offsets):
+        damaged = bytearray(saved)
+        damaged[offset] ^= 0xFF
+        try:
+            model = load_bytes(bytes(damaged))
+        except ValueError:
+            continue
+        assert model.predict(Xc[:2]).shape == (2,)
+
+
+def test_initial_weights_given_as_arrays_are_saved():
+    coefs = [np.full((6, 3), 0.1), np.full((3, 3), -0.2)]
+    intercepts = [np.zeros(3), np.ones(3)]
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), coefs_init=coefs,
+                                    intercepts_init=intercepts, max_iter=2, random_state=0),
+                       Xc, yc)
+    loaded = round_trip(model)
+    for given, back in zip(coefs + intercepts, loaded.coefs_init + loaded.intercepts_init):
+        np.testing.assert_array_equal(np.asarray(back), given)
+    refit = quiet_fit(loaded, Xc, yc)  # the loaded parameters start a fit as the saved did
+    for a, b in zip(refit.coefs_, quiet_fit(model, Xc, yc).coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("labels", [np.array([0, 1, 2]), np.array(["a", "b", "c"])])
+@pytest.mark.parametrize("numpy_keys", [False, True])
+def test_class_weight_dicts_keep_their_labels(labels, numpy_keys):
+    keys = list(labels) if numpy_keys else labels.tolist()
+    weights = dict(zip(keys, [2.0, 1.0, 0.5]))
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(4,), class_weight=weights, max_iter=2,
+                                    random_state=0), Xc, labels[yc])
+    loaded = round_trip(model)
+    assert loaded.class_weight == {k.item() if numpy_keys else k: w for k, w in weights.items()}
+    refit = quiet_fit(loaded, Xc, labels[yc])
+    np.testing.assert_array_equal(refit.coefs_[0], quiet_fit(model, Xc, labels[yc]).coefs_[0])
+
+
+def test_warm_start_with_early_stopping_after_loading():
+    """A loaded model's best weights are its weights, as after the fit that
+    saved it: a warm start that never improves on the saved score ends with
+    its last epoch, as the unsaved model does."""
+    params = dict(hidden_layer_sizes=(5,), early_stopping=True, max_iter=30, random_state=0)
+    model = quiet_fit(MLPClassifier(**params), Xc, yc)
+    loaded = round_trip(model)
+    model.set_params(warm_start=True, max_iter=3, learning_rate_init=1e-9)
+    loaded.set_params(warm_start=True, max_iter=3, learning_rate_init=1e-9)
+    quiet_fit(model, Xc, yc)
+    quiet_fit(loaded, Xc, yc)
+    for a, b in zip(model.coefs_, loaded.coefs_):
+        np.testing.assert_array_equal(a, b)

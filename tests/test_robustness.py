@@ -4,6 +4,7 @@ answer."""
 
 import gc
 import threading
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -80,6 +81,26 @@ def test_repeated_fit_predict_partial_fit_does_not_leak():
         cycle()
     gc.collect()
     assert rss_mib() - before < 20
+
+
+@pytest.mark.parametrize("solver,batch_size", [("rprop", "auto"), ("adam", 20_000)])
+def test_full_batch_training_memory_does_not_grow_with_the_data(solver, batch_size):
+    """A 20,000-row batch passes through the network in pieces: the fit's
+    buffers stay a fraction of what the whole batch's activations would
+    take (20,000 x 64 hidden units x 8 bytes x 3 buffers = 31 MB)."""
+    rng = np.random.RandomState(0)
+    Xb = rng.rand(20_000, 50)
+    model = MLPRegressor(hidden_layer_sizes=(64,), solver=solver, batch_size=batch_size,
+                         max_iter=2, random_state=0)
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(Xb, Xb[:, 0])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -43,14 +43,14 @@ static void expect(const char *what, double got, double want)
         if (fm_workspace_bytes(&net, 1, DTYPE, 1) > (int64_t)sizeof work) return 2;       \
         fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 1.2, 0.5, 0, 1e300, 0, 0, 0, 0};      \
         fm_status s = fm_train(DTYPE, params, grads, velocity, NULL, work, &loss, order, 1,  \
-                               &run, NULL, &data, &net, &opt, 1, 1, NULL);             \
+                               &run, NULL, &data, &net, &opt, 1, 1, 1, NULL);             \
         if (s != FM_OK || run.epochs != 1) return 3;                                   \
         for (int i = 0; i < 12; i++) expect(#T " first step", params[i], AFTER_ONE_STEP[i]); \
         expect(#T " E of the first sample", loss * 2, 0.106669);                       \
         expect(#T " samples seen", (double)run.t, 1);                                  \
         for (int i = 0; i < 12; i++) params[i] = (T)START[i];                          \
         s = fm_train(DTYPE, params, grads, velocity, NULL, work, &loss, order, 3, &run, NULL,\
-                     &data, &net, &opt, 1, 1, NULL);                                   \
+                     &data, &net, &opt, 1, 1, 1, NULL);                                 \
         if (s != FM_OK || run.epochs != 1) return 3;                                   \
         expect(#T " summed E of one epoch", loss * 3 * 2, 0.523640);                   \
     } while (0)

@@ -1,11 +1,16 @@
 """The training loop shared by MLPClassifier and MLPRegressor.
 
 Python runs between epochs only. It validates input with scikit-learn's
-utilities, draws the initial weights, the validation split and each epoch's
-shuffle from the estimator's RandomState in scikit-learn's order, keeps the
-stopping and learning-rate bookkeeping, and hands every epoch to the C engine
-in one call (fastmlp._engine.train_epoch). L-BFGS runs scipy's minimizer over
-the flat parameter vector with the loss and gradient computed in C.
+utilities, draws the initial weights and the validation split from the
+estimator's RandomState in scikit-learn's order, and hands the epochs to the
+C engine (fastmlp._engine.Trainer), which shuffles, trains and applies the
+stopping and learning-rate rules; Python looks in between epochs only to
+score a validation set, print or call callbacks. L-BFGS runs scipy's
+minimizer over the flat parameter vector with the loss and gradient
+computed in C.
+
+A fit that fails before training starts (bad input, bad parameters) leaves
+the estimator as it found it (`_Undo`).
 
 Parameters live in one flat buffer (`_params`): every layer's weights, then
 every layer's biases. `coefs_` and `intercepts_` are numpy views into it, so
@@ -14,6 +19,7 @@ starting weights) is noticed at the next fit or predict, which copies them
 into a fresh buffer.
 """
 
+import copy
 import time
 import warnings
 import weakref
@@ -58,6 +64,9 @@ WEIGHT_INITS = ("sklearn", "glorot_uniform", "he_uniform", "he_normal", "lecun_n
 # Rows per pass through the network for the L-BFGS objective and for
 # prediction: bounds the workspace whatever the data size.
 _CHUNK_ROWS = 256
+# Training batches larger than this pass through the network in pieces, so
+# that a full-batch solver's memory does not grow with the data.
+_TRAIN_CHUNK_ROWS = 1024
 _PREDICT_CHUNK_ROWS = 512
 
 # Each fitted estimator's ready-made engine predictor, with the arrays it was
@@ -66,6 +75,29 @@ _PREDICT_CHUNK_ROWS = 512
 _PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, tuple]" = (
     weakref.WeakKeyDictionary()
 )
+
+
+class _Undo:
+    """The estimator's attributes as a fit found them, put back by
+    `restore` unless training has begun (whose results a later error, such
+    as divergence, keeps by design)."""
+
+    def __init__(self, model):
+        self.model = model
+        # The optimizer is the one attribute a fit changes in place before
+        # training (its state's precision), so it is copied.
+        self.saved = {
+            name: copy.copy(value) if isinstance(value, StochasticOptimizer) else value
+            for name, value in model.__dict__.items()
+        }
+
+    def training_begins(self):
+        self.saved = None
+
+    def restore(self):
+        if self.saved is not None:
+            self.model.__dict__.clear()
+            self.model.__dict__.update(self.saved)
 
 
 @lru_cache(maxsize=1)
@@ -270,9 +302,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 )
         return rates if any(rates) else None
 
-    def _network(self, units, dtype, loss=None, dropout=None, dropout_seed=0):
-        # AdamW decays the weights itself: no L2 term in its loss or gradient.
-        alpha = 0.0 if self.solver == "adamw" else float(self.alpha)
+    def _network(self, units, dtype, loss=None, dropout=None, dropout_seed=0, penalty=True):
+        """The engine's network; penalty=False leaves the L2 term out of
+        its loss (as AdamW, which decays the weights itself, always does)."""
+        alpha = float(self.alpha) if penalty and self.solver != "adamw" else 0.0
         return _engine.Network(
             units,
             self._activations(len(units) - 1),
@@ -343,7 +376,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         fan_out)), factor 2 for logistic layers and 6 otherwise; the others
         draw only weights and start the biases at zero."""
         n = len(layer_units) - 1
-        for name, given in (("coefs_init", self.coefs_init), ("intercepts_init", self.intercepts_init)):
+        for name, given in (
+            ("coefs_init", self.coefs_init),
+            ("intercepts_init", self.intercepts_init),
+        ):
             if given is not None and len(given) != n:
                 raise ValueError(f"{name} has {len(given)} arrays for {n} layers.")
         hidden = self._hidden_activations(n - 1)
@@ -370,7 +406,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             else:
                 coef = rs.normal(0.0, np.sqrt(1.0 / fan_in), (fan_in, fan_out))
             if self.intercepts_init is not None:
-                intercept = self._given(self.intercepts_init[i], (fan_out,), f"intercepts_init[{i}]")
+                intercept = self._given(
+                    self.intercepts_init[i], (fan_out,), f"intercepts_init[{i}]"
+                )
             elif scheme == "sklearn":
                 intercept = rs.uniform(-bound, bound, fan_out)
             else:
@@ -390,14 +428,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     # ---- fit -----------------------------------------------------------------
 
-    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, X_val=None, y_val=None,
+             undo=None):
+        """Validate, then train; undo (an _Undo taken before the caller
+        changed anything) puts the estimator back if the fit fails before
+        training starts."""
+        undo = undo or _Undo(self)
+        try:
+            return self._fit_unguarded(X, y, sample_weight, incremental, X_val, y_val, undo)
+        except BaseException:
+            undo.restore()
+            raise
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental, X_val, y_val, undo):
         validate_parameters(self, self._parameter_constraints)
         hidden = self._hidden_sizes()
         stochastic = self.solver in _STOCHASTIC_SOLVERS
         if not stochastic:
             for name, value in (("dropout", self._dropout_rates(len(hidden))),
                                 ("callbacks", self.callbacks),
-                                ("clip_grad_norm", self.clip_grad_norm)):
+                                ("clip_grad_norm", self.clip_grad_norm),
+                                ("X_val", X_val is not None)):
                 if value:
                     raise ValueError(f"{name} needs a stochastic solver, not solver='lbfgs'.")
         if (X_val is None) != (y_val is None):
@@ -428,10 +479,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         if stochastic:
             self._fit_stochastic(X, y, sample_weight, X_val, y_val, params, layer_units,
-                                 incremental, n_threads)
+                                 incremental, n_threads, undo)
         else:
             net = self._network(layer_units, dtype)
-            self._fit_lbfgs(net, self._dataset(net, X, y, sample_weight), params, n_threads)
+            data = self._dataset(net, X, y, sample_weight)
+            undo.training_begins()
+            self._fit_lbfgs(net, data, params, n_threads)
 
         if not np.isfinite(self._params).all():
             raise ValueError(
@@ -503,7 +556,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
 
     def _fit_stochastic(self, X, y, sample_weight, X_val, y_val, params, layer_units,
-                        incremental, n_threads):
+                        incremental, n_threads, undo):
         dtype = params.dtype
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = StochasticOptimizer(
@@ -601,6 +654,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             shuffle=self.shuffle and self.solver != "rprop",
             random_state=self._random_state,
             batch_size=batch_size,
+            chunk=_TRAIN_CHUNK_ROWS,
             n_threads=n_threads,
             weight_decay=float(self.alpha) if self.solver == "adamw" else 0.0,
             clip_norm=float(self.clip_grad_norm or 0.0),
@@ -608,8 +662,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         )
         validation = None
         if X_val is not None:
-            validation = _Validation(self, net, params, X_val, y_val, val_targets, sw_val,
-                                     n_threads)
+            validation = _Validation(self, layer_units, params, X_val, y_val, val_targets,
+                                     sw_val, n_threads)
             # a fresh fit starts the curve; warm starts and partial_fit append
             if not self.loss_curve_ or not hasattr(self, "validation_loss_curve_"):
                 self.validation_loss_curve_ = []
@@ -628,63 +682,70 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             1 if (validation or self.verbose or incremental or callbacks) else self.max_iter
         )
         watch = "Validation loss" if self.early_stopping_metric == "loss" else "Validation score"
+        undo.training_begins()
         self.n_iter_ = 0
         stopped = interrupted = diverged = False
-        while self.n_iter_ < self.max_iter and not (stopped or interrupted):
-            started = time.perf_counter()
-            losses, event, interrupted = trainer.run(min(per_call, self.max_iter - self.n_iter_))
-            optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
-            self.t_ = trainer.t
-            if rates:
-                self._dropout_step = trainer.step
-            if not early_stopping:
-                self.best_loss_ = np.float64(trainer.best_loss)
-                self._no_improvement_count = trainer.no_improvement
-            for loss in losses:
-                self.n_iter_ += 1
-                self.loss_ = np.float64(loss)
-                self.loss_curve_.append(self.loss_)
-                if lines:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            if interrupted:
-                break
-            record = EpochRecord(
-                epoch=self.n_iter_,
-                loss=float(self.loss_),
-                learning_rate=float(optimizer.learning_rate),
-                seconds=time.perf_counter() - started,
-            )
-            if validation is not None and losses.size:
-                record = validation.update(record, early_stopping)
-                if early_stopping and self._no_improvement_count > self.n_iter_no_change:
-                    event = optimizer.trigger_stopping()
-                    if event == LR_REDUCED:
-                        self._no_improvement_count = 0
-                        trainer.learning_rate = optimizer.learning_rate
-            if event == _engine.DIVERGED:
-                diverged = stopped = True
-            elif event is not None:
-                stopped = event != LR_REDUCED
-                if lines:
-                    print(
-                        "%s did not improve more than tol=%f for %d consecutive epochs.%s"
-                        % (
-                            watch if early_stopping else "Training loss",
-                            self.tol,
-                            self.n_iter_no_change,
-                            stall_ending(event, optimizer.learning_rate),
-                        )
-                    )
-            if losses.size and any([bool(callback(self, record)) for callback in callbacks]):
-                stopped = True
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter and not stopped:
-                warnings.warn(
-                    "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                    "optimization hasn't converged yet." % self.max_iter,
-                    ConvergenceWarning,
+        # Ctrl-C inside the engine ends trainer.run; anywhere else in the loop
+        # (scoring, printing, callbacks) it arrives as KeyboardInterrupt.
+        try:
+            while self.n_iter_ < self.max_iter and not (stopped or interrupted):
+                started = time.perf_counter()
+                epochs = min(per_call, self.max_iter - self.n_iter_)
+                losses, event, interrupted = trainer.run(epochs)
+                optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
+                self.t_ = trainer.t
+                if rates:
+                    self._dropout_step = trainer.step
+                if not early_stopping:
+                    self.best_loss_ = np.float64(trainer.best_loss)
+                    self._no_improvement_count = trainer.no_improvement
+                for loss in losses:
+                    self.n_iter_ += 1
+                    self.loss_ = np.float64(loss)
+                    self.loss_curve_.append(self.loss_)
+                    if lines:
+                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if interrupted:
+                    break
+                record = EpochRecord(
+                    epoch=self.n_iter_,
+                    loss=float(self.loss_),
+                    learning_rate=float(optimizer.learning_rate),
+                    seconds=time.perf_counter() - started,
                 )
+                if validation is not None and losses.size:
+                    record = validation.update(record, early_stopping)
+                    if early_stopping and self._no_improvement_count > self.n_iter_no_change:
+                        event = optimizer.trigger_stopping()
+                        if event == LR_REDUCED:
+                            self._no_improvement_count = 0
+                            trainer.learning_rate = optimizer.learning_rate
+                if event == _engine.DIVERGED:
+                    diverged = stopped = True
+                elif event is not None:
+                    stopped = event != LR_REDUCED
+                    if lines:
+                        print(
+                            "%s did not improve more than tol=%f for %d consecutive epochs.%s"
+                            % (
+                                watch if early_stopping else "Training loss",
+                                self.tol,
+                                self.n_iter_no_change,
+                                stall_ending(event, optimizer.learning_rate),
+                            )
+                        )
+                if losses.size and any([bool(callback(self, record)) for callback in callbacks]):
+                    stopped = True
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter and not stopped:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the "
+                        "optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            interrupted = True
         if interrupted:
             warnings.warn("Training interrupted by user.")
 
@@ -724,13 +785,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if "coefs_" not in self.__dict__:
             check_is_fitted(self, "coefs_")
 
-    def _outputs(self, net, data, params, n_threads):
-        """Network outputs for every row of data, by the engine."""
+    def _outputs(self, net, data, params, n_threads, work=None):
+        """Network outputs for every row of data, by the engine; work, when
+        given, is a workspace for _CHUNK_ROWS rows."""
         n = data.n_samples
         out = np.empty((n, net.units[-1]), dtype=net.dtype)
-        chunk = min(_CHUNK_ROWS, max(n, 1))
-        _engine.predict(net, data, params, out, net.workspace(chunk, n_threads), chunk,
-                        n_threads)
+        chunk = _CHUNK_ROWS if work is not None else min(_CHUNK_ROWS, max(n, 1))
+        if work is None:
+            work = net.workspace(chunk, n_threads)
+        _engine.predict(net, data, params, out, work, chunk, n_threads)
         return out
 
     def _fast_outputs(self, X):
@@ -793,18 +856,20 @@ class _Validation:
     recorded, and with early stopping they decide progress and keep the best
     weights."""
 
-    def __init__(self, model, net, params, X, y, targets, sample_weight, n_threads):
-        self.model, self.net, self.params, self.n_threads = model, net, params, n_threads
+    def __init__(self, model, units, params, X, y, targets, sample_weight, n_threads):
+        self.model, self.params, self.n_threads = model, params, n_threads
+        # The validation loss is the data's loss alone, without the L2 term.
+        self.net = model._network(units, params.dtype, penalty=False)
         if targets.ndim == 1:
             targets = targets.reshape(-1, 1)
-        self.data = model._dataset(net, X, targets, sample_weight)
+        self.data = model._dataset(self.net, X, targets, sample_weight)
         self.y, self.sample_weight = y, sample_weight
-        self.work = net.workspace(_CHUNK_ROWS, n_threads)
+        self.work = self.net.workspace(_CHUNK_ROWS, n_threads)
 
     def update(self, record, early_stopping):
         """Score the current weights; returns the record with them."""
         m = self.model
-        outputs = m._outputs(self.net, self.data, self.params, self.n_threads)
+        outputs = m._outputs(self.net, self.data, self.params, self.n_threads, self.work)
         score = float(m._score_outputs(outputs, self.y, self.sample_weight))
         loss = float(
             _engine.loss_grad(self.net, self.data, self.params, None, self.work, _CHUNK_ROWS,

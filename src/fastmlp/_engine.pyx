@@ -13,9 +13,10 @@ import threading
 import numpy as np
 
 cimport numpy as cnp
-from libc.signal cimport SIG_ERR, SIGINT, sighandler_t, signal
+from libc.signal cimport SIGINT
 from libc.stdint cimport int32_t, int64_t, uint64_t
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
+from posix.types cimport sigset_t
 
 from fastmlp._fastmlp cimport *
 
@@ -321,6 +322,32 @@ cdef void on_sigint(int signum) noexcept nogil:
     sigint_seen = 1
 
 
+ctypedef void (*signal_handler)(int) noexcept nogil
+
+cdef extern from "<signal.h>" nogil:
+    # POSIX sigaction: unlike signal(), it saves and restores the previous
+    # disposition exactly, flags included (signal() would add SA_RESTART to
+    # the interpreter's handler and stop Ctrl-C from breaking blocking reads).
+    cdef struct sigaction_t "sigaction":
+        signal_handler sa_handler
+        sigset_t sa_mask
+        int sa_flags
+    int sigaction(int signum, const sigaction_t *action, sigaction_t *previous)
+    int sigemptyset(sigset_t *mask)
+
+
+cdef bint catch_sigint(sigaction_t *previous) noexcept nogil:
+    """Point SIGINT at on_sigint, keeping the previous disposition in
+    *previous; false when it could not be installed."""
+    global sigint_seen
+    cdef sigaction_t action
+    memset(&action, 0, sizeof(action))
+    action.sa_handler = on_sigint
+    sigemptyset(&action.sa_mask)
+    sigint_seen = 0
+    return sigaction(SIGINT, &action, previous) == 0
+
+
 cdef fm_mt19937 *load_mt19937(fm_mt19937 *rng, random_state) except NULL:
     """Copy a RandomState's MT19937 state into rng."""
     if not isinstance(random_state, np.random.RandomState):
@@ -370,6 +397,10 @@ cdef class Trainer:
         `shuffle`.
     random_state : numpy RandomState
         Drawn from, and advanced, exactly as RandomState.shuffle would.
+    chunk : int
+        The most rows that go through the network at once: larger batches
+        pass in pieces whose gradients add up (the workspace is sized for
+        min(chunk, batch_size) rows).
     The keyword arguments are the optimizer's and the epoch rules' settings
     and starting state (see fm_optimizer and fm_run in fastmlp.h).
     """
@@ -384,6 +415,7 @@ cdef class Trainer:
     cdef int64_t *order
     cdef int64_t n_rows
     cdef int64_t batch_size
+    cdef int64_t chunk
     cdef int n_threads
     cdef fm_optimizer opt
     cdef fm_run settings
@@ -395,8 +427,8 @@ cdef class Trainer:
                  schedule, double learning_rate_init, double power_t, double tol,
                  double n_iter_no_change, bint watch_loss, int64_t t, double best_loss,
                  int64_t no_improvement, bint shuffle, random_state, int64_t batch_size,
-                 int n_threads, double weight_decay=0.0, double clip_norm=0.0,
-                 int64_t step=0):
+                 int64_t chunk, int n_threads, double weight_decay=0.0,
+                 double clip_norm=0.0, int64_t step=0):
         data.check_for(net, True)
         if solver not in SOLVERS:
             raise ValueError(f"unknown solver {solver!r}")
@@ -404,6 +436,8 @@ cdef class Trainer:
             raise ValueError(f"unknown learning-rate schedule {schedule!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, got {chunk}")
         if shuffle and not isinstance(random_state, np.random.RandomState):
             raise TypeError("shuffling needs a numpy RandomState")
         self.net, self.data, self.random_state = net, data, random_state
@@ -413,7 +447,8 @@ cdef class Trainer:
         cdef int64_t n_state = n_params * (1 if self.opt.solver == FM_SGD else 2)
         grads = np.empty_like(params)
         snapshot = np.empty(n_params + n_state, dtype=net.dtype)
-        work = net.workspace(batch_size, n_threads)
+        self.chunk = min(chunk, batch_size)
+        work = net.workspace(self.chunk, n_threads)
         self.arrays = (params, grads, state, snapshot, work, order)
         self.params = pointer(params, "params", net.dtype, n_params, True)
         self.grads = pointer(grads, "grads", net.dtype, n_params, True)
@@ -486,7 +521,6 @@ cdef class Trainer:
         between two batches. After DIVERGED or SIGINT, parameters and
         optimizer state are those of the last complete, finite epoch.
         """
-        global sigint_seen
         if max_epochs < 1:
             raise ValueError("max_epochs must be at least 1")
         cdef fm_mt19937 rng
@@ -497,21 +531,19 @@ cdef class Trainer:
         cdef double *c = <double *>cnp.PyArray_DATA(curve)
         self.settings.max_epochs = max_epochs
         cdef bint main = threading.current_thread() is threading.main_thread()
-        cdef sighandler_t previous = SIG_ERR
-        if main:
-            sigint_seen = 0
-            previous = signal(SIGINT, on_sigint)
+        cdef sigaction_t previous
+        cdef bint caught = main and catch_sigint(&previous)
         cdef fm_status status
         try:
             with nogil:
                 status = fm_train(self.net.code, self.params, self.grads, self.state,
                                   self.snapshot, self.work, c, self.order, self.n_rows,
                                   &self.settings, rng_ptr, &self.data.data, &self.net.net,
-                                  &self.opt, self.batch_size, self.n_threads,
-                                  &sigint_seen if main else NULL)
+                                  &self.opt, self.batch_size, self.chunk, self.n_threads,
+                                  &sigint_seen if caught else NULL)
         finally:
-            if main and previous != SIG_ERR:
-                signal(SIGINT, previous)
+            if caught:
+                sigaction(SIGINT, &previous, NULL)
         if rng_ptr != NULL:
             store_mt19937(rng_ptr, self.random_state)
         interrupted = status == FM_ERR_INTERRUPTED
@@ -718,7 +750,14 @@ def csr_dense_forward(Y, indptr, indices, values, rows, W, b, activation="identi
 def dense_backward_data(dX, dY, W, A=None, activation="identity", int n_threads=1,
                         bint naive=False):
     """dX (OUT) = (dY W^T) * f'(A) (no derivative without A); naive: the direct
-    loops, without the derivative."""
+    loops, without the derivative. f' must follow from f's outputs alone
+    and act elementwise: not GELU or SiLU (which need their inputs) nor
+    softmax (whose derivative mixes a row)."""
+    if A is not None and activation in ("gelu", "silu", "softmax"):
+        raise ValueError(
+            f"dense_backward_data cannot take the derivative of {activation!r} from its "
+            "outputs; use activation_backward"
+        )
     cdef int64_t n, n_in, n_out
     n, n_out = shape2(dY, "dY")
     n_in = shape2(W, "W")[0]

@@ -98,7 +98,10 @@ def to_sklearn(model: Any) -> Any:
     """The scikit-learn MLPClassifier or MLPRegressor equal to a fitted
     fastmlp model. Raises ValueError naming what scikit-learn cannot express
     (activations it lacks, an output activation other than its own, dropout,
-    class weights, the AdamW and iRprop- solvers)."""
+    class weights, gradient clipping, early stopping on the loss, the AdamW
+    and iRprop- solvers). What only shapes a fresh fit's start or its side
+    effects (weight_init, coefs_init, intercepts_init, callbacks, n_threads)
+    is left behind."""
     from fastmlp._mlp import MLPClassifier
 
     model._check_fitted()
@@ -118,6 +121,10 @@ def to_sklearn(model: Any) -> Any:
         problems.append(f"dropout={params['dropout']!r}")
     if params.get("class_weight") is not None:
         problems.append(f"class_weight={params['class_weight']!r}")
+    if params["clip_grad_norm"] is not None:
+        problems.append(f"clip_grad_norm={params['clip_grad_norm']!r}")
+    if params["early_stopping_metric"] != "score":
+        problems.append(f"early_stopping_metric={params['early_stopping_metric']!r}")
     if params.get("out_activation") is not None and params["out_activation"] != {
         "squared_error": "identity", "poisson": "exp"
     }[params["loss"]]:

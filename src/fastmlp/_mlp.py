@@ -13,7 +13,7 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
 from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron
 from fastmlp._params import DICT, NONE, Options
@@ -173,7 +173,16 @@ _COMMON_ATTRIBUTES_DOC = """
         Validation score after every epoch with early stopping, else None.
 
     best_validation_score_ : float or None
-        Best validation score with early stopping, else None.
+        Best validation score with early stopping, else None (the best score
+        even when early_stopping_metric='loss' picks the weights).
+
+    validation_loss_curve_ : list of float
+        With a validation set (X_val and y_val, or early stopping's split):
+        its loss after every epoch, the data's loss alone without the L2
+        term; warm starts and partial_fit append. (fastmlp addition.)
+
+    best_validation_loss_ : float
+        Lowest value of validation_loss_curve_. (fastmlp addition.)
 
     t_ : int
         Training samples seen by the stochastic solver.
@@ -426,7 +435,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             default=None
             A validation set: its loss is recorded after every epoch in
             validation_loss_curve_, and early stopping watches it instead of
-            holding out part of X. (fastmlp addition.)
+            holding out part of X. Stochastic solvers only. (fastmlp
+            addition.)
 
         Returns
         -------
@@ -675,7 +685,15 @@ default=None
         y = np.asarray(y)
         if y.dtype.kind not in "biuf":
             raise ValueError(f"y_val must hold numbers, got dtype {y.dtype}.")
-        return y.reshape(-1, 1) if y.ndim == 1 else y
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y_val")
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("loss='poisson' needs non-negative targets y_val.")
+        y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y_val has {y.shape[1]} targets, the model is fitted on {self.n_outputs_}."
+            )
+        return y
 
     def _output_activation(self):
         if self.out_activation is not None:
@@ -713,7 +731,8 @@ default=None
             default=None
             A validation set: its loss is recorded after every epoch in
             validation_loss_curve_, and early stopping watches it instead of
-            holding out part of X. (fastmlp addition.)
+            holding out part of X. Stochastic solvers only. (fastmlp
+            addition.)
 
         Returns
         -------

@@ -4,17 +4,22 @@ A saved model is a numpy .npz archive (a zip of .npy arrays) read back with
 allow_pickle=False, so loading never executes anything from the file:
 
 - "metadata": a JSON document, stored as a unicode array, with the format
-  name and version, the estimator class, its constructor parameters, the
-  scalar fitted attributes, and a SHA-256 digest of every array;
+  name and version, the estimator class, its constructor parameters (a
+  class_weight dict as a list of (label, weight) pairs, since JSON keys are
+  strings), the scalar fitted attributes, and a SHA-256 digest of every
+  array;
 - "coef_0" ... "coef_{L-1}", "intercept_0" ... : the weights and biases;
 - "classes" (classifiers), "feature_names_in" (when fitted with names),
   "loss_curve" and "validation_scores" (stochastic solvers), and
   "optimizer_state" (so that partial_fit continues where it stopped).
 
 Loading checks the format and version, the digest of every array, every
-shape and dtype against the metadata and against each other, and the
-parameters with the estimator's own validation, and refuses anything else
-with a ValueError that says what was wrong.
+shape and dtype against the metadata and against each other, the
+parameters with the estimator's own validation and the optimizer's
+settings against their ranges, and refuses anything else with a ValueError
+that says what was wrong. The digests detect damage, not deliberate
+forgery (anyone can recompute them); what a forged file can do is bounded
+by these checks, and never includes running code.
 """
 
 import hashlib
@@ -22,7 +27,6 @@ import json
 from typing import Any, BinaryIO, NoReturn, Union
 import math
 import os
-import zipfile
 
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
@@ -37,8 +41,9 @@ _LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 
 
 def _to_json(value):
-    """JSON-ready parameter values (tuples as lists, numpy scalars as Python)."""
-    if isinstance(value, tuple):
+    """JSON-ready parameter values (sequences as lists, numpy arrays and
+    scalars as Python's)."""
+    if isinstance(value, (tuple, list)):
         return [_to_json(v) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -80,6 +85,16 @@ def save(model: Any, file: Union[str, "os.PathLike[str]", BinaryIO]) -> None:
         )
     # callbacks are code, which the format does not hold: the file has none
     params["callbacks"] = None
+    class_weight = params.get("class_weight")
+    class_weight_pairs = None
+    if isinstance(class_weight, dict):
+        class_weight_pairs = [[_to_json(k), float(w)] for k, w in class_weight.items()]
+        if any(not isinstance(k, (bool, int, float, str)) for k, _ in class_weight_pairs):
+            raise ValueError(
+                "class_weight has labels other than numbers and strings, which this format "
+                "cannot hold; use pickle"
+            )
+        params["class_weight"] = None
     dtype = np.asarray(model.coefs_[0]).dtype
     arrays = {}
     for i, (c, b) in enumerate(zip(model.coefs_, model.intercepts_)):
@@ -112,6 +127,7 @@ def save(model: Any, file: Union[str, "os.PathLike[str]", BinaryIO]) -> None:
         "estimator": type(model).__name__,
         "dtype": str(dtype),
         "params": {k: _to_json(v) for k, v in params.items()},
+        "class_weight_pairs": class_weight_pairs,
         "fitted": {k: _to_json(getattr(model, k)) for k in _SCALARS},
         "floats": {k: _float_or_none(getattr(model, k)) for k in _FLOATS if hasattr(model, k)},
         "lists": lists,
@@ -154,7 +170,7 @@ class _Reader:
         try:
             with np.load(file, allow_pickle=False) as archive:
                 self.arrays = {name: archive[name] for name in archive.files}
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # numpy and zipfile raise many kinds for a damaged file
             raise ValueError(
                 f"{self.name} is not a readable fastmlp model (truncated, or not an .npz "
                 f"file): {exc}"
@@ -210,6 +226,18 @@ def load(file: Union[str, "os.PathLike[str]", BinaryIO]) -> Any:
         r.fail("the parameters do not match the estimator's")
     if isinstance(params.get("hidden_layer_sizes"), list):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    pairs = r.meta.get("class_weight_pairs")
+    if pairs is not None:
+        if cls is not MLPClassifier or not (
+            isinstance(pairs, list)
+            and all(isinstance(p, list) and len(p) == 2 and type(p[1]) in (int, float)
+                    for p in pairs)
+        ):
+            r.fail("invalid class weights")
+        try:
+            params["class_weight"] = {label: weight for label, weight in pairs}
+        except TypeError:
+            r.fail("invalid class weights")
     model = cls(**params)
     from fastmlp._params import validate_parameters
 
@@ -249,6 +277,8 @@ def load(file: Union[str, "os.PathLike[str]", BinaryIO]) -> Any:
     model.out_activation_ = out_activation
     model.n_iter_ = r.fitted("n_iter_", int)
     model.t_ = r.fitted("t_", int)
+    if model.n_iter_ < 0 or model.t_ < 0:
+        r.fail("negative n_iter_ or t_")
     floats, lists = r.meta.get("floats"), r.meta.get("lists")
     if not isinstance(floats, dict) or not set(floats) <= set(_FLOATS):
         r.fail("invalid fitted numbers")
@@ -266,13 +296,13 @@ def load(file: Union[str, "os.PathLike[str]", BinaryIO]) -> Any:
         else:
             r.fail(f"{key} is missing")
     count = r.meta.get("no_improvement_count")
-    if type(count) is not int:
+    if type(count) is not int or count < 0:
         r.fail("invalid no-improvement count")
     model._no_improvement_count = count
     dropout_state = r.meta.get("dropout_state")
     if dropout_state is not None:
         if not (isinstance(dropout_state, list) and len(dropout_state) == 2
-                and all(type(v) is int and v >= 0 for v in dropout_state)):
+                and all(type(v) is int and 0 <= v < 2**63 for v in dropout_state)):
             r.fail("invalid dropout state")
         model._dropout_seed, model._dropout_step = dropout_state
     if "feature_names_in" in r.arrays:
@@ -284,6 +314,8 @@ def load(file: Union[str, "os.PathLike[str]", BinaryIO]) -> Any:
     if cls is MLPClassifier:
         _restore_labels(r, model, n_outputs)
     _restore_optimizer(r, model)
+    # As after a fit with early stopping, the best weights are the weights.
+    model._best_params = model._load_params(dtype)
     return model
 
 
@@ -347,9 +379,23 @@ def _restore_optimizer(r, model):
         optimizer.t = int(settings["t"])
     except (KeyError, TypeError, ValueError) as exc:
         r.fail(f"invalid optimizer settings ({exc})")
-    if optimizer.lr_schedule not in ("constant", "invscaling", "adaptive") or not all(
-        math.isfinite(v) for v in (optimizer.learning_rate, optimizer.epsilon)
-    ):
-        r.fail("invalid optimizer settings")
+    in_range = (
+        optimizer.lr_schedule in ("constant", "invscaling", "adaptive")
+        and all(
+            math.isfinite(v)
+            for v in (optimizer.learning_rate, optimizer.learning_rate_init, optimizer.epsilon,
+                      optimizer.power_t)
+        )
+        and optimizer.learning_rate >= 0
+        and optimizer.learning_rate_init > 0
+        and optimizer.epsilon > 0
+        and optimizer.power_t >= 0
+        and 0 <= optimizer.momentum <= 1
+        and 0 <= optimizer.beta_1 < 1
+        and 0 <= optimizer.beta_2 < 1
+        and 0 <= optimizer.t < 2**63
+    )
+    if not in_range:
+        r.fail("optimizer settings out of range")
     optimizer.state[:] = state
     model._optimizer = optimizer

@@ -67,7 +67,9 @@ def decision_boundary(model, X, y, ax=None, resolution=200):
     ax = _axes(ax)
     span = X.max(axis=0) - X.min(axis=0)
     low, high = X.min(axis=0) - 0.1 * span - 0.1, X.max(axis=0) + 0.1 * span + 0.1
-    g0, g1 = np.meshgrid(np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution))
+    g0, g1 = np.meshgrid(
+        np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution)
+    )
     labels = model.predict(np.column_stack([g0.ravel(), g1.ravel()]))
     codes = np.searchsorted(model.classes_, labels).reshape(g0.shape)
     ax.contourf(g0, g1, codes, alpha=0.3, levels=np.arange(len(model.classes_) + 1) - 0.5)
