@@ -20,6 +20,7 @@ into a fresh buffer.
 """
 
 import copy
+import operator
 import time
 import warnings
 import weakref
@@ -801,19 +802,21 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         with one cheap look at X instead of scikit-learn's full validation
         (which also warns about feature names: models fitted on named
         features take the general path). None when X does not qualify."""
-        if "feature_names_in_" in self.__dict__:
+        state = self.__dict__
+        if "feature_names_in_" in state:
             return None
+        coefs = state["coefs_"]
         key = (
-            self.coefs_,
-            *self.coefs_,
-            *self.intercepts_,
+            coefs,
+            *coefs,
+            *state["intercepts_"],
             self.activation,
-            self.out_activation_,
+            state["out_activation_"],
             self.n_threads,
         )
         cached = _PREDICTORS.get(self)
-        if cached is None or len(cached[0]) != len(key) or any(
-            a is not b for a, b in zip(cached[0], key)
+        if cached is None or len(cached[0]) != len(key) or not all(
+            map(operator.is_, cached[0], key)
         ):
             units = self._units_from_coefs()
             stored = np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64

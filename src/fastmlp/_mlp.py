@@ -18,6 +18,8 @@ from sklearn.utils.validation import check_array, column_or_1d, validate_data
 from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron
 from fastmlp._params import DICT, NONE, Options
 
+_BINARY_OFFSETS = {t: np.array([1, 0], dtype=t) for t in (np.float32, np.float64)}
+
 _COMMON_PARAMETERS_DOC = """
     hidden_layer_sizes : int or sequence of int, default=(100,)
         Width of each hidden layer; an empty sequence gives a network with
@@ -526,10 +528,9 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self._check_fitted()
         outputs = self._forward_pass_fast(X)
         if self.n_outputs_ == 1:
-            proba = np.empty((outputs.shape[0], 2), dtype=outputs.dtype)
-            proba[:, 1] = outputs[:, 0]
-            np.subtract(1, outputs[:, 0], out=proba[:, 0])
-            return proba
+            # [1 - p, p] in one broadcast: |[1, 0] - p| (p is in [0, 1]).
+            proba = np.subtract(_BINARY_OFFSETS[outputs.dtype.type], outputs)
+            return np.abs(proba, out=proba)
         return outputs
 
     def predict_log_proba(self, X: Any) -> NDArray[np.floating]:
