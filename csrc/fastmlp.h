@@ -31,7 +31,7 @@ extern "C" {
 typedef enum {
     FM_OK = 0,
     FM_ERR_ARGUMENT = 1,    /* a description (fm_net, sizes, enums) is invalid */
-    FM_ERR_INTERRUPTED = 2, /* the interrupt flag was raised between batches */
+    FM_ERR_INTERRUPTED = 2, /* the interrupt flag was seen between pieces of work */
 } fm_status;
 
 typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_dtype;

@@ -313,3 +313,22 @@ def test_a_failed_call_leaves_a_fitted_model_as_it_was(estimator, case):
     untouched.partial_fit(X, targets)
     for a, b in zip(model.coefs_ + model.intercepts_, untouched.coefs_ + untouched.intercepts_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_failed_first_partial_fit_sets_no_classes():
+    model = MLPClassifier(hidden_layer_sizes=(4,))
+    with pytest.raises(ValueError, match="NaN"):
+        model.partial_fit(with_nan(X), y, classes=[0, 1, 2])
+    assert "classes_" not in model.__dict__
+    with pytest.raises(ValueError, match="classes must be passed"):
+        model.partial_fit(X, y)
+    model.partial_fit(X, y, classes=[0, 1, 2, 3])  # other classes are still welcome
+    assert list(model.classes_) == [0, 1, 2, 3]
+
+
+def test_pickling_leaves_the_model_as_it_was():
+    model = fitted_classifier()
+    params = model._params
+    pickle.dumps(model)
+    assert model.__dict__["_params"] is params
+    assert np.shares_memory(model.coefs_[0], params)

@@ -32,16 +32,22 @@ CHILD = textwrap.dedent(
         warnings.simplefilter("always")
         model.fit(X, y)
     ended = time.time()
-    same = MLPClassifier(max_iter=model.n_iter_, **params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        same.fit(X, y)
+    same_weights = None  # no epoch ended before the signal: nothing to compare
+    if model.n_iter_:
+        same = MLPClassifier(**{{**params, "max_iter": model.n_iter_, "verbose": False}})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            same.fit(X, y)
+        same_weights = all(np.array_equal(a, b) for a, b in zip(model.coefs_, same.coefs_))
+    validation = [len(model.validation_scores_), len(model.validation_loss_curve_)] if (
+        model.early_stopping) else [model.n_iter_] * 2
     print(json.dumps({{
         "ended": ended,
         "n_iter": model.n_iter_,
         "curve": len(model.loss_curve_),
+        "validation": validation,
         "warnings": [str(w.message) for w in caught],
-        "last_epoch_weights": all(np.array_equal(a, b) for a, b in zip(model.coefs_, same.coefs_)),
+        "last_epoch_weights": same_weights,
         "finite": all(np.isfinite(c).all() for c in model.coefs_),
         "predicts": model.predict(X[:3]).tolist(),
     }}), flush=True)
@@ -53,6 +59,10 @@ CHILD = textwrap.dedent(
 CASES = {
     "adam": (4000, dict(solver="adam"), True),
     "sgd": (4000, dict(solver="sgd"), True),
+    # one piece of work per epoch, one epoch per engine call (verbose): a
+    # signal during the call is seen after it
+    "rprop, one piece per epoch": (1000, dict(solver="rprop", hidden_layer_sizes=(512, 512),
+                                              verbose=True), True),
     # one batch of 100,000 rows per epoch (seconds long): stopped inside it,
     # once the first epoch has printed its loss
     "rprop, full batch": (100_000, dict(solver="rprop", hidden_layer_sizes=(512, 512),
@@ -90,9 +100,11 @@ def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
     result = json.loads(out.strip().splitlines()[-1])
     assert result["ended"] - sent < 0.5
     assert "Training interrupted by user." in result["warnings"]
-    assert result["n_iter"] >= 1 and result["curve"] == result["n_iter"]
+    assert result["curve"] == result["n_iter"]
+    # epochs trained but not scored (Ctrl-C during scoring) are NaN
+    assert result["validation"] == [result["n_iter"]] * 2
     assert result["finite"]
-    if last_epoch:
+    if last_epoch and result["n_iter"]:
         assert result["last_epoch_weights"]
     assert len(result["predicts"]) == 3
 
@@ -122,3 +134,30 @@ def test_ctrl_c_still_breaks_a_blocking_read_after_a_fit():
         writer.join()
         os.close(read_end)
         os.close(write_end)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_process_that_ignores_ctrl_c_trains_on():
+    from fastmlp import MLPClassifier
+
+    X = np.random.RandomState(0).standard_normal((3000, 20))
+    model = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=20, tol=0.0, random_state=0)
+    sent = threading.Event()
+
+    def send():
+        os.kill(os.getpid(), signal.SIGINT)
+        sent.set()
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signaller = threading.Timer(0.2, send)
+    try:
+        signaller.start()
+        with pytest.warns(Warning) as caught:
+            model.fit(X, X[:, 0] > 0)
+        assert sent.is_set()  # the signal came during the fit
+    finally:
+        signaller.cancel()
+        signaller.join()
+        signal.signal(signal.SIGINT, previous)
+    assert model.n_iter_ == 20
+    assert not any("interrupted" in str(w.message) for w in caught)

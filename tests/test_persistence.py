@@ -266,3 +266,17 @@ def test_warm_start_with_early_stopping_after_loading():
     quiet_fit(loaded, Xc, yc)
     for a, b in zip(model.coefs_, loaded.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compressed_members_are_refused_before_reading(saved):
+    """A member that inflates to far more than the file (a decompression
+    bomb) is refused from the archive's directory, before it is read."""
+    source = zipfile.ZipFile(io.BytesIO(saved))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for name in source.namelist():
+            target.writestr(name, source.read(name))
+        target.writestr("junk.npy", b"\0" * 50_000_000, compress_type=zipfile.ZIP_DEFLATED)
+    assert len(out.getvalue()) < 1_000_000
+    with pytest.raises(ValueError, match="compressed members"):
+        load_bytes(out.getvalue())

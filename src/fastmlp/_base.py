@@ -80,8 +80,9 @@ _PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, tuple]" = (
 
 class _Undo:
     """The estimator's attributes as a fit found them, put back by
-    `restore` unless training has begun (whose results a later error, such
-    as divergence, keeps by design)."""
+    `restore` (or by leaving a `with` block on an exception) unless
+    training has begun, whose results a later error, such as divergence,
+    keeps by design."""
 
     def __init__(self, model):
         self.model = model
@@ -99,6 +100,13 @@ class _Undo:
         if self.saved is not None:
             self.model.__dict__.clear()
             self.model.__dict__.update(self.saved)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is not None:
+            self.restore()
 
 
 @lru_cache(maxsize=1)
@@ -339,7 +347,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     # ---- pickling: state only, never workspaces or views ----------------------
 
     def __getstate__(self):
-        state = super().__getstate__()
+        # a copy: object.__getstate__ may hand back the live __dict__ itself
+        state = dict(super().__getstate__())
         state.pop("_params", None)
         return state
 
@@ -434,12 +443,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """Validate, then train; undo (an _Undo taken before the caller
         changed anything) puts the estimator back if the fit fails before
         training starts."""
-        undo = undo or _Undo(self)
-        try:
+        with undo or _Undo(self) as undo:
             return self._fit_unguarded(X, y, sample_weight, incremental, X_val, y_val, undo)
-        except BaseException:
-            undo.restore()
-            raise
 
     def _fit_unguarded(self, X, y, sample_weight, incremental, X_val, y_val, undo):
         validate_parameters(self, self._parameter_constraints)
@@ -747,6 +752,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     )
         except KeyboardInterrupt:
             interrupted = True
+            if validation is not None:
+                validation.fill_unscored(self.n_iter_, early_stopping)
         if interrupted:
             warnings.warn("Training interrupted by user.")
 
@@ -868,6 +875,7 @@ class _Validation:
         self.data = model._dataset(self.net, X, targets, sample_weight)
         self.y, self.sample_weight = y, sample_weight
         self.work = self.net.workspace(_CHUNK_ROWS, n_threads)
+        self.scored = 0  # epochs of this fit scored so far
 
     def update(self, record, early_stopping):
         """Score the current weights; returns the record with them."""
@@ -881,6 +889,8 @@ class _Validation:
         m.validation_loss_curve_.append(np.float64(loss))
         if early_stopping:
             m.validation_scores_.append(score)
+        self.scored += 1
+        if early_stopping:
             if m.verbose and m.verbose < 2:
                 print("Validation score: %f" % score)
             if m.early_stopping_metric == "loss":
@@ -902,3 +912,14 @@ class _Validation:
             validation_loss=loss,
             validation_score=score,
         )
+
+    def fill_unscored(self, epochs, early_stopping):
+        """After Ctrl-C cut scoring short: NaN for every epoch of this fit
+        trained but not scored, so that the validation curves stay aligned
+        with loss_curve_."""
+        m = self.model
+        for _ in range(epochs - self.scored):
+            m.validation_loss_curve_.append(np.float64(np.nan))
+            if early_stopping:
+                m.validation_scores_.append(np.nan)
+        self.scored = max(self.scored, epochs)

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 cimport numpy as cnp
-from libc.signal cimport SIGINT
+from libc.signal cimport SIG_IGN, SIGINT
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 from posix.types cimport sigset_t
@@ -313,7 +313,8 @@ EVENTS = {
 }
 
 # Raised by the SIGINT handler installed around training in the main thread;
-# the engine looks at it between batches.
+# the engine looks at it before each piece of a batch, and Trainer.run once
+# more after the engine returns.
 cdef volatile int sigint_seen = 0
 
 
@@ -338,9 +339,14 @@ cdef extern from "<signal.h>" nogil:
 
 cdef bint catch_sigint(sigaction_t *previous) noexcept nogil:
     """Point SIGINT at on_sigint, keeping the previous disposition in
-    *previous; false when it could not be installed."""
+    *previous; false when it could not be installed, or when the process
+    ignores SIGINT (training then ignores it too)."""
     global sigint_seen
     cdef sigaction_t action
+    if sigaction(SIGINT, NULL, previous) != 0:
+        return False
+    if <void *>previous.sa_handler == <void *>SIG_IGN:
+        return False
     memset(&action, 0, sizeof(action))
     action.sa_handler = on_sigint
     sigemptyset(&action.sa_mask)
@@ -517,9 +523,10 @@ cdef class Trainer:
         Returns (losses, event, interrupted): the loss of each completed
         epoch (ndarray), what the last one decided (None, STOP,
         STOP_LR_TOO_SMALL, LR_REDUCED, or DIVERGED when an epoch's loss or
-        weights were not finite), and whether SIGINT stopped training
-        between two batches. After DIVERGED or SIGINT, parameters and
-        optimizer state are those of the last complete, finite epoch.
+        weights were not finite), and whether SIGINT arrived: inside an
+        epoch, which is then undone, or after the last piece of work. After
+        DIVERGED or SIGINT, parameters and optimizer state are those of the
+        last complete, finite epoch.
         """
         if max_epochs < 1:
             raise ValueError("max_epochs must be at least 1")
@@ -546,8 +553,9 @@ cdef class Trainer:
                 sigaction(SIGINT, &previous, NULL)
         if rng_ptr != NULL:
             store_mt19937(rng_ptr, self.random_state)
-        interrupted = status == FM_ERR_INTERRUPTED
-        if not interrupted:
+        # a signal after the engine's last look still counts
+        interrupted = bool(status == FM_ERR_INTERRUPTED or (caught and sigint_seen))
+        if status != FM_ERR_INTERRUPTED:
             check_status(status)
         return curve[:self.settings.epochs], EVENTS[self.settings.event], interrupted
 

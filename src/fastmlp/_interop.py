@@ -123,7 +123,7 @@ def to_sklearn(model: Any) -> Any:
         problems.append(f"class_weight={params['class_weight']!r}")
     if params["clip_grad_norm"] is not None:
         problems.append(f"clip_grad_norm={params['clip_grad_norm']!r}")
-    if params["early_stopping_metric"] != "score":
+    if params["early_stopping"] and params["early_stopping_metric"] != "score":
         problems.append(f"early_stopping_metric={params['early_stopping_metric']!r}")
     if params.get("out_activation") is not None and params["out_activation"] != {
         "squared_error": "identity", "poisson": "exp"

@@ -15,7 +15,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_array, column_or_1d, validate_data
 
-from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron
+from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron, _Undo
 from fastmlp._params import DICT, NONE, Options
 
 _BINARY_OFFSETS = {t: np.array([1, 0], dtype=t) for t in (np.float32, np.float64)}
@@ -479,24 +479,30 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         """
         if getattr(self, "classes_", None) is None and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        first_call = False
-        if classes is not None:
-            known = getattr(self, "classes_", None)
-            if known is None:
-                self.classes_ = unique_labels(classes)
-                first_call = True
-            elif not np.array_equal(known, unique_labels(classes)):
+        undo = _Undo(self)  # the classes set here go too if the call fails
+        with undo:
+            self._take_classes(classes, y)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, undo=undo)
+
+    def _take_classes(self, classes, y):
+        """On partial_fit's first call, the label encoding of `classes`;
+        afterwards, a check that `classes` (when given) are the same."""
+        if classes is None:
+            return
+        known = getattr(self, "classes_", None)
+        if known is not None:
+            if not np.array_equal(known, unique_labels(classes)):
                 raise ValueError(
                     f"`classes={classes!r}` is not the same as on last call to "
                     f"partial_fit, was: {known!r}"
                 )
-        if first_call:
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+            return
+        self.classes_ = unique_labels(classes)
+        self._label_binarizer = LabelBinarizer()
+        if type_of_target(y).startswith("multilabel"):
+            self._label_binarizer.fit(y)
+        else:
+            self._label_binarizer.fit(classes)
 
     def predict(self, X: Any) -> NDArray[Any]:
         """Predict class labels.

@@ -27,6 +27,7 @@ import json
 from typing import Any, BinaryIO, NoReturn, Union
 import math
 import os
+import zipfile
 
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
@@ -169,6 +170,11 @@ class _Reader:
         self.name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else "the file"
         try:
             with np.load(file, allow_pickle=False) as archive:
+                # save() stores members uncompressed, so that reading one
+                # can never take more memory than the file's size
+                if any(info.compress_type != zipfile.ZIP_STORED
+                       for info in archive.zip.infolist()):
+                    raise ValueError("it has compressed members, which fastmlp never writes")
                 self.arrays = {name: archive[name] for name in archive.files}
         except Exception as exc:  # numpy and zipfile raise many kinds for a damaged file
             raise ValueError(

@@ -33,10 +33,10 @@ def loss_curve(model, ax=None):
         raise ValueError("loss_curve needs a model fitted by a stochastic solver (loss_curve_)")
     ax = _axes(ax)
     epochs = np.arange(1, len(curve) + 1)
-    ax.plot(epochs, curve, label="training loss")
+    ax.plot(epochs, curve, label="training loss (L2 term included)")
     validation = getattr(model, "validation_loss_curve_", None)
     if validation:
-        ax.plot(epochs[-len(validation):], validation, label="validation loss")
+        ax.plot(epochs[-len(validation):], validation, label="validation loss (data alone)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(f"{type(model).__name__} {tuple(c.shape[1] for c in model.coefs_[:-1])}")
