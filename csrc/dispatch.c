@@ -31,10 +31,10 @@ fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
 
 fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                      const int64_t *rows, int64_t n_rows, const void *params,
-                     const fm_net *net, int64_t chunk, int n_threads)
+                     const fm_net *net, int64_t chunk, int n_threads, int check_finite)
 {
     return DISPATCH(fm_predict, out, work, data, rows, n_rows, params, net, chunk,
-                    n_threads);
+                    n_threads, check_finite);
 }
 
 void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
@@ -132,4 +132,9 @@ double fm_optimizer_step(fm_dtype dtype, void *params, void *state, const void *
 int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
 {
     return DISPATCH(fm_all_finite, x, n);
+}
+
+void fm_two_class(fm_dtype dtype, void *out, int64_t n)
+{
+    DISPATCH(fm_two_class, out, n);
 }

@@ -32,6 +32,7 @@ typedef enum {
     FM_OK = 0,
     FM_ERR_ARGUMENT = 1,    /* a description (fm_net, sizes, enums) is invalid */
     FM_ERR_INTERRUPTED = 2, /* the interrupt flag was seen between pieces of work */
+    FM_ERR_NONFINITE = 3,   /* fm_predict with check_finite met a NaN or infinity */
 } fm_status;
 
 typedef enum { FM_FLOAT32 = 0, FM_FLOAT64 = 1 } fm_dtype;
@@ -211,10 +212,12 @@ fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
 /* Network outputs for the rows `rows` [n_rows] of data (every row, n_rows =
  * data->n_samples, when rows is NULL): out [n_rows x units[n_layers]].
  * Rows go through the network `chunk` at a time; work:
- * fm_workspace_bytes(net, chunk, n_threads). */
+ * fm_workspace_bytes(net, chunk, n_threads). With check_finite, each chunk
+ * of dense X is checked just before it is used, and a NaN or infinity ends
+ * the call with FM_ERR_NONFINITE (out then holds nothing to use). */
 fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                      const int64_t *rows, int64_t n_rows, const void *params,
-                     const fm_net *net, int64_t chunk, int n_threads);
+                     const fm_net *net, int64_t chunk, int n_threads, int check_finite);
 
 /* ---- kernels (each also exposed for tests) -------------------------------- */
 
@@ -292,6 +295,10 @@ double fm_optimizer_step(fm_dtype dtype, void *params, void *state, const void *
 
 /* 1 when every element of x [n] is finite, else 0. */
 int fm_all_finite(fm_dtype dtype, const void *x, int64_t n);
+/* Two-class probabilities from one logistic output, in place: out [n x 2]
+ * holds p [n] in its last n elements on entry and rows (1 - p_i, p_i) on
+ * return.                                                       (writes out) */
+void fm_two_class(fm_dtype dtype, void *out, int64_t n);
 
 /* 1 when the library was built with OpenMP. */
 int fm_have_openmp(void);

@@ -405,6 +405,52 @@ typedef struct {
     int32_t activation;
 } gemm_args;
 
+/* dst[p * mr + r] = src[r][p] for r < rows, p < kc, with rows == mr known
+ * at compile time: p-major, so every store lands next to the last one. */
+#define FM_GATHER_ROWS(MR)                                                       \
+    for (int64_t p = 0; p < kc; p++)                                            \
+        for (int r = 0; r < (MR); r++) dst[p * (MR) + r] = src[r][p];
+
+FM_HOT static void gather_rows(real *restrict dst, const real *const *src, int64_t kc,
+                               int mr, int64_t rows)
+{
+    if (rows == mr && mr == 12) {
+        FM_GATHER_ROWS(12)
+    } else if (rows == mr && mr == 8) {
+        FM_GATHER_ROWS(8)
+    } else if (rows == mr && mr == 6) {
+        FM_GATHER_ROWS(6)
+    } else if (rows == mr && mr == 4) {
+        FM_GATHER_ROWS(4)
+    } else {
+        for (int64_t p = 0; p < kc; p++)
+            for (int64_t r = 0; r < mr; r++) dst[p * mr + r] = r < rows ? src[r][p] : 0;
+    }
+}
+
+/* dst[p * n + c] = src[p * ld + c] for p < kc and c < cols, zero up to n:
+ * rows of n contiguous elements, n known at compile time when cols is n. */
+#define FM_COPY_ROWS(N)                                                          \
+    for (int64_t p = 0; p < kc; p++)                                            \
+        for (int c = 0; c < (N); c++) dst[p * (N) + c] = src[p * ld + c];
+
+FM_HOT static void copy_rows(real *restrict dst, const real *restrict src, int64_t ld,
+                             int64_t kc, int n, int64_t cols)
+{
+    if (cols == n && n == 32) {
+        FM_COPY_ROWS(32)
+    } else if (cols == n && n == 16) {
+        FM_COPY_ROWS(16)
+    } else if (cols == n && n == 12) {
+        FM_COPY_ROWS(12)
+    } else if (cols == n && n == 8) {
+        FM_COPY_ROWS(8)
+    } else {
+        for (int64_t p = 0; p < kc; p++)
+            for (int64_t c = 0; c < n; c++) dst[p * n + c] = c < cols ? src[p * ld + c] : 0;
+    }
+}
+
 /* Panels of MR rows of op(A)[i0 .. i0+mc) x [p0 .. p0+kc), zero-padded. */
 static void pack_a(real *restrict dst, const gemm_args *g, int64_t i0, int64_t mc,
                    int64_t p0, int64_t kc, int mr)
@@ -413,21 +459,19 @@ static void pack_a(real *restrict dst, const gemm_args *g, int64_t i0, int64_t m
         real *panel = dst + ip * kc;
         const int64_t rows = fm_min64(mr, mc - ip);
         if (!g->a_trans) {
+            const real *src[MR_MAX];
             for (int64_t r = 0; r < rows; r++) {
                 const int64_t i = i0 + ip + r;
-                const real *src = g->a + (g->a_rows ? g->a_rows[i] : i) * g->lda + p0;
-                for (int64_t p = 0; p < kc; p++) panel[p * mr + r] = src[p];
+                src[r] = g->a + (g->a_rows ? g->a_rows[i] : i) * g->lda + p0;
             }
+            gather_rows(panel, src, kc, mr, rows);
         } else {
             for (int64_t p = 0; p < kc; p++) {
                 const int64_t q = p0 + p;
                 const real *src = g->a + (g->a_rows ? g->a_rows[q] : q) * g->lda + i0 + ip;
-                for (int64_t r = 0; r < rows; r++) panel[p * mr + r] = src[r];
+                copy_rows(panel + p * mr, src, 0, 1, mr, rows);
             }
         }
-        if (rows < mr)
-            for (int64_t p = 0; p < kc; p++)
-                for (int64_t r = rows; r < mr; r++) panel[p * mr + r] = 0;
     }
 }
 
@@ -439,12 +483,7 @@ static void pack_b(real *restrict dst, const gemm_args *g, int64_t p0, int64_t k
         real *panel = dst + jp * kc;
         const int64_t cols = fm_min64(nr, nc - jp);
         if (!g->b_trans) {
-            for (int64_t p = 0; p < kc; p++) {
-                const real *src = g->b + (p0 + p) * g->ldb + j0 + jp;
-                real *out = panel + p * nr;
-                for (int64_t c = 0; c < cols; c++) out[c] = src[c];
-                for (int64_t c = cols; c < nr; c++) out[c] = 0;
-            }
+            copy_rows(panel, g->b + p0 * g->ldb + j0 + jp, g->ldb, kc, nr, cols);
         } else {
             for (int64_t c = 0; c < cols; c++) {
                 const real *src = g->b + (j0 + jp + c) * g->ldb + p0;
@@ -531,15 +570,17 @@ static void gemm_part(void *ctx, int tid, int nth)
         gemm_block(g, s->ks, mine, first * s->ks->mr, fm_min64(end * s->ks->mr, g->m), 0, g->n);
 }
 
-/* Split C among threads in whole tiles: by column panels when there are at
- * least as many of them as row panels, else by row panels. */
+/* Split C among threads in whole tiles. Every thread packs the whole of
+ * the operand it does not split: by rows each packs all of B and its share
+ * of A, by columns all of A and its share of B, so the split goes along
+ * the longer side of C, as long as that side has a tile for every thread. */
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
     const kernel_shape ks = chosen;
     const int64_t col_panels = ceil_div(g->n, ks.nr), row_panels = ceil_div(g->m, ks.mr);
-    gemm_split s = {g, &ks, pack, 0, col_panels >= row_panels};
-    s.panels = s.by_cols ? col_panels : row_panels;
+    const int by_cols = g->n > g->m ? col_panels >= n_threads : row_panels < n_threads;
+    gemm_split s = {g, &ks, pack, by_cols ? col_panels : row_panels, by_cols};
     fm_parallel(thread_count(n_threads, g->m * g->n * g->k, s.panels), gemm_part, &s);
 }
 

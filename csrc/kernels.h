@@ -70,5 +70,7 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
                               int n_threads);
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
                             const int64_t *rows, int64_t n_rows, const real *params,
-                            const fm_net *net, int64_t chunk, int n_threads);
+                            const fm_net *net, int64_t chunk, int n_threads,
+                            int check_finite);
 int FM_FN(fm_all_finite)(const real *x, int64_t n);
+void FM_FN(fm_two_class)(real *out, int64_t n);

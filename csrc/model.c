@@ -361,15 +361,21 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
 
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
                             const int64_t *rows, int64_t n_rows, const real *params,
-                            const fm_net *net, int64_t chunk, int n_threads)
+                            const fm_net *net, int64_t chunk, int n_threads,
+                            int check_finite)
 {
     if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
     const int64_t n = rows ? n_rows : data->n_samples;
-    const int64_t K = net->units[net->n_layers];
+    const int64_t K = net->units[net->n_layers], n_in = net->units[0];
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
+        /* checked while the chunk is about to be read anyway */
+        if (check_finite && batch.x)
+            for (int64_t i = 0; i < B; i++)
+                if (!FM_FN(fm_all_finite)(batch.x + (rows ? rows[start + i] : i) * n_in, n_in))
+                    return FM_ERR_NONFINITE;
         forward(out + start * K, work, &lay, &batch, params, net, B, chunk, NULL, n_threads);
     }
     return FM_OK;
@@ -386,4 +392,15 @@ FM_HOT int FM_FN(fm_all_finite)(const real *x, int64_t n)
     real t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
     for (; i < n; i++) t += x[i] * 0;
     return t == 0;
+}
+
+/* Row i is written after p_i (at n + i) is read, and its two slots 2i and
+ * 2i + 1 lie below n + i + 1, where the unread p's start. */
+void FM_FN(fm_two_class)(real *out, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const real p = out[n + i];
+        out[2 * i] = 1 - p;
+        out[2 * i + 1] = p;
+    }
 }

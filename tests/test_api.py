@@ -240,6 +240,27 @@ def test_fast_prediction_path_gives_the_general_paths_results():
     np.testing.assert_allclose(rows, 1 / 3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_fast_path_matches_the_general_path_and_checks_every_chunk(dtype):
+    yb = (y == 0).astype(int)
+    Xd = X.astype(dtype)
+    model = quiet(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), Xd, yb)
+    fast = model.predict_proba(Xd)
+    general = model.predict_proba(np.asfortranarray(Xd))  # not C-ordered: the general path
+    assert fast.dtype == dtype and fast.shape == (len(X), 2)
+    np.testing.assert_array_equal(fast, general)
+    p = model._forward_pass_fast(Xd)[:, 0]
+    np.testing.assert_array_equal(fast, np.column_stack([1 - p, p]))
+    # a NaN in a row far past the first chunk the engine checks
+    big = np.tile(Xd, (10, 1))
+    big[1500, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict_proba(big)
+    # replacing one array of the list is seen too
+    model.coefs_[1] = np.zeros_like(model.coefs_[1])
+    np.testing.assert_array_equal(model.predict_proba(Xd[:3]), model.predict_proba(Xd[3:6]))
+
+
 def test_binary_probabilities_have_two_columns_summing_to_one():
     yb = (y == 0).astype(int)
     model = quiet(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), X, yb)

@@ -20,7 +20,6 @@ into a fresh buffer.
 """
 
 import copy
-import operator
 import time
 import warnings
 import weakref
@@ -70,10 +69,10 @@ _CHUNK_ROWS = 256
 _TRAIN_CHUNK_ROWS = 1024
 _PREDICT_CHUNK_ROWS = 512
 
-# Each fitted estimator's ready-made engine predictor, with the arrays it was
-# built from; kept outside the estimator so that predicting changes nothing
-# in it (and copies and pickles carry no engine objects).
-_PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, tuple]" = (
+# Each fitted estimator's ready-made engine predictor, which remembers the
+# arrays it was built from; kept outside the estimator so that predicting
+# changes nothing in it (and copies and pickles carry no engine objects).
+_PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, Any]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -804,7 +803,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         _engine.predict(net, data, params, out, work, chunk, n_threads)
         return out
 
-    def _fast_outputs(self, X):
+    def _fast_outputs(self, X, two_class=False):
         """Outputs for a plain, finite, C-ordered array of the weights' dtype,
         with one cheap look at X instead of scikit-learn's full validation
         (which also warns about feature names: models fitted on named
@@ -812,37 +811,32 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         state = self.__dict__
         if "feature_names_in_" in state:
             return None
-        coefs = state["coefs_"]
-        key = (
-            coefs,
-            *coefs,
-            *state["intercepts_"],
-            self.activation,
-            state["out_activation_"],
-            self.n_threads,
-        )
         cached = _PREDICTORS.get(self)
-        if cached is None or len(cached[0]) != len(key) or not all(
-            map(operator.is_, cached[0], key)
+        settings = (self.activation, state["out_activation_"], self.n_threads)
+        if cached is None or not cached.built_from(
+            state["coefs_"], state["intercepts_"], *settings
         ):
             units = self._units_from_coefs()
             stored = np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
             params = self._load_params(stored)
-            key = (self.coefs_, *self.coefs_, *self.intercepts_, *key[-3:])
             net = self._network(units, stored, loss="squared_error")
             threads = effective_n_threads(self.n_threads)
-            cached = (key, _engine.Predictor(net, params, _PREDICT_CHUNK_ROWS, threads))
+            cached = _engine.Predictor(net, params, _PREDICT_CHUNK_ROWS, threads)
+            # _load_params may have replaced the lists: watch what holds now
+            cached.watch(self.coefs_, self.intercepts_, *settings)
             _PREDICTORS[self] = cached
-        return cached[1].outputs(X)
+        return cached.outputs(X, two_class)
 
-    def _forward_pass_fast(self, X, check_input=True):
-        """Output-layer activations for X, of shape (n_samples, n_outputs).
+    def _forward_pass_fast(self, X, check_input=True, two_class=False):
+        """Output-layer activations for X, of shape (n_samples, n_outputs);
+        with two_class and a single output, the rows (1 - p, p) of shape
+        (n_samples, 2).
 
         Computed in float32 when both X and the weights are float32, else in
         float64.
         """
         if check_input:
-            outputs = self._fast_outputs(X)
+            outputs = self._fast_outputs(X, two_class)
             if outputs is not None:
                 return outputs
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
@@ -853,7 +847,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         params = params.astype(dtype, copy=False)
         net = self._network(units, dtype, loss="squared_error")
         data = _engine.Dataset(net, _engine_input(X, dtype))
-        return self._outputs(net, data, params, effective_n_threads(self.n_threads))
+        outputs = self._outputs(net, data, params, effective_n_threads(self.n_threads))
+        if two_class and outputs.shape[1] == 1:
+            return np.hstack([1 - outputs, outputs])
+        return outputs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

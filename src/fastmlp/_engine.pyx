@@ -610,8 +610,19 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
     cdef fm_status status
     with nogil:
         status = fm_predict(net.code, o, w, &data.data, r, n, p, &net.net, chunk,
-                            n_threads)
+                            n_threads, 0)
     check_status(status)
+
+
+cdef bint same_items(object seq, tuple items):
+    """True when seq holds exactly the objects of items, in order."""
+    if len(seq) != len(items):
+        return False
+    cdef Py_ssize_t i
+    for i in range(len(items)):
+        if seq[i] is not items[i]:
+            return False
+    return True
 
 
 cdef class Predictor:
@@ -626,30 +637,53 @@ cdef class Predictor:
     cdef object work
     cdef const void *p
     cdef void *w
-    cdef int64_t chunk
-    cdef int n_threads
+    cdef int64_t chunk, n_in, n_out
+    cdef int n_threads, typenum
     cdef bint busy
+    # what the parameters were read from, compared by identity in built_from
+    cdef object coefs, intercepts
+    cdef tuple coef_items, intercept_items, settings
 
     def __init__(self, Network net, params, int64_t chunk, int n_threads):
         self.net = net
         self.n_threads = thread_count(n_threads)
         self.chunk = chunk
+        self.n_in = net.units[0]
+        self.n_out = net.units[-1]
+        self.typenum = net.dtype.num
         self.params = params
         self.p = pointer(params, "params", net.dtype, net.n_params, False)
         self.work = net.workspace(chunk, n_threads)
         self.w = pointer(self.work, "work", np.uint8, self.work.size, True)
 
-    def outputs(self, X):
-        """Network outputs for X, of shape (n_samples, n_outputs); None when X
-        is not a non-empty, finite, C-contiguous 2-D array of the network's
-        dtype and width (the caller then takes the general path)."""
+    def watch(self, coefs, intercepts, *settings):
+        """Remember the sequences of weight and bias arrays the parameters
+        were read from, and any settings they depend on."""
+        self.coefs, self.intercepts = coefs, intercepts
+        self.coef_items, self.intercept_items = tuple(coefs), tuple(intercepts)
+        self.settings = settings
+
+    def built_from(self, coefs, intercepts, *settings):
+        """True when coefs, intercepts, their items and the settings are the
+        very objects given to watch: nothing was assigned since."""
+        return (coefs is self.coefs and intercepts is self.intercepts
+                and same_items(coefs, self.coef_items)
+                and same_items(intercepts, self.intercept_items)
+                and same_items(settings, self.settings))
+
+    def outputs(self, X, bint two_class=False):
+        """Network outputs for X, of shape (n_samples, n_outputs), or with
+        two_class and a single output, the rows (1 - p, p) of shape
+        (n_samples, 2); None when X is not a non-empty, finite, C-contiguous
+        2-D array of the network's dtype and width (the caller then takes
+        the general path)."""
         if type(X) is not np.ndarray:
             return None
         cdef cnp.ndarray x = <cnp.ndarray>X
-        cdef int64_t n_out = self.net.units[-1]
-        if (x.ndim != 2 or x.shape[0] == 0 or x.shape[1] != self.net.units[0]
-                or x.dtype != self.net.dtype or not x.flags.c_contiguous):
+        if (cnp.PyArray_NDIM(x) != 2 or x.shape[0] == 0 or x.shape[1] != self.n_in
+                or cnp.PyArray_TYPE(x) != self.typenum or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
             return None
+        two_class = two_class and self.n_out == 1
         cdef fm_data data
         data.n_samples = x.shape[0]
         data.x = cnp.PyArray_DATA(x)
@@ -658,10 +692,10 @@ cdef class Predictor:
         data.values = NULL
         data.y = NULL
         data.sample_weight = NULL
-        if not fm_all_finite(self.net.code, data.x, x.size):
-            return None
-        out = np.empty((data.n_samples, n_out), dtype=self.net.dtype)
+        out = np.empty((data.n_samples, 2 if two_class else self.n_out), dtype=self.net.dtype)
         cdef void *o = cnp.PyArray_DATA(out)
+        # two classes: p goes to the last n elements, then spreads in place
+        cdef void *dest = (<char *>o) + (data.n_samples * cnp.PyArray_ITEMSIZE(x) if two_class else 0)
         # The workspace serves one call at a time: a call that finds it in use
         # by another Python thread (the GIL is released while C runs) gets
         # its own. The flag is read and set under the GIL.
@@ -675,11 +709,15 @@ cdef class Predictor:
         cdef fm_status status
         try:
             with nogil:
-                status = fm_predict(self.net.code, o, w, &data, NULL, data.n_samples, self.p,
-                                    &self.net.net, self.chunk, self.n_threads)
+                status = fm_predict(self.net.code, dest, w, &data, NULL, data.n_samples,
+                                    self.p, &self.net.net, self.chunk, self.n_threads, 1)
+                if status == FM_OK and two_class:
+                    fm_two_class(self.net.code, o, data.n_samples)
         finally:
             if mine:
                 self.busy = False
+        if status == FM_ERR_NONFINITE:
+            return None
         check_status(status)
         return out
 

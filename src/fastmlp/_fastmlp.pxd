@@ -8,6 +8,7 @@ cdef extern from "fastmlp.h" nogil:
         FM_OK
         FM_ERR_ARGUMENT
         FM_ERR_INTERRUPTED
+        FM_ERR_NONFINITE
 
     ctypedef enum fm_dtype:
         FM_FLOAT32
@@ -120,7 +121,8 @@ cdef extern from "fastmlp.h" nogil:
                            int64_t chunk, int n_threads)
     fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                          const int64_t *rows, int64_t n_rows, const void *params,
-                         const fm_net *net, int64_t chunk, int n_threads)
+                         const fm_net *net, int64_t chunk, int n_threads,
+                         int check_finite)
 
     void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
                           const void *W, const void *b, int32_t activation, int64_t n,
@@ -164,6 +166,7 @@ cdef extern from "fastmlp.h" nogil:
                              int64_t n, int64_t n_weights, double alpha, double S,
                              fm_optimizer *opt, double *partials, int n_threads)
     int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
+    void fm_two_class(fm_dtype dtype, void *out, int64_t n)
     const double FM_LEAKY_SLOPE
 
     int fm_have_openmp()

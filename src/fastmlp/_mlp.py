@@ -18,7 +18,6 @@ from sklearn.utils.validation import check_array, column_or_1d, validate_data
 from fastmlp._base import _STOCHASTIC_SOLVERS, BaseMultilayerPerceptron, _Undo
 from fastmlp._params import DICT, NONE, Options
 
-_BINARY_OFFSETS = {t: np.array([1, 0], dtype=t) for t in (np.float32, np.float64)}
 
 _COMMON_PARAMETERS_DOC = """
     hidden_layer_sizes : int or sequence of int, default=(100,)
@@ -532,12 +531,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             probability of each label.
         """
         self._check_fitted()
-        outputs = self._forward_pass_fast(X)
-        if self.n_outputs_ == 1:
-            # [1 - p, p] in one broadcast: |[1, 0] - p| (p is in [0, 1]).
-            proba = np.subtract(_BINARY_OFFSETS[outputs.dtype.type], outputs)
-            return np.abs(proba, out=proba)
-        return outputs
+        return self._forward_pass_fast(X, two_class=self.n_outputs_ == 1)
 
     def predict_log_proba(self, X: Any) -> NDArray[np.floating]:
         """Natural log of predict_proba(X), of shape (n_samples, n_classes)."""
