@@ -219,6 +219,19 @@ def median_seconds(fn, repeats):
     return statistics.median(times)
 
 
+def interleaved_medians(fns, repeats):
+    """Median seconds of each of fns, run in turn once per round: a burst of
+    load from other tenants of a shared machine then slows every library
+    alike instead of whichever happened to be running."""
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def gemm_peak_gflops(dtype=np.float32, n=2048, repeats=10):
     """numpy's best matrix-multiply rate over repeats: the machine's peak as
     a tuned BLAS reaches it."""
@@ -251,12 +264,17 @@ def concurrent_fit_ratio(quick):
     return median_seconds(two_threads, 3) / sequential
 
 
-def predict_latency_us(predict, row, calls):
+def predict_latency_us(predict, row, calls, blocks=5):
+    """Mean microseconds of a call, in the least disturbed of `blocks` runs
+    of calls / blocks calls."""
     predict(row)
-    t0 = time.perf_counter()
-    for _ in range(calls):
-        predict(row)
-    return (time.perf_counter() - t0) / calls * 1e6
+    best = float("inf")
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(calls // blocks):
+            predict(row)
+        best = min(best, (time.perf_counter() - t0) / (calls // blocks))
+    return best * 1e6
 
 
 def peak_rss_rise_mib(library, quick):
@@ -338,13 +356,18 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
         X, y = make_data(w)
         row = {"id": w.id, "title": w.title, "epochs": w.epochs, "n_samples": w.n_samples,
                "steps": w.epochs * -(-w.n_samples // w.batch_size)}
-        row["fastmlp"] = median_seconds(lambda: fastmlp_fit(w, X, y), repeats)
-        row["fastmlp_1_thread"] = median_seconds(lambda: fastmlp_fit(w, X, y, n_threads=1), repeats)
-        row["scikit-learn"] = median_seconds(lambda: sklearn_fit(w, X, y), repeats)
+        fits = {
+            "fastmlp": lambda: fastmlp_fit(w, X, y),
+            "fastmlp_1_thread": lambda: fastmlp_fit(w, X, y, n_threads=1),
+            "scikit-learn": lambda: sklearn_fit(w, X, y),
+        }
         if use_torch:
-            row["PyTorch"] = min(
-                median_seconds(lambda: torch_fit(w, X, y, t), repeats) for t in (1, 2)
-            )
+            fits["torch_1"] = lambda: torch_fit(w, X, y, 1)
+            fits["torch_2"] = lambda: torch_fit(w, X, y, 2)
+        medians = interleaved_medians(fits, repeats)
+        row.update((k, medians[k]) for k in ("fastmlp", "fastmlp_1_thread", "scikit-learn"))
+        if use_torch:
+            row["PyTorch"] = min(medians["torch_1"], medians["torch_2"])
         if w.task != "worked":
             flops = epoch_flops(w) * w.epochs
             row["gflops"] = flops / row["fastmlp"] / 1e9

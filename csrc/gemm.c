@@ -428,14 +428,17 @@ FM_HOT static void gather_rows(real *restrict dst, const real *const *src, int64
     }
 }
 
-/* dst[p * n + c] = src[p * ld + c] for p < kc and c < cols, zero up to n:
- * rows of n contiguous elements, n known at compile time when cols is n. */
+/* dst[p * n + c] = src[row(p) * ld + c] for p < kc and c < cols, zero up
+ * to n, with row(p) = idx ? idx[p] : p: rows of n contiguous elements, n
+ * known at compile time when cols is n. */
 #define FM_COPY_ROWS(N)                                                          \
-    for (int64_t p = 0; p < kc; p++)                                            \
-        for (int c = 0; c < (N); c++) dst[p * (N) + c] = src[p * ld + c];
+    for (int64_t p = 0; p < kc; p++) {                                          \
+        const real *restrict s = src + (idx ? idx[p] : p) * ld;                 \
+        for (int c = 0; c < (N); c++) dst[p * (N) + c] = s[c];                  \
+    }
 
-FM_HOT static void copy_rows(real *restrict dst, const real *restrict src, int64_t ld,
-                             int64_t kc, int n, int64_t cols)
+FM_HOT static void copy_rows(real *restrict dst, const real *restrict src,
+                             const int64_t *idx, int64_t ld, int64_t kc, int n, int64_t cols)
 {
     if (cols == n && n == 32) {
         FM_COPY_ROWS(32)
@@ -446,8 +449,10 @@ FM_HOT static void copy_rows(real *restrict dst, const real *restrict src, int64
     } else if (cols == n && n == 8) {
         FM_COPY_ROWS(8)
     } else {
-        for (int64_t p = 0; p < kc; p++)
-            for (int64_t c = 0; c < n; c++) dst[p * n + c] = c < cols ? src[p * ld + c] : 0;
+        for (int64_t p = 0; p < kc; p++) {
+            const real *restrict s = src + (idx ? idx[p] : p) * ld;
+            for (int64_t c = 0; c < n; c++) dst[p * n + c] = c < cols ? s[c] : 0;
+        }
     }
 }
 
@@ -466,11 +471,8 @@ static void pack_a(real *restrict dst, const gemm_args *g, int64_t i0, int64_t m
             }
             gather_rows(panel, src, kc, mr, rows);
         } else {
-            for (int64_t p = 0; p < kc; p++) {
-                const int64_t q = p0 + p;
-                const real *src = g->a + (g->a_rows ? g->a_rows[q] : q) * g->lda + i0 + ip;
-                copy_rows(panel + p * mr, src, 0, 1, mr, rows);
-            }
+            const real *src = g->a + (g->a_rows ? 0 : p0 * g->lda) + i0 + ip;
+            copy_rows(panel, src, g->a_rows ? g->a_rows + p0 : NULL, g->lda, kc, mr, rows);
         }
     }
 }
@@ -483,7 +485,7 @@ static void pack_b(real *restrict dst, const gemm_args *g, int64_t p0, int64_t k
         real *panel = dst + jp * kc;
         const int64_t cols = fm_min64(nr, nc - jp);
         if (!g->b_trans) {
-            copy_rows(panel, g->b + p0 * g->ldb + j0 + jp, g->ldb, kc, nr, cols);
+            copy_rows(panel, g->b + p0 * g->ldb + j0 + jp, NULL, g->ldb, kc, nr, cols);
         } else {
             for (int64_t c = 0; c < cols; c++) {
                 const real *src = g->b + (j0 + jp + c) * g->ldb + p0;
@@ -593,12 +595,22 @@ typedef struct {
     int64_t n, n_in, n_out, blocks;
 } small_forward;
 
+/* By blocks of columns when there is one for every thread, else by groups
+ * of four rows (the last thread also takes the rows left over), so each
+ * row goes through the same loop as it would on one thread. */
 static void small_forward_part(void *ctx, int tid, int nth)
 {
     const small_forward *f = ctx;
-    const int64_t j0 = f->blocks * tid / nth * FM_COLS_1;
-    const int64_t j1 = fm_min64(f->blocks * (tid + 1) / nth * FM_COLS_1, f->n_out);
-    forward_block(f->Y, f->X, f->rows, f->W, f->b, 0, f->n, j0, j1, f->n_in, f->n_out);
+    if (f->blocks >= nth) {
+        const int64_t j0 = f->blocks * tid / nth * FM_COLS_1;
+        const int64_t j1 = fm_min64(f->blocks * (tid + 1) / nth * FM_COLS_1, f->n_out);
+        forward_block(f->Y, f->X, f->rows, f->W, f->b, 0, f->n, j0, j1, f->n_in, f->n_out);
+    } else {
+        const int64_t groups = f->n / 4;
+        const int64_t i0 = groups * tid / nth * 4;
+        const int64_t i1 = tid == nth - 1 ? f->n : groups * (tid + 1) / nth * 4;
+        forward_block(f->Y, f->X, f->rows, f->W, f->b, i0, i1, 0, f->n_out, f->n_in, f->n_out);
+    }
 }
 
 void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const real *W,
@@ -616,7 +628,10 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
         /* with few rows the weights' trip from memory dominates: count each
          * weight as several multiply-adds when deciding on threads */
         const int64_t work = fm_min64(n, FM_PACKED_MIN_ROWS) * n_in * n_out * 8;
-        fm_parallel(thread_count(n_threads, work, f.blocks), small_forward_part, &f);
+        const int64_t units = f.blocks > n / 4 ? f.blocks : n / 4;
+        fm_parallel(thread_count(n_threads, work > n * n_in * n_out ? work : n * n_in * n_out,
+                                 units),
+                    small_forward_part, &f);
     } else {
         const gemm_args g = {n, n_out, n_in, X, n_in, 0, rows, W, n_out, 0, Y, n_out, 0,
                              EPI_BIAS_ACTIVATION, b, NULL, activation};
@@ -645,11 +660,22 @@ void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const in
                                      const real *dY, int64_t n, int64_t n_in, int64_t n_out,
                                      void *pack, int n_threads)
 {
+    FM_FN(fm_dense_backward_params_to)(dW, db, X, rows, dY, n, n_in, n_out, pack, n_threads, 1);
+}
+
+void FM_FN(fm_dense_backward_params_to)(real *dW, real *db, const real *X,
+                                        const int64_t *rows, const real *dY, int64_t n,
+                                        int64_t n_in, int64_t n_out, void *pack,
+                                        int n_threads, int add)
+{
+    if (!add) memset(db, 0, (size_t)n_out * sizeof(real));
     if (n * n_in * n_out < FM_PACKED_MIN_WORK ||
         (n_out < FM_NARROW && n_in * n_out <= FM_SMALL_WEIGHTS)) {
+        if (!add) memset(dW, 0, (size_t)(n_in * n_out) * sizeof(real));
         backward_params_rows(dW, X, rows, dY, n, n_in, n_out);
     } else {
-        const gemm_args g = {n_in, n_out, n, X, n_in, 1, rows, dY, n_out, 0, dW, n_out, 1,
+        /* without add, each element's first K block writes instead of adding */
+        const gemm_args g = {n_in, n_out, n, X, n_in, 1, rows, dY, n_out, 0, dW, n_out, add,
                              EPI_NONE, NULL, NULL, 0};
         gemm(&g, (real *)pack, n_threads);
     }

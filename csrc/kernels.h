@@ -31,6 +31,11 @@ void FM_FN(fm_dense_backward_data)(real *dX, const real *dY, const real *W, cons
 void FM_FN(fm_dense_backward_params)(real *dW, real *db, const real *X, const int64_t *rows,
                                      const real *dY, int64_t n, int64_t n_in, int64_t n_out,
                                      void *pack, int n_threads);
+/* The same, writing dW and db (add = 0) instead of adding into them. */
+void FM_FN(fm_dense_backward_params_to)(real *dW, real *db, const real *X,
+                                        const int64_t *rows, const real *dY, int64_t n,
+                                        int64_t n_in, int64_t n_out, void *pack,
+                                        int n_threads, int add);
 void FM_FN(fm_csr_backward_params)(real *dW, real *db, const int64_t *indptr,
                                    const int64_t *indices, const real *values,
                                    const int64_t *rows, const real *dY, int64_t n,

@@ -127,9 +127,9 @@ static real *forward(real *out, void *work, const fm_layout *lay,
 }
 
 /* Forward, loss, and (grads given) backward for one batch: adds the raw
- * gradient sums into grads, the weighted loss into *wloss and the weight
- * total into *wsum. */
-static void accumulate(real *grads, double *wloss, double *wsum, void *work,
+ * gradient sums into grads (writes them when `fresh`: grads holds nothing
+ * yet), the weighted loss into *wloss and the weight total into *wsum. */
+static void accumulate(real *grads, int fresh, double *wloss, double *wsum, void *work,
                        const fm_layout *lay, const FM_FN(fm_batch) *batch,
                        const real *params, const fm_net *net, int64_t n, int64_t ws_rows,
                        const training_pass *train, int n_threads)
@@ -162,21 +162,25 @@ static void accumulate(real *grads, double *wloss, double *wsum, void *work,
         real *dW = grads + fm_weight_offset(net, l);
         real *db = grads + fm_bias_offset(net, l);
         if (l == 0 && !batch->x) {
+            if (fresh) {
+                memset(dW, 0, (size_t)(n_in * n_out) * sizeof(real));
+                memset(db, 0, (size_t)n_out * sizeof(real));
+            }
             FM_FN(fm_csr_backward_params)(dW, db, batch->indptr, batch->indices,
                                           batch->values, batch->rows, D, n, n_in, n_out,
                                           n_threads);
             break;
         }
         if (l == 0) {
-            FM_FN(fm_dense_backward_params)(dW, db, batch->x, batch->rows, D, n, n_in, n_out,
-                                            pack, n_threads);
+            FM_FN(fm_dense_backward_params_to)(dW, db, batch->x, batch->rows, D, n, n_in,
+                                               n_out, pack, n_threads, !fresh);
             break;
         }
         /* layer l's input: layer l's outputs, masked when dropout applied */
         const layer_buffers b = layer_at(work, lay, net, ws_rows, l);
         const int dropped = train && b.m;
-        FM_FN(fm_dense_backward_params)(dW, db, dropped ? b.m : b.a, NULL, D, n, n_in, n_out,
-                                        pack, n_threads);
+        FM_FN(fm_dense_backward_params_to)(dW, db, dropped ? b.m : b.a, NULL, D, n, n_in,
+                                           n_out, pack, n_threads, !fresh);
         const int32_t f = net->activation[l - 1];
         if (dropped || b.z) {
             FM_FN(fm_dense_backward_data)(D_next, D, weights(params, net, l), NULL, f, n, n_in,
@@ -246,17 +250,15 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
                              fm_optimizer *opt, int64_t *step, int64_t batch_size,
                              int64_t chunk, int n_threads, const volatile int *interrupt)
 {
-    const int64_t n_params = fm_n_params(net);
     double total = 0;
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t B = fm_min64(batch_size, n - start);
-        memset(grads, 0, (size_t)n_params * sizeof(real));
         double wloss = 0, S = 0;
         for (int64_t row0 = 0; row0 < B; row0 += chunk) {
             if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
             const FM_FN(fm_batch) piece = batch_of(data, net, start + row0, order + start + row0);
             const training_pass pass = {*step, row0};
-            accumulate(grads, &wloss, &S, work, lay, &piece, params, net,
+            accumulate(grads, row0 == 0, &wloss, &S, work, lay, &piece, params, net,
                        fm_min64(chunk, B - row0), chunk, &pass, n_threads);
         }
         *step += 1;
@@ -343,20 +345,49 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
                               const real *params, const fm_net *net, int64_t chunk,
                               int n_threads)
 {
-    if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
+    /* the first chunk writes grads: there must be one */
+    if (fm_check_net(net) != FM_OK || chunk < 1 || data->n_samples < 1) return FM_ERR_ARGUMENT;
     const int64_t n = data->n_samples;
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
-    if (grads) memset(grads, 0, (size_t)fm_n_params(net) * sizeof(real));
     double wloss = 0, S = 0;
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, NULL);
-        accumulate(grads, &wloss, &S, work, &lay, &batch, params, net, B, chunk, NULL,
+        accumulate(grads, start == 0, &wloss, &S, work, &lay, &batch, params, net, B, chunk, NULL,
                    n_threads);
     }
     const double l2 = finalize(grads, params, net, S);
     *loss = wloss / S + l2;
     return FM_OK;
+}
+
+typedef struct {
+    const real *x;
+    const int64_t *rows;
+    int64_t n, n_in;
+    int bad;
+} finite_check;
+
+static void finite_part(void *ctx, int tid, int nth)
+{
+    finite_check *c = ctx;
+    for (int64_t i = c->n * tid / nth; i < c->n * (tid + 1) / nth; i++)
+        if (!FM_FN(fm_all_finite)(c->x + (c->rows ? c->rows[i] : i) * c->n_in, c->n_in)) {
+#pragma omp atomic write
+            c->bad = 1;
+            return;
+        }
+}
+
+/* 1 when rows [n] of x (every row i, or rows[i]) are all finite; the
+ * threads share big checks. */
+static int rows_finite(const real *x, const int64_t *rows, int64_t n, int64_t n_in,
+                       int n_threads)
+{
+    finite_check c = {x, rows, n, n_in, 0};
+    fm_parallel(n_threads > 1 && n * n_in >= FM_PARALLEL_MIN_WORK / 8 ? n_threads : 1,
+                finite_part, &c);
+    return !c.bad;
 }
 
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
@@ -372,10 +403,8 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
         /* checked while the chunk is about to be read anyway */
-        if (check_finite && batch.x)
-            for (int64_t i = 0; i < B; i++)
-                if (!FM_FN(fm_all_finite)(batch.x + (rows ? rows[start + i] : i) * n_in, n_in))
-                    return FM_ERR_NONFINITE;
+        if (check_finite && batch.x && !rows_finite(batch.x, batch.rows, B, n_in, n_threads))
+            return FM_ERR_NONFINITE;
         forward(out + start * K, work, &lay, &batch, params, net, B, chunk, NULL, n_threads);
     }
     return FM_OK;

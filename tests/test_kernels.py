@@ -21,6 +21,7 @@ SHAPES = [
     (130, 70, 90),
     (300, 600, 70),
     (50, 40, 1100),
+    (1030, 100, 12),  # small weights, many rows: threads split the rows
 ]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 

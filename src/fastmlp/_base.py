@@ -67,7 +67,8 @@ _CHUNK_ROWS = 256
 # Training batches larger than this pass through the network in pieces, so
 # that a full-batch solver's memory does not grow with the data.
 _TRAIN_CHUNK_ROWS = 1024
-_PREDICT_CHUNK_ROWS = 512
+# Rows per pass of the fast prediction path.
+_PREDICT_CHUNK_ROWS = 1024
 
 # Each fitted estimator's ready-made engine predictor, which remembers the
 # arrays it was built from; kept outside the estimator so that predicting
