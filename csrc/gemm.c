@@ -65,8 +65,9 @@ static inline const real *row_of(const real *X, const int64_t *rows, int64_t i, 
 
 /* sum_k a[k] b[k stride] as eight interleaved partial sums combined in a
  * fixed tree, so the products can run in vector lanes. */
-FM_HOT static real dot(const real *restrict a, const real *restrict b, int64_t n,
-                       int64_t stride)
+static inline __attribute__((always_inline)) real dot(const real *restrict a,
+                                                     const real *restrict b, int64_t n,
+                                                     int64_t stride)
 {
     real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t k = 0;
@@ -85,6 +86,10 @@ FM_HOT static void forward_narrow(real *restrict Y, const real *restrict X,
 {
     for (int64_t i = 0; i < n; i++) {
         const real *x = row_of(X, rows, i, n_in);
+        if (n_out == 1) { /* a literal stride, so the products vectorise */
+            Y[i] = dot(x, W, n_in, 1) + b[0];
+            continue;
+        }
         for (int64_t j = 0; j < n_out; j++)
             Y[i * n_out + j] = dot(x, W + j, n_in, n_out) + b[j];
     }
@@ -160,7 +165,9 @@ FM_HOT static void backward_data_rows(real *restrict dX, const real *restrict dY
     for (int64_t i = i0; i < i1; i++) {
         real *restrict dx = dX + i * n_in;
         const real *d = dY + i * n_out;
-        if (n_out < FM_NARROW) {
+        if (n_out == 1) { /* the loop below with a literal stride */
+            for (int64_t k = 0; k < n_in; k++) dx[k] = (real)0 + d[0] * W[k];
+        } else if (n_out < FM_NARROW) {
             memset(dx, 0, (size_t)n_in * sizeof(real));
             for (int64_t j = 0; j < n_out; j++)
                 for (int64_t k = 0; k < n_in; k++) dx[k] += d[j] * W[k * n_out + j];
@@ -176,6 +183,14 @@ FM_HOT static void backward_params_rows(real *restrict dW, const real *restrict 
                                         const int64_t *rows, const real *restrict dY,
                                         int64_t n, int64_t n_in, int64_t n_out)
 {
+    if (n_out == 1) { /* the loop below with a literal stride */
+        for (int64_t i = 0; i < n; i++) {
+            const real *restrict x = row_of(X, rows, i, n_in);
+            const real d = dY[i];
+            for (int64_t k = 0; k < n_in; k++) dW[k] += x[k] * d;
+        }
+        return;
+    }
     if (n_out < FM_NARROW) {
         for (int64_t i = 0; i < n; i++) {
             const real *x = row_of(X, rows, i, n_in);
@@ -448,6 +463,10 @@ FM_HOT static void copy_rows(real *restrict dst, const real *restrict src,
         FM_COPY_ROWS(12)
     } else if (cols == n && n == 8) {
         FM_COPY_ROWS(8)
+    } else if (cols == n && n == 6) {
+        FM_COPY_ROWS(6)
+    } else if (cols == n && n == 4) {
+        FM_COPY_ROWS(4)
     } else {
         for (int64_t p = 0; p < kc; p++) {
             const real *restrict s = src + (idx ? idx[p] : p) * ld;

@@ -6,12 +6,21 @@
 #define MT_N 624
 #define MT_M 397
 
+/* key[i] from key[i], key[i + 1] and key[i + MT_M], indexes mod MT_N; the
+ * three ranges where they wrap differently run as separate loops. */
+static inline uint32_t mt_twist(uint32_t ki, uint32_t knext, uint32_t km)
+{
+    const uint32_t y = (ki & 0x80000000u) | (knext & 0x7fffffffu);
+    return km ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
+}
+
 static void mt_refill(fm_mt19937 *s)
 {
-    for (int i = 0; i < MT_N; i++) {
-        const uint32_t y = (s->key[i] & 0x80000000u) | (s->key[(i + 1) % MT_N] & 0x7fffffffu);
-        s->key[i] = s->key[(i + MT_M) % MT_N] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-    }
+    uint32_t *k = s->key;
+    int i = 0;
+    for (; i < MT_N - MT_M; i++) k[i] = mt_twist(k[i], k[i + 1], k[i + MT_M]);
+    for (; i < MT_N - 1; i++) k[i] = mt_twist(k[i], k[i + 1], k[i + MT_M - MT_N]);
+    k[MT_N - 1] = mt_twist(k[MT_N - 1], k[0], k[MT_M - 1]);
     s->pos = 0;
 }
 
@@ -30,12 +39,13 @@ static uint32_t mt_next32(fm_mt19937 *s)
 static uint32_t bounded(fm_mt19937 *s, uint32_t max)
 {
     if (max == 0) return 0;
+    /* all ones up to max's highest set bit */
+#if defined(__GNUC__)
+    const uint32_t mask = 0xffffffffu >> __builtin_clz(max);
+#else
     uint32_t mask = max;
-    mask |= mask >> 1;
-    mask |= mask >> 2;
-    mask |= mask >> 4;
-    mask |= mask >> 8;
-    mask |= mask >> 16;
+    for (int shift = 1; shift < 32; shift *= 2) mask |= mask >> shift;
+#endif
     uint32_t v;
     while ((v = mt_next32(s) & mask) > max) {
     }

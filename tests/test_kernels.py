@@ -14,6 +14,7 @@ DTYPES = [np.float32, np.float64]
 # M > 96 rows, N > 512 outputs) that run threaded
 SHAPES = [
     (1, 1, 1),
+    (37, 70, 1),  # one output: the narrow loops' stride-one forms
     (3, 5, 2),
     (4, 8, 16),
     (7, 13, 9),
