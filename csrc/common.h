@@ -36,7 +36,7 @@
 /* Threads only pay above this many multiply-adds per parallel loop: waking
  * a second thread and joining it costs a few microseconds, which smaller
  * products finish in alone. */
-#define FM_PARALLEL_MIN_WORK (1 << 20)
+#define FM_PARALLEL_MIN_WORK (1 << 18)
 
 /* fn(ctx, tid, n_threads) on n_threads threads, or directly in the calling
  * thread when n_threads is 1 (no OpenMP runtime call at all). */

@@ -381,6 +381,13 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
             self.classes_ = self._label_binarizer.classes_
+            if y.ndim == 1 and self._label_binarizer.y_type_ in ("binary", "multiclass"):
+                # every label is one of the sorted classes_ just found: its
+                # index is the binarizer's column (binary: the one column)
+                codes = np.searchsorted(self.classes_, y)
+                if self._label_binarizer.y_type_ == "binary":
+                    return X, (codes == 1)[:, None]
+                return X, np.arange(len(self.classes_)) == codes[:, None]
         else:
             classes = unique_labels(y)
             if self.warm_start:
