@@ -695,7 +695,9 @@ cdef class Predictor:
         out = np.empty((data.n_samples, 2 if two_class else self.n_out), dtype=self.net.dtype)
         cdef void *o = cnp.PyArray_DATA(out)
         # two classes: p goes to the last n elements, then spreads in place
-        cdef void *dest = (<char *>o) + (data.n_samples * cnp.PyArray_ITEMSIZE(x) if two_class else 0)
+        cdef void *dest = o
+        if two_class:
+            dest = (<char *>o) + data.n_samples * cnp.PyArray_ITEMSIZE(x)
         # The workspace serves one call at a time: a call that finds it in use
         # by another Python thread (the GIL is released while C runs) gets
         # its own. The flag is read and set under the GIL.

@@ -165,7 +165,6 @@ cdef extern from "fastmlp.h" nogil:
     double fm_optimizer_step(fm_dtype dtype, void *params, void *state, const void *grads,
                              int64_t n, int64_t n_weights, double alpha, double S,
                              fm_optimizer *opt, double *partials, int n_threads)
-    int fm_all_finite(fm_dtype dtype, const void *x, int64_t n)
     void fm_two_class(fm_dtype dtype, void *out, int64_t n)
     const double FM_LEAKY_SLOPE
 
