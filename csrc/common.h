@@ -30,9 +30,6 @@
 #define FM_MC 96
 #define FM_NC 512
 
-/* Elements per chunk of the optimizer step (and of its sum of squares). */
-#define FM_STEP_CHUNK 16384
-
 /* Threads only pay above this many multiply-adds per parallel loop: waking
  * a second thread and joining it costs a few microseconds, which smaller
  * products finish in alone. */

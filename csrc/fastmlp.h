@@ -278,6 +278,11 @@ void fm_loss_forward(fm_dtype dtype, double *l, const void *P, const void *Y,
 void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
                       const void *sample_weight, const int64_t *rows, int64_t n,
                       int64_t K);
+/* Elements per chunk of the optimizer step: the threads share out whole
+ * chunks, and the step's sums run per chunk and are added in chunk order,
+ * so they do not depend on the thread count. */
+#define FM_STEP_CHUNK 4096
+
 /* One optimizer step (opt->solver) on the gradient g = (grads + alpha p) / S
  * on the weights [0, n_weights) and grads / S on the rest (the biases),
  * scaled to L2 norm opt->clip_norm when larger and opt->clip_norm > 0.
@@ -287,8 +292,8 @@ void fm_loss_backward(fm_dtype dtype, void *dZ, const void *P, const void *Y,
  *   AdamW: Adam after w *= 1 - lr weight_decay on the weights
  *   iRprop-: see optimizers.c
  * state as in fm_optimizer. Returns the sum of the squared weights before
- * the step; partials [n / FM_STEP_CHUNK + 1] (FM_STEP_CHUNK = 16384) is
- * scratch.                                    (updates params, state, opt->t) */
+ * the step; partials [n / FM_STEP_CHUNK + 1] is scratch.
+ *                                             (updates params, state, opt->t) */
 double fm_optimizer_step(fm_dtype dtype, void *params, void *state, const void *grads,
                          int64_t n, int64_t n_weights, double alpha, double S,
                          fm_optimizer *opt, double *partials, int n_threads);

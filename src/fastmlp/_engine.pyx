@@ -971,7 +971,7 @@ def optimizer_step(params, state, grads, solver, double learning_rate, int64_t n
     cdef void *p = pointer(params, "params", dt, n, True)
     cdef void *st = pointer(state, "state", dt, n * (1 if opt.solver == FM_SGD else 2), True)
     cdef const void *g = pointer(grads, "grads", dt, n, False)
-    partials = np.empty(n // 16384 + 1, dtype=np.float64)
+    partials = np.empty(n // FM_STEP_CHUNK + 1, dtype=np.float64)
     cdef double *parts = <double *>cnp.PyArray_DATA(partials)
     cdef double sumsq
     with nogil:

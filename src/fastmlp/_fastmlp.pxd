@@ -4,6 +4,7 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 
 cdef extern from "fastmlp.h" nogil:
+    const int64_t FM_STEP_CHUNK
     ctypedef enum fm_status:
         FM_OK
         FM_ERR_ARGUMENT
