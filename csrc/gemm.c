@@ -600,11 +600,7 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
     if (g->m < 1 || g->n < 1) return;
     const kernel_shape ks = chosen;
     const int64_t col_panels = ceil_div(g->n, ks.nr), row_panels = ceil_div(g->m, ks.mr);
-    /* rows of A gathered through an index cost a trip to memory each: then
-     * every thread gathers only its own */
-    const int gathered = g->a_rows && !g->a_trans;
-    const int by_cols =
-        !gathered && g->n > g->m ? col_panels >= n_threads : row_panels < n_threads;
+    const int by_cols = g->n > g->m ? col_panels >= n_threads : row_panels < n_threads;
     gemm_split s = {g, &ks, pack, by_cols ? col_panels : row_panels, by_cols};
     fm_parallel(thread_count(n_threads, g->m * g->n * g->k, s.panels), gemm_part, &s);
 }
