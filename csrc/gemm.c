@@ -426,21 +426,22 @@ typedef struct {
     for (int64_t p = 0; p < kc; p++)                                            \
         for (int r = 0; r < (MR); r++) dst[p * (MR) + r] = src[r][p];
 
+/* Switch cases running BODY(W) and returning, for each panel width W a
+ * micro-kernel uses, so that BODY's loops have a literal bound. */
+#define FM_PANEL_WIDTHS(BODY)                                                    \
+    case 32: BODY(32) return;                                                   \
+    case 16: BODY(16) return;                                                   \
+    case 12: BODY(12) return;                                                   \
+    case 8: BODY(8) return;                                                     \
+    case 6: BODY(6) return;                                                     \
+    case 4: BODY(4) return;
+
 FM_HOT static void gather_rows(real *restrict dst, const real *const *src, int64_t kc,
                                int mr, int64_t rows)
 {
-    if (rows == mr && mr == 12) {
-        FM_GATHER_ROWS(12)
-    } else if (rows == mr && mr == 8) {
-        FM_GATHER_ROWS(8)
-    } else if (rows == mr && mr == 6) {
-        FM_GATHER_ROWS(6)
-    } else if (rows == mr && mr == 4) {
-        FM_GATHER_ROWS(4)
-    } else {
-        for (int64_t p = 0; p < kc; p++)
-            for (int64_t r = 0; r < mr; r++) dst[p * mr + r] = r < rows ? src[r][p] : 0;
-    }
+    if (rows == mr) switch (mr) { FM_PANEL_WIDTHS(FM_GATHER_ROWS) }
+    for (int64_t p = 0; p < kc; p++)
+        for (int64_t r = 0; r < mr; r++) dst[p * mr + r] = r < rows ? src[r][p] : 0;
 }
 
 /* dst[p * n + c] = src[row(p) * ld + c] for p < kc and c < cols, zero up
@@ -455,23 +456,10 @@ FM_HOT static void gather_rows(real *restrict dst, const real *const *src, int64
 FM_HOT static void copy_rows(real *restrict dst, const real *restrict src,
                              const int64_t *idx, int64_t ld, int64_t kc, int n, int64_t cols)
 {
-    if (cols == n && n == 32) {
-        FM_COPY_ROWS(32)
-    } else if (cols == n && n == 16) {
-        FM_COPY_ROWS(16)
-    } else if (cols == n && n == 12) {
-        FM_COPY_ROWS(12)
-    } else if (cols == n && n == 8) {
-        FM_COPY_ROWS(8)
-    } else if (cols == n && n == 6) {
-        FM_COPY_ROWS(6)
-    } else if (cols == n && n == 4) {
-        FM_COPY_ROWS(4)
-    } else {
-        for (int64_t p = 0; p < kc; p++) {
-            const real *restrict s = src + (idx ? idx[p] : p) * ld;
-            for (int64_t c = 0; c < n; c++) dst[p * n + c] = c < cols ? s[c] : 0;
-        }
+    if (cols == n) switch (n) { FM_PANEL_WIDTHS(FM_COPY_ROWS) }
+    for (int64_t p = 0; p < kc; p++) {
+        const real *restrict s = src + (idx ? idx[p] : p) * ld;
+        for (int64_t c = 0; c < n; c++) dst[p * n + c] = c < cols ? s[c] : 0;
     }
 }
 
