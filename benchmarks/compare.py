@@ -138,10 +138,16 @@ def fit_quietly(model, X, y):
         return model.fit(X, y)
 
 
+# fastmlp's default thread count (every core), fixed when this module loads:
+# asked later, OpenMP's answer can follow PyTorch's set_num_threads where the
+# two share a runtime
+DEFAULT_THREADS = os.cpu_count() or 1
+
+
 def fastmlp_fit(w, X, y, n_threads=None):
     import fastmlp
 
-    extra = {"n_threads": n_threads}
+    extra = {"n_threads": n_threads or DEFAULT_THREADS}
     if w.task == "worked":
         extra["out_activation"] = "logistic"
     return fit_quietly(estimator(fastmlp, w, **extra), X, y)
@@ -268,12 +274,13 @@ def predict_latency_us(predict, row, calls, blocks=5):
     """Mean microseconds of a call, in the least disturbed of `blocks` runs
     of calls / blocks calls."""
     predict(row)
+    per_block = max(1, calls // blocks)
     best = float("inf")
     for _ in range(blocks):
         t0 = time.perf_counter()
-        for _ in range(calls // blocks):
+        for _ in range(per_block):
             predict(row)
-        best = min(best, (time.perf_counter() - t0) / (calls // blocks))
+        best = min(best, (time.perf_counter() - t0) / per_block)
     return best * 1e6
 
 

@@ -46,7 +46,7 @@ static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
  *   acts   per layer 1..L: its buffers (fm_layer_bytes)
  *   delta  2 x [rows x max(units[1..L])]  ping-pong deltas
  *   loss   [rows] doubles        per-sample losses
- *   steps  [n_params / FM_STEP_CHUNK] doubles  optimizer partial sums
+ *   steps  [n_params / FM_STEP_CHUNK + 1] doubles  optimizer partial sums
  *   pack   n_threads x fm_pack_elems  GEMM packing buffers                 */
 typedef struct {
     int64_t acts; /* byte offset of layer 1's activations; layer l follows l-1 */

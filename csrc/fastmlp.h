@@ -204,7 +204,8 @@ fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void 
  * loss (OUT) = sum_i sw_i l_i / S + 0.5 alpha sum ||W||^2 / S, S = sum_i sw_i;
  * grads (OUT) [n_params] = d loss / d params, or the loss alone when grads
  * is NULL. No dropout. Rows go through the network `chunk` at a time;
- * work: fm_workspace_bytes(net, chunk, n_threads). */
+ * work: fm_workspace_bytes(net, chunk, n_threads). Data without rows is
+ * refused (FM_ERR_ARGUMENT). */
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                        const fm_data *data, const void *params, const fm_net *net,
                        int64_t chunk, int n_threads);

@@ -582,13 +582,15 @@ static void gemm_part(void *ctx, int tid, int nth)
 /* Split C among threads in whole tiles. Every thread packs the whole of
  * the operand it does not split: by rows each packs all of B and its share
  * of A, by columns all of A and its share of B, so the split goes along
- * the longer side of C, as long as that side has a tile for every thread. */
+ * the longer side of C as long as that side has a tile for every thread,
+ * else along the side with more tiles. */
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
     const kernel_shape ks = chosen;
     const int64_t col_panels = ceil_div(g->n, ks.nr), row_panels = ceil_div(g->m, ks.mr);
-    const int by_cols = g->n > g->m ? col_panels >= n_threads : row_panels < n_threads;
+    const int64_t longer = g->n > g->m ? col_panels : row_panels;
+    const int by_cols = longer >= n_threads ? g->n > g->m : col_panels > row_panels;
     gemm_split s = {g, &ks, pack, by_cols ? col_panels : row_panels, by_cols};
     fm_parallel(thread_count(n_threads, g->m * g->n * g->k, s.panels), gemm_part, &s);
 }

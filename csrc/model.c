@@ -371,12 +371,17 @@ typedef struct {
 static void finite_part(void *ctx, int tid, int nth)
 {
     finite_check *c = ctx;
-    for (int64_t i = c->n * tid / nth; i < c->n * (tid + 1) / nth; i++)
+    for (int64_t i = c->n * tid / nth; i < c->n * (tid + 1) / nth; i++) {
+        int seen;
+#pragma omp atomic read
+        seen = c->bad;
+        if (seen) return;
         if (!FM_FN(fm_all_finite)(c->x + (c->rows ? c->rows[i] : i) * c->n_in, c->n_in)) {
 #pragma omp atomic write
             c->bad = 1;
             return;
         }
+    }
 }
 
 /* 1 when rows [n] of x (every row i, or rows[i]) are all finite; the
@@ -385,7 +390,9 @@ static int rows_finite(const real *x, const int64_t *rows, int64_t n, int64_t n_
                        int n_threads)
 {
     finite_check c = {x, rows, n, n_in, 0};
-    fm_parallel(n_threads > 1 && n * n_in >= FM_PARALLEL_MIN_WORK / 8 ? n_threads : 1,
+    fm_parallel(n_threads > 1 && n * n_in >= FM_PARALLEL_MIN_WORK / 8
+                    ? (int)fm_min64(n_threads, n)
+                    : 1,
                 finite_part, &c);
     return !c.bad;
 }

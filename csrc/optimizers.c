@@ -144,7 +144,8 @@ static void step_part(void *ctx, int tid, int nth)
 static double over_chunks(step_args *a, int n_threads)
 {
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
-    fm_parallel(n_threads > 1 && nc > 1 ? (int)fm_min64(n_threads, nc) : 1, step_part, a);
+    /* two chunks take about as long as a second thread takes to join */
+    fm_parallel(n_threads > 1 && nc > 2 ? (int)fm_min64(n_threads, nc) : 1, step_part, a);
     double total = 0;
     for (int64_t c = 0; c < nc; c++) total += a->partials[c];
     return total;

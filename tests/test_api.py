@@ -227,6 +227,13 @@ def test_fast_prediction_path_gives_the_general_paths_results():
     general = model.predict_proba(X.tolist())  # a list: full validation
     np.testing.assert_array_equal(fast, general)
     np.testing.assert_array_equal(model.predict_proba(np.asfortranarray(X)), general)
+    # other byte orders and unaligned buffers take the general path's copy
+    np.testing.assert_array_equal(model.predict_proba(X.astype(X.dtype.newbyteorder())), general)
+    raw = np.zeros(X.nbytes + 1, dtype=np.uint8)
+    unaligned = np.frombuffer(raw.data, dtype=X.dtype, count=X.size, offset=1).reshape(X.shape)
+    unaligned[...] = X
+    assert not unaligned.flags.aligned
+    np.testing.assert_array_equal(model.predict_proba(unaligned), general)
     with pytest.raises(ValueError, match="NaN"):
         model.predict(np.where(X > 2, np.nan, X))
     with pytest.raises(ValueError, match="features"):

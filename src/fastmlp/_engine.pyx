@@ -674,14 +674,15 @@ cdef class Predictor:
     def outputs(self, X, bint two_class=False):
         """Network outputs for X, of shape (n_samples, n_outputs), or with
         two_class and a single output, the rows (1 - p, p) of shape
-        (n_samples, 2); None when X is not a non-empty, finite, C-contiguous
-        2-D array of the network's dtype and width (the caller then takes
-        the general path)."""
+        (n_samples, 2); None when X is not a non-empty, finite, C-contiguous,
+        aligned, native-byte-order 2-D array of the network's dtype and width
+        (the caller then takes the general path)."""
         if type(X) is not np.ndarray:
             return None
         cdef cnp.ndarray x = <cnp.ndarray>X
         if (cnp.PyArray_NDIM(x) != 2 or x.shape[0] == 0 or x.shape[1] != self.n_in
-                or cnp.PyArray_TYPE(x) != self.typenum or not cnp.PyArray_IS_C_CONTIGUOUS(x)):
+                or cnp.PyArray_TYPE(x) != self.typenum or not cnp.PyArray_IS_C_CONTIGUOUS(x)
+                or not cnp.PyArray_ISNOTSWAPPED(x) or not cnp.PyArray_ISALIGNED(x)):
             return None
         two_class = two_class and self.n_out == 1
         cdef fm_data data
