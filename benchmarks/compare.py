@@ -16,7 +16,9 @@ PyTorch is optional (pip install torch==2.13.0 for the CPU build).
 """
 
 import argparse
+import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -270,18 +272,25 @@ def concurrent_fit_ratio(quick):
     return median_seconds(two_threads, 3) / sequential
 
 
-def predict_latency_us(predict, row, calls, blocks=5):
-    """Mean microseconds of a call, in the least disturbed of `blocks` runs
-    of calls / blocks calls."""
-    predict(row)
+def interleaved_latency_us(fns, calls, blocks=5, best=True):
+    """Mean microseconds of a call of each of fns ({name: (set-up or None,
+    call)}), measured in blocks of calls / blocks calls that the libraries
+    take in turn; the least disturbed block of each (best), or the median."""
     per_block = max(1, calls // blocks)
-    best = float("inf")
+    times = {name: [] for name in fns}
+    for setup, call in fns.values():  # warm-up
+        if setup:
+            setup()
+        call()
     for _ in range(blocks):
-        t0 = time.perf_counter()
-        for _ in range(per_block):
-            predict(row)
-        best = min(best, (time.perf_counter() - t0) / per_block)
-    return best * 1e6
+        for name, (setup, call) in fns.items():
+            if setup:
+                setup()
+            t0 = time.perf_counter()
+            for _ in range(per_block):
+                call()
+            times[name].append((time.perf_counter() - t0) / per_block * 1e6)
+    return {name: min(t) if best else statistics.median(t) for name, t in times.items()}
 
 
 def peak_rss_rise_mib(library, quick):
@@ -389,44 +398,44 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     theirs = sklearn_fit(w, X, y)
     one, many = X[:1], X[:10_000]
     calls = 200 if quick else 2000
-    pred = {"id": "P1", "title": "predict_proba, one row (us)"}
-    pred["fastmlp"] = predict_latency_us(ours.predict_proba, one, calls)
-    pred["scikit-learn"] = predict_latency_us(theirs.predict_proba, one, calls)
-    bulk = {"id": "P2", "title": "predict_proba, 10,000 rows (ms)"}
-    bulk["fastmlp"] = median_seconds(lambda: ours.predict_proba(many), 5) * 1e3
-    bulk["scikit-learn"] = median_seconds(lambda: theirs.predict_proba(many), 5) * 1e3
     small = scaled(WORKLOADS[0], True)
     Xs, ys = make_data(small)
     small_ours, small_theirs = fastmlp_fit(small, Xs, ys), sklearn_fit(small, Xs, ys)
-    tiny = {"id": "P1-W1", "title": "predict_proba, one row, W1's model (us)"}
-    tiny["fastmlp"] = predict_latency_us(small_ours.predict_proba, Xs[:1], calls)
-    tiny["scikit-learn"] = predict_latency_us(small_theirs.predict_proba, Xs[:1], calls)
+    # each entry: (set-up before a block of calls, the call)
+    one_row = {"fastmlp": (None, lambda: ours.predict_proba(one)),
+               "scikit-learn": (None, lambda: theirs.predict_proba(one))}
+    tiny_row = {"fastmlp": (None, lambda: small_ours.predict_proba(Xs[:1])),
+                "scikit-learn": (None, lambda: small_theirs.predict_proba(Xs[:1]))}
+    bulk_rows = {"fastmlp": (None, lambda: ours.predict_proba(many)),
+                 "scikit-learn": (None, lambda: theirs.predict_proba(many))}
+    context = contextlib.nullcontext()
     if use_torch:
         import torch
 
-        model = torch_model(w)
-        torch.set_num_threads(2)
-        with torch.inference_mode():
-            t_one, t_many = torch.from_numpy(one), torch.from_numpy(many)
+        model, small_model = torch_model(w), torch_model(small)
+        t_one, t_many, t_small = (torch.from_numpy(a) for a in (one, many, Xs[:1]))
 
-            def proba(t):
-                return torch.softmax(model(t), dim=1).numpy()
+        def proba(t):
+            return torch.softmax(model(t), dim=1).numpy()
 
-            pred["PyTorch"] = min(
-                predict_latency_us(lambda r: (torch.set_num_threads(k), proba(r))[1], t_one, calls)
-                for k in (1, 2)
-            )
-            torch.set_num_threads(2)
-            bulk["PyTorch"] = median_seconds(lambda: proba(t_many), 5) * 1e3
-            small_model = torch_model(small)
-            tiny["PyTorch"] = min(
-                predict_latency_us(
-                    lambda r: (torch.set_num_threads(k), torch.sigmoid(small_model(r)).numpy())[1],
-                    torch.from_numpy(Xs[:1]),
-                    calls,
-                )
-                for k in (1, 2)
-            )
+        for k in (1, 2):
+            threads = functools.partial(torch.set_num_threads, k)
+            one_row[f"torch_{k}"] = (threads, lambda: proba(t_one))
+            tiny_row[f"torch_{k}"] = (threads, lambda: torch.sigmoid(small_model(t_small)).numpy())
+        bulk_rows["PyTorch"] = (functools.partial(torch.set_num_threads, 2), lambda: proba(t_many))
+        context = torch.inference_mode()
+    with context:
+        latency = interleaved_latency_us(one_row, calls)
+        tiny_latency = interleaved_latency_us(tiny_row, calls)
+        bulk_ms = interleaved_latency_us(bulk_rows, 5, blocks=5, best=False)
+    pred = {"id": "P1", "title": "predict_proba, one row (us)"}
+    tiny = {"id": "P1-W1", "title": "predict_proba, one row, W1's model (us)"}
+    bulk = {"id": "P2", "title": "predict_proba, 10,000 rows (ms)"}
+    for row, measured in ((pred, latency), (tiny, tiny_latency)):
+        row["fastmlp"], row["scikit-learn"] = measured["fastmlp"], measured["scikit-learn"]
+        if use_torch:
+            row["PyTorch"] = min(measured["torch_1"], measured["torch_2"])
+    bulk.update((name, us / 1e3) for name, us in bulk_ms.items())
     results["rows"] += [pred, tiny, bulk]
 
     results["concurrent_ratio"] = concurrent_fit_ratio(quick)
