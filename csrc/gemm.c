@@ -39,9 +39,11 @@
  * would cost more than it saves; threads join above FM_PARALLEL_MIN_WORK. */
 #define FM_PACKED_MIN_WORK 4096
 #define FM_PACKED_MIN_ROWS 16
-/* Layers with at most this many weights skip packing altogether: their
- * weights stay in cache and packing them costs more than it saves. */
+/* Batches of fewer than FM_SMALL_ROWS rows through layers with at most
+ * FM_SMALL_WEIGHTS weights skip packing altogether: the weights stay in
+ * cache and packing them costs more than it saves; more rows repay it. */
 #define FM_SMALL_WEIGHTS 16384
+#define FM_SMALL_ROWS 128
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -629,7 +631,7 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
     if (n_out < FM_NARROW && (n < FM_PACKED_MIN_ROWS || n_in * n_out <= FM_SMALL_WEIGHTS)) {
         forward_narrow(Y, X, rows, W, b, n, n_in, n_out);
     } else if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS ||
-               n_in * n_out <= FM_SMALL_WEIGHTS) {
+               (n_in * n_out <= FM_SMALL_WEIGHTS && n < FM_SMALL_ROWS)) {
         /* few rows, or weights small enough to stay in cache: the weights
          * stream past once per four rows, unpacked, split over threads by
          * blocks of columns */
