@@ -275,7 +275,9 @@ def concurrent_fit_ratio(quick):
 def interleaved_latency_us(fns, calls, blocks=5, best=True):
     """Mean microseconds of a call of each of fns ({name: (set-up or None,
     call)}), measured in blocks of calls / blocks calls that the libraries
-    take in turn; the least disturbed block of each (best), or the median."""
+    take in turn; the least disturbed block of each (best), or the median.
+    Each block starts with an untimed call, which waits out the spinning
+    worker threads the previous library left behind."""
     per_block = max(1, calls // blocks)
     times = {name: [] for name in fns}
     for setup, call in fns.values():  # warm-up
@@ -286,6 +288,7 @@ def interleaved_latency_us(fns, calls, blocks=5, best=True):
         for name, (setup, call) in fns.items():
             if setup:
                 setup()
+            call()
             t0 = time.perf_counter()
             for _ in range(per_block):
                 call()
@@ -427,7 +430,7 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     with context:
         latency = interleaved_latency_us(one_row, calls)
         tiny_latency = interleaved_latency_us(tiny_row, calls)
-        bulk_ms = interleaved_latency_us(bulk_rows, 5, blocks=5, best=False)
+        bulk_ms = interleaved_latency_us(bulk_rows, 10, blocks=5, best=False)
     pred = {"id": "P1", "title": "predict_proba, one row (us)"}
     tiny = {"id": "P1-W1", "title": "predict_proba, one row, W1's model (us)"}
     bulk = {"id": "P2", "title": "predict_proba, 10,000 rows (ms)"}
