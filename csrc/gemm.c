@@ -634,14 +634,14 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
                (n_in * n_out <= FM_SMALL_WEIGHTS && n < FM_SMALL_ROWS)) {
         /* few rows, or weights small enough to stay in cache: the weights
          * stream past once per four rows, unpacked, split over threads by
-         * blocks of columns */
+         * blocks of columns or groups of rows (small_forward_part) */
         small_forward f = {Y, X, W, b, rows, n, n_in, n_out, ceil_div(n_out, FM_COLS_1)};
         /* with few rows the weights' trip from memory dominates: count each
          * weight as several multiply-adds when deciding on threads */
-        const int64_t work = fm_min64(n, FM_PACKED_MIN_ROWS) * n_in * n_out * 8;
+        const int64_t macs = n * n_in * n_out;
+        const int64_t streamed = fm_min64(n, FM_PACKED_MIN_ROWS) * n_in * n_out * 8;
         const int64_t units = f.blocks > n / 4 ? f.blocks : n / 4;
-        fm_parallel(thread_count(n_threads, work > n * n_in * n_out ? work : n * n_in * n_out,
-                                 units),
+        fm_parallel(thread_count(n_threads, streamed > macs ? streamed : macs, units),
                     small_forward_part, &f);
     } else {
         const gemm_args g = {n, n_out, n_in, X, n_in, 0, rows, W, n_out, 0, Y, n_out, 0,

@@ -805,10 +805,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return out
 
     def _fast_outputs(self, X, two_class=False):
-        """Outputs for a plain, finite, C-ordered array of the weights' dtype,
-        with one cheap look at X instead of scikit-learn's full validation
-        (which also warns about feature names: models fitted on named
-        features take the general path). None when X does not qualify."""
+        """Outputs for a plain, finite, C-ordered array of the weights' dtype
+        (with two_class, as in _forward_pass_fast), with one cheap look at X
+        instead of scikit-learn's full validation (which also warns about
+        feature names: models fitted on named features take the general
+        path). None when X does not qualify."""
         state = self.__dict__
         if "feature_names_in_" in state:
             return None
