@@ -3,58 +3,56 @@
  * forward pass keeps) and, for GELU and SiLU, whose output does not
  * determine the slope, of the pre-activation too; see fastmlp.h's
  * fm_activation table. */
-#include <tgmath.h>
-
 #include "common.h"
 
-FM_HOT static void softmax_rows(real *restrict A, int64_t n, int64_t m)
+static void softmax_rows(real *FM_RESTRICT A, int64_t n, int64_t m)
 {
     if (m < 1) return;
     for (int64_t i = 0; i < n; i++) {
-        real *restrict a = A + i * m;
+        real *FM_RESTRICT a = A + i * m;
         real top = a[0];
         for (int64_t k = 1; k < m; k++) top = a[k] > top ? a[k] : top;
         real sum = 0;
         for (int64_t k = 0; k < m; k++) {
-            a[k] = exp(a[k] - top);
+            a[k] = fm_exp(a[k] - top);
             sum += a[k];
         }
         for (int64_t k = 0; k < m; k++) a[k] /= sum;
     }
 }
 
-FM_HOT static void map_inplace(real *restrict A, int64_t len, int32_t activation)
+static void map_inplace(real *FM_RESTRICT A, int64_t len, int32_t activation)
 {
     switch (activation) {
     case FM_LOGISTIC:
-        for (int64_t i = 0; i < len; i++) A[i] = 1 / (1 + exp(-A[i]));
+        for (int64_t i = 0; i < len; i++) A[i] = 1 / (1 + fm_exp(-A[i]));
         break;
     case FM_TANH:
-        for (int64_t i = 0; i < len; i++) A[i] = tanh(A[i]);
+        for (int64_t i = 0; i < len; i++) A[i] = fm_tanh(A[i]);
         break;
     case FM_RELU:
         /* keeps NaN, as max(z, 0) with NaN propagation does */
         for (int64_t i = 0; i < len; i++) A[i] = A[i] < 0 ? 0 : A[i];
         break;
     case FM_EXP:
-        for (int64_t i = 0; i < len; i++) A[i] = exp(A[i]);
+        for (int64_t i = 0; i < len; i++) A[i] = fm_exp(A[i]);
         break;
     case FM_LEAKY_RELU:
         for (int64_t i = 0; i < len; i++) A[i] = A[i] < 0 ? (real)FM_LEAKY_SLOPE * A[i] : A[i];
         break;
     case FM_ELU:
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 0 ? A[i] : expm1(A[i]);
+        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 0 ? A[i] : fm_expm1(A[i]);
         break;
     case FM_GELU:
         for (int64_t i = 0; i < len; i++)
-            A[i] = (real)0.5 * A[i] * (1 + erf(A[i] * (real)0.70710678118654752440));
+            A[i] = (real)0.5 * A[i] * (1 + fm_erf(A[i] * (real)0.70710678118654752440));
         break;
     case FM_SOFTPLUS:
         /* z beyond the threshold: log(1 + e^z) is z to working precision */
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 20 ? A[i] : log1p(exp(A[i]));
+        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 20 ? A[i] : fm_log1p(fm_exp(A[i]));
         break;
     case FM_SILU:
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] / (1 + exp(-A[i]));
+        for (int64_t i = 0; i < len; i++) A[i] = A[i] / (1 + fm_exp(-A[i]));
         break;
     default:
         break;
@@ -69,7 +67,7 @@ void FM_FN(fm_activation_forward)(real *A, int64_t n, int64_t m, int32_t activat
         map_inplace(A, n * m, activation);
 }
 
-FM_HOT static void derivative_inplace(real *restrict dZ, const real *restrict A,
+static void derivative_inplace(real *FM_RESTRICT dZ, const real *FM_RESTRICT A,
                                       int64_t len, int32_t activation)
 {
     switch (activation) {
@@ -94,7 +92,7 @@ FM_HOT static void derivative_inplace(real *restrict dZ, const real *restrict A,
         break;
     case FM_SOFTPLUS:
         /* the logistic of z, 1 - e^(-a) */
-        for (int64_t i = 0; i < len; i++) dZ[i] *= -expm1(-A[i]);
+        for (int64_t i = 0; i < len; i++) dZ[i] *= -fm_expm1(-A[i]);
         break;
     default:
         break;
@@ -102,19 +100,19 @@ FM_HOT static void derivative_inplace(real *restrict dZ, const real *restrict A,
 }
 
 /* GELU and SiLU: the slope from the pre-activation z. */
-FM_HOT static void derivative_from_z(real *restrict dZ, const real *restrict Z, int64_t len,
+static void derivative_from_z(real *FM_RESTRICT dZ, const real *FM_RESTRICT Z, int64_t len,
                                      int32_t activation)
 {
     if (activation == FM_GELU) {
         for (int64_t i = 0; i < len; i++) {
             const real z = Z[i];
-            const real cdf = (real)0.5 * (1 + erf(z * (real)0.70710678118654752440));
-            const real pdf = exp((real)-0.5 * z * z) * (real)0.39894228040143267794;
+            const real cdf = (real)0.5 * (1 + fm_erf(z * (real)0.70710678118654752440));
+            const real pdf = fm_exp((real)-0.5 * z * z) * (real)0.39894228040143267794;
             dZ[i] *= cdf + z * pdf;
         }
     } else {
         for (int64_t i = 0; i < len; i++) {
-            const real s = 1 / (1 + exp(-Z[i]));
+            const real s = 1 / (1 + fm_exp(-Z[i]));
             dZ[i] *= s * (1 + Z[i] * (1 - s));
         }
     }

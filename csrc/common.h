@@ -1,27 +1,13 @@
-/* Shared by every C source: the working precision, typed prototypes, the
- * OpenMP and SIMD switches, and the workspace layout. */
+/* Shared by every C source: the working precision, typed prototypes,
+ * threads, GEMM blocking and the workspace layout. */
 #ifndef FM_COMMON_H
 #define FM_COMMON_H
 
 #include <stdint.h>
 
+#include "compat.h"
 #include "real.h"
 #include "kernels.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* Hot loops are compiled for several x86-64 levels and the widest one the
- * CPU supports is chosen when the library loads, so one build uses AVX2 or
- * AVX-512 where present without -march=native. OpenMP outlines parallel
- * bodies into functions that do not inherit the attribute, so FM_HOT goes
- * on the serial helpers those bodies call. */
-#if defined(FM_USE_CLONES) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define FM_HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FM_HOT
-#endif
 
 /* GEMM blocking, in elements: K block, rows of A packed at once (a multiple
  * of every micro-kernel's MR), columns of B packed at once (a multiple of
@@ -30,14 +16,35 @@
 #define FM_MC 96
 #define FM_NC 512
 
-/* Threads only pay above this many multiply-adds per parallel loop: waking
- * a second thread and joining it costs a few microseconds, which smaller
- * products finish in alone. */
+/* Threads only pay above this many multiply-adds per parallel loop: handing
+ * work to a second thread and waiting for it costs about a microsecond,
+ * which smaller products finish in alone. */
 #define FM_PARALLEL_MIN_WORK (1 << 18)
 
-/* fn(ctx, tid, n_threads) on n_threads threads, or directly in the calling
- * thread when n_threads is 1 (no OpenMP runtime call at all). */
-void fm_parallel(int n_threads, void (*fn)(void *ctx, int tid, int n_threads), void *ctx);
+/* ---- threads (threads.c) ----
+ * An entry point runs inside a scope: the first parallel loop in it borrows
+ * a team of up to max_threads threads from the pool, kept until the scope
+ * ends. fm_parallel_for(n_threads, n_tasks, fn, ctx) runs fn(ctx, task, tid)
+ * for every task in [0, n_tasks) exactly once, on up to n_threads members
+ * of the team (the caller among them), tid < n_threads being the member's
+ * index (for per-thread scratch); without a scope it borrows a team for the
+ * one loop. Inside a task, or with one thread, the tasks run in order on the
+ * calling thread. */
+typedef struct fm_team fm_team;
+typedef struct fm_scope {
+    int max_threads;
+    fm_team *team;
+    struct fm_scope *outer;
+} fm_scope;
+
+void fm_scope_begin(fm_scope *s, int max_threads);
+void fm_scope_end(fm_scope *s);
+void fm_parallel_for(int n_threads, int64_t n_tasks,
+                     void (*fn)(void *ctx, int64_t task, int tid), void *ctx);
+/* The thread count for the next piece of work (max when t is NULL), and
+ * how long a piece of `rows` rows took on `threads` threads. */
+int fm_tuner_pick(fm_tuner *t, int max);
+void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows);
 
 static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 

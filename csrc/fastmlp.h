@@ -16,6 +16,9 @@
  *   - Argument order: outputs, inputs, weights, sizes, n_threads.
  *   - Results never depend on n_threads: every output element is computed by
  *     one thread in a fixed order and reductions over threads are serial.
+ *     Work is cut into tasks of fixed extent that threads claim one at a
+ *     time, so the same elements are computed the same way whatever thread
+ *     runs them, and the engine may change its thread count at any time.
  *   - Nothing here allocates. Workspaces are passed in, sized by
  *     fm_workspace_bytes.
  */
@@ -111,6 +114,24 @@ typedef struct {
     double clip_norm;     /* > 0: scale each step's gradient to at most this L2 norm */
 } fm_optimizer;
 
+/* Most threads one call may use. */
+#define FM_MAX_THREADS 256
+
+/* How many threads a call runs, chosen by timing (see threads.c). Entry
+ * points given one use up to n_threads threads and change the count as they
+ * go, keeping whichever is faster (results never depend on it); the state
+ * carries over between calls. Zero it before its first call. */
+typedef struct {
+    int32_t max;          /* the n_threads it was last used with */
+    int32_t threads;      /* OUT: the count in use */
+    int32_t trial;        /* a count on trial, 0 when none */
+    int32_t up;           /* the next trial goes up (1) or down (0) */
+    int64_t interval_ns;  /* work between trials */
+    int64_t left_ns;      /* of the stretch under way */
+    double base_ns, base_rows;   /* timed at `threads` since the last trial */
+    double trial_ns, trial_rows; /* timed on trial */
+} fm_tuner;
+
 /* ---- layout ------------------------------------------------------------ */
 
 /* FM_OK when net is a valid description (widths >= 1, known activations and
@@ -193,12 +214,13 @@ typedef struct {
  * holds them meanwhile (required when interrupt is given). An epoch whose
  * loss or resulting weights are not finite is not counted: training stops
  * with FM_EVENT_DIVERGED, params and state restored from snapshot (when
- * given) to the last finite epoch. */
+ * given) to the last finite epoch. n_threads: threads (at most; tuner, when
+ * given, picks the count per batch). */
 fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void *snapshot,
                    void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                    fm_run *run, fm_mt19937 *rng, const fm_data *data, const fm_net *net,
                    fm_optimizer *opt, int64_t batch_size, int64_t chunk, int n_threads,
-                   const volatile int *interrupt);
+                   fm_tuner *tuner, const volatile int *interrupt);
 
 /* Loss and gradient over the whole data set (the L-BFGS objective):
  * loss (OUT) = sum_i sw_i l_i / S + 0.5 alpha sum ||W||^2 / S, S = sum_i sw_i;
@@ -208,7 +230,7 @@ fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void 
  * refused (FM_ERR_ARGUMENT). */
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                        const fm_data *data, const void *params, const fm_net *net,
-                       int64_t chunk, int n_threads);
+                       int64_t chunk, int n_threads, fm_tuner *tuner);
 
 /* Network outputs for the rows `rows` [n_rows] of data (every row, n_rows =
  * data->n_samples, when rows is NULL): out [n_rows x units[n_layers]].
@@ -218,7 +240,8 @@ fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
  * the call with FM_ERR_NONFINITE (out then holds nothing to use). */
 fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                      const int64_t *rows, int64_t n_rows, const void *params,
-                     const fm_net *net, int64_t chunk, int n_threads, int check_finite);
+                     const fm_net *net, int64_t chunk, int n_threads, fm_tuner *tuner,
+                     int check_finite);
 
 /* ---- kernels (each also exposed for tests) -------------------------------- */
 
@@ -306,11 +329,41 @@ int fm_all_finite(fm_dtype dtype, const void *x, int64_t n);
  * return.                                                       (writes out) */
 void fm_two_class(fm_dtype dtype, void *out, int64_t n);
 
-/* 1 when the library was built with OpenMP. */
-int fm_have_openmp(void);
-/* OpenMP's current default thread count (OMP_NUM_THREADS, omp_set_num_threads,
- * threadpoolctl), 1 without OpenMP. */
-int fm_default_threads(void);
+/* ---- configuration ------------------------------------------------------------ */
+
+/* The instruction set the kernels run with, chosen when first needed: the
+ * widest this build has and the CPU runs ("avx512", "avx2", "sse2" on
+ * x86-64; "neon" on aarch64; "generic" elsewhere), unless the environment
+ * variable FASTMLP_ISA names a narrower one. */
+const char *fm_isa(void);
+/* Every instruction set this build has, the widest first, separated by
+ * spaces; and whether this CPU runs the one named. */
+const char *fm_isa_built(void);
+int fm_isa_supported(const char *name);
+/* Switch to the instruction set named (for tests: call it while no other
+ * thread is in the engine); FM_ERR_ARGUMENT when this build or this CPU
+ * does not have it. */
+fm_status fm_set_isa(const char *name);
+/* The GEMM micro-kernel in use for dtype, e.g. "avx512 12x32". */
+const char *fm_kernel(fm_dtype dtype);
+/* The threads the engine runs on: "pthreads", "win32", or "none" in a
+ * build without threads. */
+const char *fm_threads_backend(void);
+/* A limit on the default thread count that the Python layer honours (set
+ * through threadpoolctl); 0 for none. */
+int fm_get_thread_limit(void);
+void fm_set_thread_limit(int limit);
+
+/* ---- Ctrl-C (interrupt.c) -------------------------------------------------------- */
+
+/* Route Ctrl-C (SIGINT; a console Ctrl-C event on Windows) to a flag the
+ * training loop watches, keeping what handled it before; 0 when it could
+ * not, or when the process ignores SIGINT. Main thread only; pair with
+ * fm_interrupt_release, which puts the previous handling back. */
+int fm_interrupt_catch(void);
+void fm_interrupt_release(void);
+/* The flag: nonzero once Ctrl-C arrived since fm_interrupt_catch. */
+const volatile int *fm_interrupt_flag(void);
 
 #ifdef __cplusplus
 }

@@ -9,7 +9,8 @@
  *
  * Large products run through a packed, cache-blocked GEMM: C is cut into
  * MR x NR tiles that a register-blocked micro-kernel computes (AVX-512,
- * AVX2 + FMA, or portable C, picked at run time from the CPU); bias,
+ * AVX2 + FMA, NEON or portable C: the one of the instruction set this file
+ * is compiled for, see real.h); bias,
  * activation and derivative are applied to each tile after its last K block,
  * while it is still in cache. Small products take the direct `_naive` loops,
  * which are also the reference the tests hold the fast path to.
@@ -23,9 +24,10 @@
 
 #include "common.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)
 #include <immintrin.h>
-#define FM_X86 1
+#elif defined(FM_ISA_NEON)
+#include "kernels_neon.h"
 #endif
 
 #define KC FM_KC
@@ -67,8 +69,8 @@ static inline const real *row_of(const real *X, const int64_t *rows, int64_t i, 
 
 /* sum_k a[k] b[k stride] as eight interleaved partial sums combined in a
  * fixed tree, so the products can run in vector lanes. */
-static inline __attribute__((always_inline)) real dot(const real *restrict a,
-                                                     const real *restrict b, int64_t n,
+FM_INLINE real dot(const real *FM_RESTRICT a,
+                                                     const real *FM_RESTRICT b, int64_t n,
                                                      int64_t stride)
 {
     real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -81,9 +83,9 @@ static inline __attribute__((always_inline)) real dot(const real *restrict a,
 }
 
 /* Y = X W + b for n_out < FM_NARROW: each output a dot product over k. */
-FM_HOT static void forward_narrow(real *restrict Y, const real *restrict X,
-                                  const int64_t *rows, const real *restrict W,
-                                  const real *restrict b, int64_t n, int64_t n_in,
+static void forward_narrow(real *FM_RESTRICT Y, const real *FM_RESTRICT X,
+                                  const int64_t *rows, const real *FM_RESTRICT W,
+                                  const real *FM_RESTRICT b, int64_t n, int64_t n_in,
                                   int64_t n_out)
 {
     for (int64_t i = 0; i < n; i++) {
@@ -104,9 +106,9 @@ FM_HOT static void forward_narrow(real *restrict Y, const real *restrict X,
 #define FM_COLS 64
 #define FM_COLS_1 128
 
-FM_HOT static void forward_block(real *restrict Y, const real *restrict X,
-                                 const int64_t *rows, const real *restrict W,
-                                 const real *restrict b, int64_t i0, int64_t i1, int64_t j0,
+static void forward_block(real *FM_RESTRICT Y, const real *FM_RESTRICT X,
+                                 const int64_t *rows, const real *FM_RESTRICT W,
+                                 const real *FM_RESTRICT b, int64_t i0, int64_t i1, int64_t j0,
                                  int64_t j1, int64_t n_in, int64_t n_out)
 {
     int64_t i = i0;
@@ -118,7 +120,7 @@ FM_HOT static void forward_block(real *restrict Y, const real *restrict X,
             real acc[4][FM_COLS];
             memset(acc, 0, sizeof acc);
             for (int64_t k = 0; k < n_in; k++) {
-                const real *restrict wk = W + k * n_out + jb;
+                const real *FM_RESTRICT wk = W + k * n_out + jb;
                 const real a0 = x0[k], a1 = x1[k], a2 = x2[k], a3 = x3[k];
                 if (w == FM_COLS) {
                     /* a fixed width the compiler keeps in vector registers */
@@ -148,7 +150,7 @@ FM_HOT static void forward_block(real *restrict Y, const real *restrict X,
             real acc[FM_COLS_1];
             memset(acc, 0, sizeof acc);
             for (int64_t k = 0; k < n_in; k++) {
-                const real *restrict wk = W + k * n_out + jb;
+                const real *FM_RESTRICT wk = W + k * n_out + jb;
                 const real a = x[k];
                 for (int64_t c = 0; c < w; c++) acc[c] += a * wk[c];
             }
@@ -160,12 +162,12 @@ FM_HOT static void forward_block(real *restrict Y, const real *restrict X,
 /* Rows [i0, i1) of dX = dY W^T: dot products along the outputs when they
  * are wide; when they are narrow, dY[i][j] W[:, j] accumulated over
  * ascending j, along the inputs. */
-FM_HOT static void backward_data_rows(real *restrict dX, const real *restrict dY,
-                                      const real *restrict W, int64_t i0, int64_t i1,
+static void backward_data_rows(real *FM_RESTRICT dX, const real *FM_RESTRICT dY,
+                                      const real *FM_RESTRICT W, int64_t i0, int64_t i1,
                                       int64_t n_in, int64_t n_out)
 {
     for (int64_t i = i0; i < i1; i++) {
-        real *restrict dx = dX + i * n_in;
+        real *FM_RESTRICT dx = dX + i * n_in;
         const real *d = dY + i * n_out;
         if (n_out == 1) { /* the loop below with a literal stride */
             for (int64_t k = 0; k < n_in; k++) dx[k] = (real)0 + d[0] * W[k];
@@ -181,13 +183,13 @@ FM_HOT static void backward_data_rows(real *restrict dX, const real *restrict dY
 
 /* dW += X^T dY, the sum over samples in ascending order; along the outputs
  * when they are wide, along the inputs when they are narrow. */
-FM_HOT static void backward_params_rows(real *restrict dW, const real *restrict X,
-                                        const int64_t *rows, const real *restrict dY,
+static void backward_params_rows(real *FM_RESTRICT dW, const real *FM_RESTRICT X,
+                                        const int64_t *rows, const real *FM_RESTRICT dY,
                                         int64_t n, int64_t n_in, int64_t n_out)
 {
     if (n_out == 1) { /* the loop below with a literal stride */
         for (int64_t i = 0; i < n; i++) {
-            const real *restrict x = row_of(X, rows, i, n_in);
+            const real *FM_RESTRICT x = row_of(X, rows, i, n_in);
             const real d = dY[i];
             for (int64_t k = 0; k < n_in; k++) dW[k] += x[k] * d;
         }
@@ -204,17 +206,17 @@ FM_HOT static void backward_params_rows(real *restrict dW, const real *restrict 
         return;
     }
     for (int64_t k = 0; k < n_in; k++) {
-        real *restrict g = dW + k * n_out;
+        real *FM_RESTRICT g = dW + k * n_out;
         for (int64_t i = 0; i < n; i++) {
             const real a = row_of(X, rows, i, n_in)[k];
-            const real *restrict d = dY + i * n_out;
+            const real *FM_RESTRICT d = dY + i * n_out;
             for (int64_t j = 0; j < n_out; j++) g[j] += a * d[j];
         }
     }
 }
 
 /* db += sum_i dY_i, serially in ascending i. */
-static void bias_grad(real *restrict db, const real *restrict dY, int64_t n, int64_t n_out)
+static void bias_grad(real *FM_RESTRICT db, const real *FM_RESTRICT dY, int64_t n, int64_t n_out)
 {
     for (int64_t i = 0; i < n; i++)
         for (int64_t j = 0; j < n_out; j++) db[j] += dY[i * n_out + j];
@@ -256,11 +258,12 @@ typedef struct {
     micro_kernel run;
 } kernel_shape;
 
+#if !defined(FM_ISA_AVX512) && !defined(FM_ISA_AVX2) && !defined(FM_ISA_NEON)
 #define GENERIC_MR 4
 #define GENERIC_NR 16
 
-FM_HOT static void kernel_generic(int64_t kc, const real *restrict a, const real *restrict b,
-                                  real *restrict t, int64_t ldt, int add)
+static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM_RESTRICT b,
+                                  real *FM_RESTRICT t, int64_t ldt, int add)
 {
     real acc[GENERIC_MR][GENERIC_NR];
     memset(acc, 0, sizeof acc);
@@ -276,10 +279,12 @@ FM_HOT static void kernel_generic(int64_t kc, const real *restrict a, const real
             t[r * ldt + c] = add ? t[r * ldt + c] + acc[r][c] : acc[r][c];
 }
 
-#ifdef FM_X86
+#endif
+
+#if defined(FM_ISA_AVX512)
 #ifdef FM_REAL_F32
 /* AVX-512, float: 12 rows x 32 columns in 24 zmm accumulators. */
-__attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const float *a,
+static void kernel_avx512(int64_t kc, const float *a,
                                                              const float *b, float *t,
                                                              int64_t ldt, int add)
 {
@@ -299,35 +304,11 @@ __attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const f
             _mm512_storeu_ps(dst, add ? _mm512_add_ps(_mm512_loadu_ps(dst), c[r][h]) : c[r][h]);
         }
 }
-
-/* AVX2 + FMA, float: 6 rows x 16 columns in 12 ymm accumulators. */
-__attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const float *a,
-                                                            const float *b, float *t,
-                                                            int64_t ldt, int add)
-{
-    __m256 c[6][2];
-    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_loadu_ps(b + p * 16), b1 = _mm256_loadu_ps(b + p * 16 + 8);
-        for (int r = 0; r < 6; r++) {
-            const __m256 ar = _mm256_set1_ps(a[p * 6 + r]);
-            c[r][0] = _mm256_fmadd_ps(ar, b0, c[r][0]);
-            c[r][1] = _mm256_fmadd_ps(ar, b1, c[r][1]);
-        }
-    }
-    for (int r = 0; r < 6; r++)
-        for (int h = 0; h < 2; h++) {
-            float *dst = t + r * ldt + 8 * h;
-            _mm256_storeu_ps(dst, add ? _mm256_add_ps(_mm256_loadu_ps(dst), c[r][h]) : c[r][h]);
-        }
-}
-#define AVX512_MR 12
-#define AVX512_NR 32
-#define AVX2_MR 6
-#define AVX2_NR 16
+#define KERNEL_MR 12
+#define KERNEL_NR 32
 #else
 /* AVX-512, double: 8 rows x 16 columns in 16 zmm accumulators. */
-__attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const double *a,
+static void kernel_avx512(int64_t kc, const double *a,
                                                              const double *b, double *t,
                                                              int64_t ldt, int add)
 {
@@ -347,9 +328,38 @@ __attribute__((target("avx512f"))) static void kernel_avx512(int64_t kc, const d
             _mm512_storeu_pd(dst, add ? _mm512_add_pd(_mm512_loadu_pd(dst), c[r][h]) : c[r][h]);
         }
 }
-
+#define KERNEL_MR 8
+#define KERNEL_NR 16
+#endif
+#define KERNEL kernel_avx512
+#elif defined(FM_ISA_AVX2)
+#ifdef FM_REAL_F32
+/* AVX2 + FMA, float: 6 rows x 16 columns in 12 ymm accumulators. */
+static void kernel_avx2(int64_t kc, const float *a,
+                                                            const float *b, float *t,
+                                                            int64_t ldt, int add)
+{
+    __m256 c[6][2];
+    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_loadu_ps(b + p * 16), b1 = _mm256_loadu_ps(b + p * 16 + 8);
+        for (int r = 0; r < 6; r++) {
+            const __m256 ar = _mm256_set1_ps(a[p * 6 + r]);
+            c[r][0] = _mm256_fmadd_ps(ar, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_ps(ar, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++) {
+            float *dst = t + r * ldt + 8 * h;
+            _mm256_storeu_ps(dst, add ? _mm256_add_ps(_mm256_loadu_ps(dst), c[r][h]) : c[r][h]);
+        }
+}
+#define KERNEL_MR 6
+#define KERNEL_NR 16
+#else
 /* AVX2 + FMA, double: 6 rows x 8 columns in 12 ymm accumulators. */
-__attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const double *a,
+static void kernel_avx2(int64_t kc, const double *a,
                                                             const double *b, double *t,
                                                             int64_t ldt, int add)
 {
@@ -369,31 +379,35 @@ __attribute__((target("avx2,fma"))) static void kernel_avx2(int64_t kc, const do
             _mm256_storeu_pd(dst, add ? _mm256_add_pd(_mm256_loadu_pd(dst), c[r][h]) : c[r][h]);
         }
 }
-#define AVX512_MR 8
-#define AVX512_NR 16
-#define AVX2_MR 6
-#define AVX2_NR 8
+#define KERNEL_MR 6
+#define KERNEL_NR 8
 #endif
+#define KERNEL kernel_avx2
+#elif defined(FM_ISA_NEON)
+#ifdef FM_REAL_F32
+#define KERNEL fm_kernel_neon_f32
+#define KERNEL_MR FM_NEON_F32_MR
+#define KERNEL_NR FM_NEON_F32_NR
+#else
+#define KERNEL fm_kernel_neon_f64
+#define KERNEL_MR FM_NEON_F64_MR
+#define KERNEL_NR FM_NEON_F64_NR
+#endif
+#else
+#define KERNEL kernel_generic
+#define KERNEL_MR GENERIC_MR
+#define KERNEL_NR GENERIC_NR
 #endif
 
-/* The widest micro-kernel this CPU runs, chosen once when the library loads
- * (asking the CPU costs a trip to the hypervisor on virtual machines). */
-static kernel_shape chosen = {GENERIC_MR, GENERIC_NR, kernel_generic};
+#define FM_STR2(x) #x
+#define FM_STR(x) FM_STR2(x)
 
-__attribute__((constructor)) static void choose_kernel(void)
+/* The micro-kernel of this instruction set. */
+static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
+
+const char *FM_FN(fm_kernel_name)(void)
 {
-#ifdef FM_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        chosen.mr = AVX512_MR;
-        chosen.nr = AVX512_NR;
-        chosen.run = kernel_avx512;
-    } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        chosen.mr = AVX2_MR;
-        chosen.nr = AVX2_NR;
-        chosen.run = kernel_avx2;
-    }
-#endif
+    return FM_STR(FM_ISA) " " FM_STR(KERNEL_MR) "x" FM_STR(KERNEL_NR);
 }
 
 /* ---- packed GEMM ----------------------------------------------------------- */
@@ -438,7 +452,7 @@ typedef struct {
     case 6: BODY(6) return;                                                     \
     case 4: BODY(4) return;
 
-FM_HOT static void gather_rows(real *restrict dst, const real *const *src, int64_t kc,
+static void gather_rows(real *FM_RESTRICT dst, const real *const *src, int64_t kc,
                                int mr, int64_t rows)
 {
     if (rows == mr) switch (mr) { FM_PANEL_WIDTHS(FM_GATHER_ROWS) }
@@ -451,22 +465,22 @@ FM_HOT static void gather_rows(real *restrict dst, const real *const *src, int64
  * known at compile time when cols is n. */
 #define FM_COPY_ROWS(N)                                                          \
     for (int64_t p = 0; p < kc; p++) {                                          \
-        const real *restrict s = src + (idx ? idx[p] : p) * ld;                 \
+        const real *FM_RESTRICT s = src + (idx ? idx[p] : p) * ld;                 \
         for (int c = 0; c < (N); c++) dst[p * (N) + c] = s[c];                  \
     }
 
-FM_HOT static void copy_rows(real *restrict dst, const real *restrict src,
+static void copy_rows(real *FM_RESTRICT dst, const real *FM_RESTRICT src,
                              const int64_t *idx, int64_t ld, int64_t kc, int n, int64_t cols)
 {
     if (cols == n) switch (n) { FM_PANEL_WIDTHS(FM_COPY_ROWS) }
     for (int64_t p = 0; p < kc; p++) {
-        const real *restrict s = src + (idx ? idx[p] : p) * ld;
+        const real *FM_RESTRICT s = src + (idx ? idx[p] : p) * ld;
         for (int64_t c = 0; c < n; c++) dst[p * n + c] = c < cols ? s[c] : 0;
     }
 }
 
 /* Panels of MR rows of op(A)[i0 .. i0+mc) x [p0 .. p0+kc), zero-padded. */
-static void pack_a(real *restrict dst, const gemm_args *g, int64_t i0, int64_t mc,
+static void pack_a(real *FM_RESTRICT dst, const gemm_args *g, int64_t i0, int64_t mc,
                    int64_t p0, int64_t kc, int mr)
 {
     for (int64_t ip = 0; ip < mc; ip += mr) {
@@ -487,7 +501,7 @@ static void pack_a(real *restrict dst, const gemm_args *g, int64_t i0, int64_t m
 }
 
 /* Panels of NR columns of op(B)[p0 .. p0+kc) x [j0 .. j0+nc), zero-padded. */
-static void pack_b(real *restrict dst, const gemm_args *g, int64_t p0, int64_t kc, int64_t j0,
+static void pack_b(real *FM_RESTRICT dst, const gemm_args *g, int64_t p0, int64_t kc, int64_t j0,
                    int64_t nc, int nr)
 {
     for (int64_t jp = 0; jp < nc; jp += nr) {
@@ -563,38 +577,40 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
 
 typedef struct {
     const gemm_args *g;
-    const kernel_shape *ks;
     real *pack;
-    int64_t panels;
+    int64_t panels, n_tasks;
     int by_cols;
 } gemm_split;
 
-static void gemm_part(void *ctx, int tid, int nth)
+/* Task `task` of n_tasks: an equal share of whole panels of C's columns
+ * (or rows), with member tid's pack buffers. */
+static void gemm_task(void *ctx, int64_t task, int tid)
 {
     const gemm_split *s = ctx;
     const gemm_args *g = s->g;
-    const int64_t first = s->panels * tid / nth, end = s->panels * (tid + 1) / nth;
+    const int64_t first = s->panels * task / s->n_tasks, end = s->panels * (task + 1) / s->n_tasks;
     real *mine = s->pack + (int64_t)tid * fm_pack_elems();
     if (s->by_cols)
-        gemm_block(g, s->ks, mine, 0, g->m, first * s->ks->nr, fm_min64(end * s->ks->nr, g->n));
+        gemm_block(g, &chosen, mine, 0, g->m, first * chosen.nr, fm_min64(end * chosen.nr, g->n));
     else
-        gemm_block(g, s->ks, mine, first * s->ks->mr, fm_min64(end * s->ks->mr, g->m), 0, g->n);
+        gemm_block(g, &chosen, mine, first * chosen.mr, fm_min64(end * chosen.mr, g->m), 0, g->n);
 }
 
-/* Split C among threads in whole tiles. Every thread packs the whole of
- * the operand it does not split: by rows each packs all of B and its share
- * of A, by columns all of A and its share of B, so the split goes along
- * the longer side of C as long as that side has a tile for every thread,
- * else along the side with more tiles. */
+/* Split C in whole tiles, one share per thread. Each share packs the whole
+ * of the operand it does not split: by rows all of B and its part of A, by
+ * columns all of A and its part of B, so the split goes along the longer
+ * side of C as long as that side has a tile for every thread, else along
+ * the side with more tiles. */
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
-    const kernel_shape ks = chosen;
-    const int64_t col_panels = ceil_div(g->n, ks.nr), row_panels = ceil_div(g->m, ks.mr);
+    const int64_t col_panels = ceil_div(g->n, chosen.nr), row_panels = ceil_div(g->m, chosen.mr);
     const int64_t longer = g->n > g->m ? col_panels : row_panels;
     const int by_cols = longer >= n_threads ? g->n > g->m : col_panels > row_panels;
-    gemm_split s = {g, &ks, pack, by_cols ? col_panels : row_panels, by_cols};
-    fm_parallel(thread_count(n_threads, g->m * g->n * g->k, s.panels), gemm_part, &s);
+    const int64_t panels = by_cols ? col_panels : row_panels;
+    const int nth = thread_count(n_threads, g->m * g->n * g->k, panels);
+    gemm_split s = {g, pack, panels, nth, by_cols};
+    fm_parallel_for(nth, nth, gemm_task, &s);
 }
 
 /* ---- the dense-layer kernels ------------------------------------------------- */
@@ -603,23 +619,26 @@ typedef struct {
     real *Y;
     const real *X, *W, *b;
     const int64_t *rows;
-    int64_t n, n_in, n_out, blocks;
+    int64_t n, n_in, n_out, blocks, n_tasks;
 } small_forward;
 
-/* By blocks of columns when there is one for every thread, else by groups
- * of four rows (the last thread also takes the rows left over), so each
- * row goes through the same loop as it would on one thread. */
-static void small_forward_part(void *ctx, int tid, int nth)
+/* Task `task` of n_tasks: a share of the blocks of columns when there is
+ * one for every task, else of the groups of four rows (the last task also
+ * takes the rows left over), so each row goes through the same loop as it
+ * would on one thread. */
+static void small_forward_task(void *ctx, int64_t task, int tid)
 {
     const small_forward *f = ctx;
-    if (f->blocks >= nth) {
-        const int64_t j0 = f->blocks * tid / nth * FM_COLS_1;
-        const int64_t j1 = fm_min64(f->blocks * (tid + 1) / nth * FM_COLS_1, f->n_out);
+    const int64_t nt = f->n_tasks;
+    (void)tid;
+    if (f->blocks >= nt) {
+        const int64_t j0 = f->blocks * task / nt * FM_COLS_1;
+        const int64_t j1 = fm_min64(f->blocks * (task + 1) / nt * FM_COLS_1, f->n_out);
         forward_block(f->Y, f->X, f->rows, f->W, f->b, 0, f->n, j0, j1, f->n_in, f->n_out);
     } else {
         const int64_t groups = f->n / 4;
-        const int64_t i0 = groups * tid / nth * 4;
-        const int64_t i1 = tid == nth - 1 ? f->n : groups * (tid + 1) / nth * 4;
+        const int64_t i0 = groups * task / nt * 4;
+        const int64_t i1 = task == nt - 1 ? f->n : groups * (task + 1) / nt * 4;
         forward_block(f->Y, f->X, f->rows, f->W, f->b, i0, i1, 0, f->n_out, f->n_in, f->n_out);
     }
 }
@@ -635,14 +654,14 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
         /* few rows, or weights small enough to stay in cache: the weights
          * stream past once per four rows, unpacked, split over threads by
          * blocks of columns or groups of rows (small_forward_part) */
-        small_forward f = {Y, X, W, b, rows, n, n_in, n_out, ceil_div(n_out, FM_COLS_1)};
+        small_forward f = {Y, X, W, b, rows, n, n_in, n_out, ceil_div(n_out, FM_COLS_1), 1};
         /* with few rows the weights' trip from memory dominates: count each
          * weight as several multiply-adds when deciding on threads */
         const int64_t macs = n * n_in * n_out;
         const int64_t streamed = fm_min64(n, FM_PACKED_MIN_ROWS) * n_in * n_out * 8;
         const int64_t units = f.blocks > n / 4 ? f.blocks : n / 4;
-        fm_parallel(thread_count(n_threads, streamed > macs ? streamed : macs, units),
-                    small_forward_part, &f);
+        f.n_tasks = thread_count(n_threads, streamed > macs ? streamed : macs, units);
+        fm_parallel_for((int)f.n_tasks, f.n_tasks, small_forward_task, &f);
     } else {
         const gemm_args g = {n, n_out, n_in, X, n_in, 0, rows, W, n_out, 0, Y, n_out, 0,
                              EPI_BIAS_ACTIVATION, b, NULL, activation};
@@ -698,18 +717,18 @@ void FM_FN(fm_dense_backward_params_to)(real *dW, real *db, const real *X,
 #define FM_COL_BLOCK 64
 
 /* Rows [i0, i1) of Y = X W + b for CSR X. */
-FM_HOT static void csr_forward_rows(real *restrict Y, const int64_t *indptr,
+static void csr_forward_rows(real *FM_RESTRICT Y, const int64_t *indptr,
                                     const int64_t *indices, const real *values,
-                                    const int64_t *rows, const real *restrict W,
-                                    const real *restrict b, int64_t i0, int64_t i1,
+                                    const int64_t *rows, const real *FM_RESTRICT W,
+                                    const real *FM_RESTRICT b, int64_t i0, int64_t i1,
                                     int64_t n_out)
 {
     for (int64_t i = i0; i < i1; i++) {
         const int64_t r = rows ? rows[i] : i;
-        real *restrict y = Y + i * n_out;
+        real *FM_RESTRICT y = Y + i * n_out;
         memset(y, 0, (size_t)n_out * sizeof(real));
         for (int64_t p = indptr[r]; p < indptr[r + 1]; p++) {
-            const real *restrict w = W + indices[p] * n_out;
+            const real *FM_RESTRICT w = W + indices[p] * n_out;
             const real a = values[p];
             for (int64_t j = 0; j < n_out; j++) y[j] += a * w[j];
         }
@@ -721,14 +740,15 @@ typedef struct {
     real *Y, *dW;
     const int64_t *indptr, *indices, *rows;
     const real *values, *W, *b, *dY;
-    int64_t n, n_out, blocks;
+    int64_t n, n_out, blocks, n_tasks;
 } csr_args;
 
-static void csr_forward_part(void *ctx, int tid, int nth)
+static void csr_forward_task(void *ctx, int64_t task, int tid)
 {
     const csr_args *a = ctx;
+    (void)tid;
     csr_forward_rows(a->Y, a->indptr, a->indices, a->values, a->rows, a->W, a->b,
-                     a->n * tid / nth, a->n * (tid + 1) / nth, a->n_out);
+                     a->n * task / a->n_tasks, a->n * (task + 1) / a->n_tasks, a->n_out);
 }
 
 void FM_FN(fm_csr_dense_forward)(real *Y, const int64_t *indptr, const int64_t *indices,
@@ -737,35 +757,38 @@ void FM_FN(fm_csr_dense_forward)(real *Y, const int64_t *indptr, const int64_t *
                                  int64_t n_out, int n_threads)
 {
     (void)n_in;
-    csr_args a = {Y, NULL, indptr, indices, rows, values, W, b, NULL, n, n_out, 0};
-    fm_parallel(thread_count(n_threads, n * n_out * 8, n), csr_forward_part, &a);
+    csr_args a = {Y, NULL, indptr, indices, rows, values, W, b, NULL, n, n_out, 0, 1};
+    a.n_tasks = thread_count(n_threads, n * n_out * 8, n);
+    fm_parallel_for((int)a.n_tasks, a.n_tasks, csr_forward_task, &a);
     FM_FN(fm_activation_forward)(Y, n, n_out, activation);
 }
 
 /* Columns [j0, j1) of dW += X^T dY for CSR X: each thread owns whole column
  * blocks of dW and walks every sample in order. */
-FM_HOT static void csr_backward_params_cols(real *restrict dW, const int64_t *indptr,
+static void csr_backward_params_cols(real *FM_RESTRICT dW, const int64_t *indptr,
                                             const int64_t *indices, const real *values,
-                                            const int64_t *rows, const real *restrict dY,
+                                            const int64_t *rows, const real *FM_RESTRICT dY,
                                             int64_t j0, int64_t j1, int64_t n,
                                             int64_t n_out)
 {
     for (int64_t i = 0; i < n; i++) {
         const int64_t r = rows ? rows[i] : i;
-        const real *restrict d = dY + i * n_out;
+        const real *FM_RESTRICT d = dY + i * n_out;
         for (int64_t p = indptr[r]; p < indptr[r + 1]; p++) {
-            real *restrict g = dW + indices[p] * n_out;
+            real *FM_RESTRICT g = dW + indices[p] * n_out;
             const real a = values[p];
             for (int64_t j = j0; j < j1; j++) g[j] += a * d[j];
         }
     }
 }
 
-static void csr_params_part(void *ctx, int tid, int nth)
+static void csr_params_task(void *ctx, int64_t task, int tid)
 {
     const csr_args *a = ctx;
-    const int64_t j0 = a->blocks * tid / nth * FM_COL_BLOCK;
-    const int64_t j1 = fm_min64(a->blocks * (tid + 1) / nth * FM_COL_BLOCK, a->n_out);
+    const int64_t nt = a->n_tasks;
+    (void)tid;
+    const int64_t j0 = a->blocks * task / nt * FM_COL_BLOCK;
+    const int64_t j1 = fm_min64(a->blocks * (task + 1) / nt * FM_COL_BLOCK, a->n_out);
     csr_backward_params_cols(a->dW, a->indptr, a->indices, a->values, a->rows, a->dY, j0, j1,
                              a->n, a->n_out);
 }
@@ -777,7 +800,8 @@ void FM_FN(fm_csr_backward_params)(real *dW, real *db, const int64_t *indptr,
 {
     (void)n_in;
     csr_args a = {NULL, dW, indptr, indices, rows, values, NULL, NULL, dY, n, n_out,
-                  ceil_div(n_out, FM_COL_BLOCK)};
-    fm_parallel(thread_count(n_threads, n * n_out * 8, a.blocks), csr_params_part, &a);
+                  ceil_div(n_out, FM_COL_BLOCK), 1};
+    a.n_tasks = thread_count(n_threads, n * n_out * 8, a.blocks);
+    fm_parallel_for((int)a.n_tasks, a.n_tasks, csr_params_task, &a);
     bias_grad(db, dY, n, n_out);
 }

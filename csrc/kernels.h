@@ -1,5 +1,5 @@
-/* Typed prototypes of the generic sources, for the precision real.h selected.
- * No include guard: included once per precision. The math of each kernel is
+/* Typed prototypes of the generic sources, for the precision and instruction
+ * set real.h selected. No include guard: included once per variant. The math of each kernel is
  * documented beside its dtype-dispatching twin in fastmlp.h. */
 #include <stdint.h>
 
@@ -69,13 +69,16 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
                           void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                           fm_run *run, fm_mt19937 *rng, const fm_data *data,
                           const fm_net *net, fm_optimizer *opt, int64_t batch_size,
-                          int64_t chunk, int n_threads, const volatile int *interrupt);
+                          int64_t chunk, int n_threads, fm_tuner *tuner,
+                          const volatile int *interrupt);
 fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
                               const real *params, const fm_net *net, int64_t chunk,
-                              int n_threads);
+                              int n_threads, fm_tuner *tuner);
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
                             const int64_t *rows, int64_t n_rows, const real *params,
                             const fm_net *net, int64_t chunk, int n_threads,
-                            int check_finite);
+                            fm_tuner *tuner, int check_finite);
 int FM_FN(fm_all_finite)(const real *x, int64_t n);
 void FM_FN(fm_two_class)(real *out, int64_t n);
+/* "isa MRxNR" of this variant's GEMM micro-kernel */
+const char *FM_FN(fm_kernel_name)(void);

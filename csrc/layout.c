@@ -3,8 +3,8 @@
 
 /* Sizes are products of widths and row counts supplied from outside: every
  * product and sum is checked so that none can wrap around. */
-static int add_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_add_overflow(a, b, out); }
-static int mul_ok(int64_t a, int64_t b, int64_t *out) { return !__builtin_mul_overflow(a, b, out); }
+static int add_ok(int64_t a, int64_t b, int64_t *out) { return !fm_add_overflows(a, b, out); }
+static int mul_ok(int64_t a, int64_t b, int64_t *out) { return !fm_mul_overflows(a, b, out); }
 
 fm_status fm_check_net(const fm_net *net)
 {
@@ -51,8 +51,6 @@ int64_t fm_max_width(const fm_net *net)
     for (int64_t l = 1; l <= net->n_layers; l++) w = net->units[l] > w ? net->units[l] : w;
     return w;
 }
-
-static inline int64_t aligned(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 /* Adds an aligned region of count x size bytes at *off; 0 on overflow. */
 static int region(int64_t *off, int64_t count, int64_t size)
@@ -106,18 +104,6 @@ int64_t fm_pack_bytes(fm_dtype dtype, int n_threads)
     return bytes;
 }
 
-void fm_parallel(int n_threads, void (*fn)(void *ctx, int tid, int n_threads), void *ctx)
-{
-#ifdef _OPENMP
-    if (n_threads > 1) {
-#pragma omp parallel num_threads(n_threads)
-        fn(ctx, omp_get_thread_num(), omp_get_num_threads());
-        return;
-    }
-#endif
-    fn(ctx, 0, 1);
-}
-
 int64_t fm_buffer_bytes(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 int fm_dropout(const fm_net *net, int64_t layer)
@@ -150,22 +136,4 @@ int fm_is_canonical(int32_t loss, int32_t out_activation)
     case FM_POISSON: return out_activation == FM_EXP;
     default: return 0;
     }
-}
-
-int fm_have_openmp(void)
-{
-#ifdef _OPENMP
-    return 1;
-#else
-    return 0;
-#endif
-}
-
-int fm_default_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
-#endif
 }

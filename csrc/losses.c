@@ -1,6 +1,6 @@
 /* Per-sample losses and the output delta, as in fastmlp.h's fm_loss table.
  * Losses are accumulated in double; they decide stopping, not the update. */
-#include <tgmath.h>
+#include <math.h>
 
 #include "common.h"
 

@@ -248,11 +248,14 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
                              const fm_layout *lay, double *loss_sum, const int64_t *order,
                              int64_t n, const fm_data *data, const fm_net *net,
                              fm_optimizer *opt, int64_t *step, int64_t batch_size,
-                             int64_t chunk, int n_threads, const volatile int *interrupt)
+                             int64_t chunk, int max_threads, fm_tuner *tuner,
+                             const volatile int *interrupt)
 {
     double total = 0;
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t B = fm_min64(batch_size, n - start);
+        const int n_threads = fm_tuner_pick(tuner, max_threads);
+        const int64_t began = tuner ? fm_now_ns() : 0;
         double wloss = 0, S = 0;
         for (int64_t row0 = 0; row0 < B; row0 += chunk) {
             if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
@@ -265,6 +268,7 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
         const double l2 = optimizer_step(params, grads, state,
                                          (double *)((char *)work + lay->steps), net, S, opt,
                                          n_threads);
+        if (tuner) fm_tuner_record(tuner, n_threads, fm_now_ns() - began, B);
         total += (wloss / S + l2) * (double)B;
     }
     *loss_sum = total;
@@ -299,7 +303,8 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
                           void *work, double *loss_curve, int64_t *order, int64_t n_rows,
                           fm_run *run, fm_mt19937 *rng, const fm_data *data,
                           const fm_net *net, fm_optimizer *opt, int64_t batch_size,
-                          int64_t chunk, int n_threads, const volatile int *interrupt)
+                          int64_t chunk, int n_threads, fm_tuner *tuner,
+                          const volatile int *interrupt)
 {
     if (fm_check_net(net) != FM_OK || batch_size < 1 || chunk < 1 || n_rows < 1 || !order ||
         (run->shuffle && !rng) || (interrupt && !snapshot))
@@ -308,10 +313,16 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     const int64_t n_params = fm_n_params(net);
     const int64_t n_state = (opt->solver == FM_SGD ? 1 : 2) * n_params;
+    fm_scope scope;
+    fm_scope_begin(&scope, n_threads);
+    fm_status status = FM_OK;
     run->epochs = 0;
     run->event = FM_EVENT_NONE;
     while (run->epochs < run->max_epochs) {
-        if (run->shuffle && fm_shuffle(rng, order, n_rows) != FM_OK) return FM_ERR_ARGUMENT;
+        if (run->shuffle && fm_shuffle(rng, order, n_rows) != FM_OK) {
+            status = FM_ERR_ARGUMENT;
+            break;
+        }
         const int64_t adam_t = opt->t, step = run->step;
         if (snapshot) {
             memcpy(snapshot, params, (size_t)n_params * sizeof(real));
@@ -320,7 +331,7 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         double loss_sum = 0;
         const fm_status s = train_epoch(params, grads, state, work, &lay, &loss_sum, order,
                                         n_rows, data, net, opt, &run->step, batch_size,
-                                        chunk, n_threads, interrupt);
+                                        chunk, n_threads, tuner, interrupt);
         const double loss = loss_sum / (double)n_rows;
         const int diverged = s == FM_OK && !(isfinite(loss) && FM_FN(fm_all_finite)(params, n_params));
         if ((s == FM_ERR_INTERRUPTED || diverged) && snapshot) {
@@ -329,7 +340,10 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
             opt->t = adam_t;
             run->step = step;
         }
-        if (s != FM_OK) return s;
+        if (s != FM_OK) {
+            status = s;
+            break;
+        }
         if (diverged) {
             run->event = FM_EVENT_DIVERGED;
             break;
@@ -338,24 +352,31 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         end_of_epoch(run, opt, loss, n_rows);
         if (run->event == FM_EVENT_STOP || run->event == FM_EVENT_STOP_LR_TOO_SMALL) break;
     }
-    return FM_OK;
+    fm_scope_end(&scope);
+    return status;
 }
 
 fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
                               const real *params, const fm_net *net, int64_t chunk,
-                              int n_threads)
+                              int n_threads, fm_tuner *tuner)
 {
     /* the first chunk writes grads: there must be one */
     if (fm_check_net(net) != FM_OK || chunk < 1 || data->n_samples < 1) return FM_ERR_ARGUMENT;
     const int64_t n = data->n_samples;
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     double wloss = 0, S = 0;
+    fm_scope scope;
+    fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, NULL);
+        const int threads = fm_tuner_pick(tuner, n_threads);
+        const int64_t began = tuner ? fm_now_ns() : 0;
         accumulate(grads, start == 0, &wloss, &S, work, &lay, &batch, params, net, B, chunk, NULL,
-                   n_threads);
+                   threads);
+        if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
     }
+    fm_scope_end(&scope);
     const double l2 = finalize(grads, params, net, S);
     *loss = wloss / S + l2;
     return FM_OK;
@@ -364,21 +385,18 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
 typedef struct {
     const real *x;
     const int64_t *rows;
-    int64_t n, n_in;
-    int bad;
+    int64_t n, n_in, n_tasks;
+    volatile int64_t bad;
 } finite_check;
 
-static void finite_part(void *ctx, int tid, int nth)
+static void finite_task(void *ctx, int64_t task, int tid)
 {
     finite_check *c = ctx;
-    for (int64_t i = c->n * tid / nth; i < c->n * (tid + 1) / nth; i++) {
-        int seen;
-#pragma omp atomic read
-        seen = c->bad;
-        if (seen) return;
+    (void)tid;
+    for (int64_t i = c->n * task / c->n_tasks; i < c->n * (task + 1) / c->n_tasks; i++) {
+        if (fm_atomic_load(&c->bad)) return;
         if (!FM_FN(fm_all_finite)(c->x + (c->rows ? c->rows[i] : i) * c->n_in, c->n_in)) {
-#pragma omp atomic write
-            c->bad = 1;
+            fm_atomic_store(&c->bad, 1);
             return;
         }
     }
@@ -389,37 +407,44 @@ static void finite_part(void *ctx, int tid, int nth)
 static int rows_finite(const real *x, const int64_t *rows, int64_t n, int64_t n_in,
                        int n_threads)
 {
-    finite_check c = {x, rows, n, n_in, 0};
-    fm_parallel(n_threads > 1 && n * n_in >= FM_PARALLEL_MIN_WORK / 8
-                    ? (int)fm_min64(n_threads, n)
-                    : 1,
-                finite_part, &c);
-    return !c.bad;
+    finite_check c = {x, rows, n, n_in, 1, 0};
+    if (n_threads > 1 && n * n_in >= FM_PARALLEL_MIN_WORK / 8) c.n_tasks = fm_min64(n_threads, n);
+    fm_parallel_for((int)c.n_tasks, c.n_tasks, finite_task, &c);
+    return !fm_atomic_load(&c.bad);
 }
 
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
                             const int64_t *rows, int64_t n_rows, const real *params,
                             const fm_net *net, int64_t chunk, int n_threads,
-                            int check_finite)
+                            fm_tuner *tuner, int check_finite)
 {
     if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
     const int64_t n = rows ? n_rows : data->n_samples;
     const int64_t K = net->units[net->n_layers], n_in = net->units[0];
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
+    fm_status status = FM_OK;
+    fm_scope scope;
+    fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
+        const int threads = fm_tuner_pick(tuner, n_threads);
+        const int64_t began = tuner ? fm_now_ns() : 0;
         /* checked while the chunk is about to be read anyway */
-        if (check_finite && batch.x && !rows_finite(batch.x, batch.rows, B, n_in, n_threads))
-            return FM_ERR_NONFINITE;
-        forward(out + start * K, work, &lay, &batch, params, net, B, chunk, NULL, n_threads);
+        if (check_finite && batch.x && !rows_finite(batch.x, batch.rows, B, n_in, threads)) {
+            status = FM_ERR_NONFINITE;
+            break;
+        }
+        forward(out + start * K, work, &lay, &batch, params, net, B, chunk, NULL, threads);
+        if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
     }
-    return FM_OK;
+    fm_scope_end(&scope);
+    return status;
 }
 
 /* x * 0 is 0 for every finite x and NaN for NaN and infinities, so the sum
  * of those products is 0 exactly when all of x is finite. */
-FM_HOT int FM_FN(fm_all_finite)(const real *x, int64_t n)
+int FM_FN(fm_all_finite)(const real *x, int64_t n)
 {
     real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;

@@ -10,12 +10,11 @@
  * per fixed chunk and are added up in chunk order, so no result depends on
  * the thread count. */
 #include <stddef.h>
-#include <tgmath.h>
 
 #include "common.h"
 
 /* Eight interleaved partial sums in double, combined in a fixed order. */
-FM_HOT double FM_FN(fm_sum_squares)(const real *x, int64_t n)
+double FM_FN(fm_sum_squares)(const real *x, int64_t n)
 {
     double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t i = 0;
@@ -38,9 +37,9 @@ typedef struct {
 } step_args;
 
 /* Elements [i0, i1), all weights (weights = 1) or all biases. */
-FM_HOT static double grad_sumsq(const step_args *a, int64_t i0, int64_t i1, int weights)
+static double grad_sumsq(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
-    const real *restrict p = a->p, *restrict g = a->g;
+    const real *FM_RESTRICT p = a->p, *FM_RESTRICT g = a->g;
     const real alpha = weights ? a->alpha : 0;
     double s = 0;
     for (int64_t i = i0; i < i1; i++) {
@@ -50,10 +49,10 @@ FM_HOT static double grad_sumsq(const step_args *a, int64_t i0, int64_t i1, int 
     return s;
 }
 
-FM_HOT static void sgd_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+static void sgd_span(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
-    real *restrict p = a->p, *restrict v = a->s1;
-    const real *restrict g = a->g;
+    real *FM_RESTRICT p = a->p, *FM_RESTRICT v = a->s1;
+    const real *FM_RESTRICT g = a->g;
     const real lr = (real)a->lr, mu = (real)a->opt->momentum;
     const real alpha = weights ? a->alpha : 0;
     const int nesterov = a->opt->nesterov;
@@ -65,10 +64,10 @@ FM_HOT static void sgd_span(const step_args *a, int64_t i0, int64_t i1, int weig
 }
 
 /* Adam, and AdamW whose decoupled decay shrinks the weights first. */
-FM_HOT static void adam_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+static void adam_span(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
-    real *restrict p = a->p, *restrict m = a->s1, *restrict v = a->s2;
-    const real *restrict g = a->g;
+    real *FM_RESTRICT p = a->p, *FM_RESTRICT m = a->s1, *FM_RESTRICT v = a->s2;
+    const real *FM_RESTRICT g = a->g;
     const fm_optimizer *o = a->opt;
     const real b1 = (real)o->beta_1, c1 = (real)(1 - o->beta_1);
     const real b2 = (real)o->beta_2, c2 = (real)(1 - o->beta_2), eps = (real)o->epsilon;
@@ -80,25 +79,25 @@ FM_HOT static void adam_span(const step_args *a, int64_t i0, int64_t i1, int wei
         const real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
         m[i] = b1 * m[i] + c1 * grad;
         v[i] = b2 * v[i] + c2 * (grad * grad);
-        p[i] = keep * p[i] - lr * m[i] / (sqrt(v[i]) + eps);
+        p[i] = keep * p[i] - lr * m[i] / (fm_sqrt(v[i]) + eps);
     }
 }
 
 /* iRprop-: each parameter's step grows by 1.2 while its gradient keeps its
  * sign and shrinks by 0.5 (the gradient then counted as 0) when it flips,
  * within [1e-6, 50]; the parameter moves against the sign by the step. */
-FM_HOT static void rprop_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+static void rprop_span(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
-    real *restrict p = a->p, *restrict prev = a->s1, *restrict step = a->s2;
-    const real *restrict g = a->g;
+    real *FM_RESTRICT p = a->p, *FM_RESTRICT prev = a->s1, *FM_RESTRICT step = a->s2;
+    const real *FM_RESTRICT g = a->g;
     const real alpha = weights ? a->alpha : 0;
     for (int64_t i = i0; i < i1; i++) {
         real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
         const real agree = prev[i] * grad;
         if (agree > 0) {
-            step[i] = fmin(step[i] * (real)1.2, (real)50);
+            step[i] = fm_fmin(step[i] * (real)1.2, (real)50);
         } else if (agree < 0) {
-            step[i] = fmax(step[i] * (real)0.5, (real)1e-6);
+            step[i] = fm_fmax(step[i] * (real)0.5, (real)1e-6);
             grad = 0;
         }
         const real sign = (real)((grad > 0) - (grad < 0));
@@ -132,12 +131,12 @@ static double step_chunk(const step_args *a, int64_t i0, int64_t i1)
     return sumsq;
 }
 
-static void step_part(void *ctx, int tid, int nth)
+/* Each task a chunk. */
+static void step_task(void *ctx, int64_t c, int tid)
 {
     const step_args *a = ctx;
-    const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
-    for (int64_t c = nc * tid / nth; c < nc * (tid + 1) / nth; c++)
-        a->partials[c] = step_chunk(a, c * FM_STEP_CHUNK, fm_min64((c + 1) * FM_STEP_CHUNK, a->n));
+    (void)tid;
+    a->partials[c] = step_chunk(a, c * FM_STEP_CHUNK, fm_min64((c + 1) * FM_STEP_CHUNK, a->n));
 }
 
 /* Run the chunks on the threads, then add their sums in chunk order. */
@@ -145,7 +144,7 @@ static double over_chunks(step_args *a, int n_threads)
 {
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
     /* two chunks take about as long as a second thread takes to join */
-    fm_parallel(n_threads > 1 && nc > 2 ? (int)fm_min64(n_threads, nc) : 1, step_part, a);
+    fm_parallel_for(nc > 2 ? n_threads : 1, nc, step_task, a);
     double total = 0;
     for (int64_t c = 0; c < nc; c++) total += a->partials[c];
     return total;

@@ -1,22 +1,61 @@
-/* Working precision of the generic sources.
+/* Working precision and instruction set of the generic sources.
  *
  * gemm.c, activations.c, losses.c, optimizers.c and model.c are written once
- * against `real` and compiled twice: with FM_REAL_F32 defined (float) and
- * without (double). Every external name they define goes through FM_FN, which
- * appends _f32 or _f64. No include guard: dispatch.c includes this file once
- * per precision, with kernels.h after it each time.
+ * against `real` and compiled once per precision and instruction set: with
+ * FM_REAL_F32 defined (float) or not (double), and FM_ISA naming the
+ * instruction set the build compiles them for (avx512, avx2, sse2, neon,
+ * generic). Every external name they define goes through FM_FN, which
+ * appends the precision and the instruction set (fm_train_f32_avx2). The
+ * fm_<math> names call the function of the working precision (expf or exp),
+ * the same on every compiler. No include guard: dispatch.c includes this
+ * file once per variant, with kernels.h after it each time.
  */
 #include <float.h>
+#include <math.h>
+
+#ifndef FM_ISA
+#define FM_ISA generic
+#endif
 
 #undef real
-#undef FM_FN
+#undef FM_PREC
 #undef FM_EPS
+#undef fm_exp
+#undef fm_expm1
+#undef fm_log1p
+#undef fm_tanh
+#undef fm_erf
+#undef fm_sqrt
+#undef fm_fmin
+#undef fm_fmax
 #ifdef FM_REAL_F32
 #define real float
-#define FM_FN(name) name##_f32
+#define FM_PREC f32
 #define FM_EPS FLT_EPSILON
+#define fm_exp expf
+#define fm_expm1 expm1f
+#define fm_log1p log1pf
+#define fm_tanh tanhf
+#define fm_erf erff
+#define fm_sqrt sqrtf
+#define fm_fmin fminf
+#define fm_fmax fmaxf
 #else
 #define real double
-#define FM_FN(name) name##_f64
+#define FM_PREC f64
 #define FM_EPS DBL_EPSILON
+#define fm_exp exp
+#define fm_expm1 expm1
+#define fm_log1p log1p
+#define fm_tanh tanh
+#define fm_erf erf
+#define fm_sqrt sqrt
+#define fm_fmin fmin
+#define fm_fmax fmax
+#endif
+
+#ifndef FM_FN
+#define FM_NAME3(name, prec, isa) name##_##prec##_##isa
+#define FM_NAME(name, prec, isa) FM_NAME3(name, prec, isa)
+#define FM_FN(name) FM_NAME(name, FM_PREC, FM_ISA)
 #endif

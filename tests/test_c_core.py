@@ -1,6 +1,9 @@
-"""The C core on its own: built by CMake with and without OpenMP, its API
-reproduces the worked example from C (csrc/tests/worked_example.c)."""
+"""The C core on its own: built by CMake with and without threads, with
+warnings as errors, its C API test program (csrc/tests/engine_test.c) passes
+under every instruction set this CPU runs: the worked example, results
+independent of the thread count, Ctrl-C."""
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,11 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
     shutil.which("cmake") is None or not (ROOT / "CMakeLists.txt").exists(),
     reason="needs cmake and the source tree",
 )
-@pytest.mark.parametrize("openmp", ["ON", "OFF"])
-def test_c_core_builds_and_reproduces_the_worked_example(tmp_path, openmp):
+@pytest.mark.parametrize("threads", ["ON", "OFF"])
+def test_c_core_builds_and_passes_its_tests(tmp_path, threads):
     configure = [
-        "cmake", "-S", str(ROOT), "-B", str(tmp_path),
-        "-DFASTMLP_PYTHON=OFF", "-DFASTMLP_C_TESTS=ON", f"-DFASTMLP_OPENMP={openmp}",
+        "cmake", "-S", str(ROOT), "-B", str(tmp_path), "-DFASTMLP_PYTHON=OFF",
+        "-DFASTMLP_C_TESTS=ON", "-DFASTMLP_WERROR=ON", f"-DFASTMLP_THREADS={threads}",
     ]
     subprocess.run(configure, check=True, capture_output=True, text=True)
     build = subprocess.run(
@@ -26,6 +29,27 @@ def test_c_core_builds_and_reproduces_the_worked_example(tmp_path, openmp):
     )
     assert build.returncode == 0, build.stdout + build.stderr
     assert "warning" not in build.stdout + build.stderr
-    run = subprocess.run([str(tmp_path / "fastmlp_worked_example")], capture_output=True, text=True)
+    run = subprocess.run([str(tmp_path / "fastmlp_engine_test")], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
-    assert run.stdout.strip() == f"ok (openmp {1 if openmp == 'ON' else 0})"
+    lines = run.stdout.strip().splitlines()
+    assert lines[-1] == f"ok (threads {'pthreads' if threads == 'ON' else 'none'})"
+    kernels = [line for line in lines if line.startswith("isa ") and line.endswith(": ok")]
+    assert kernels, run.stdout
+    for line in kernels:
+        isa = line.split()[1].rstrip(":")
+        assert re.search(rf"kernels {isa} \d+x\d+ \(float32\), {isa} \d+x\d+ \(float64\)", line)
+
+
+@pytest.mark.skipif(
+    shutil.which("cython") is None or not (ROOT / "src" / "fastmlp" / "_engine.pyx").exists(),
+    reason="needs cython and the source tree",
+)
+def test_cython_binding_translates_without_warnings(tmp_path):
+    source = ROOT / "src" / "fastmlp" / "_engine.pyx"
+    result = subprocess.run(
+        ["cython", "-3", str(source), "-o", str(tmp_path / "engine.c"),
+         "-I", str(source.parent)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in (result.stdout + result.stderr).lower(), result.stderr

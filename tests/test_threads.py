@@ -75,7 +75,7 @@ def test_concurrent_fits_in_python_threads_match_serial_fits():
 
 
 def test_n_threads_resolution():
-    assert effective_n_threads(3) == (3 if _engine.HAVE_OPENMP else 1)
+    assert effective_n_threads(3) == (3 if _engine.HAVE_THREADS else 1)
     assert effective_n_threads(None) >= 1
     assert effective_n_threads(-1) >= effective_n_threads(-2) >= 1
     with pytest.raises(ValueError):

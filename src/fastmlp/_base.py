@@ -56,7 +56,7 @@ from fastmlp._params import (
     Options,
     validate_parameters,
 )
-from fastmlp._threads import effective_n_threads
+from fastmlp._threads import adaptive_threads, effective_n_threads
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rprop")
 WEIGHT_INITS = ("sklearn", "glorot_uniform", "he_uniform", "he_normal", "lecun_normal")
@@ -515,6 +515,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _fit_lbfgs(self, net, data, params, n_threads):
         grads = np.empty_like(params)
         work = net.workspace(_CHUNK_ROWS, n_threads)
+        tuner = _engine.Tuner() if adaptive_threads(self.n_threads) else None
 
         # For float32 data scipy evaluates the objective at float32 points. The
         # loss scikit-learn hands back is then float32 for the softmax log-loss
@@ -523,7 +524,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         def loss_and_grad(x):
             params[:] = x
-            loss = _engine.loss_grad(net, data, params, grads, work, _CHUNK_ROWS, n_threads)
+            loss = _engine.loss_grad(net, data, params, grads, work, _CHUNK_ROWS, n_threads,
+                                     tuner)
             return float(rounded(loss)), grads.astype(np.float64)
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
@@ -662,6 +664,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             batch_size=batch_size,
             chunk=_TRAIN_CHUNK_ROWS,
             n_threads=n_threads,
+            tuner=_engine.Tuner() if adaptive_threads(self.n_threads) else None,
             weight_decay=float(self.alpha) if self.solver == "adamw" else 0.0,
             clip_norm=float(self.clip_grad_norm or 0.0),
             step=getattr(self, "_dropout_step", 0),
@@ -814,7 +817,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if "feature_names_in_" in state:
             return None
         cached = _PREDICTORS.get(self)
-        settings = (self.activation, state["out_activation_"], self.n_threads)
+        # a threadpoolctl limit changes the default thread count
+        settings = (self.activation, state["out_activation_"], self.n_threads,
+                    _engine.get_thread_limit())
         if cached is None or not cached.built_from(
             state["coefs_"], state["intercepts_"], *settings
         ):
@@ -823,7 +828,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             params = self._load_params(stored)
             net = self._network(units, stored, loss="squared_error")
             threads = effective_n_threads(self.n_threads)
-            cached = _engine.Predictor(net, params, _PREDICT_CHUNK_ROWS, threads)
+            cached = _engine.Predictor(net, params, _PREDICT_CHUNK_ROWS, threads,
+                                       adaptive_threads(self.n_threads))
             # _load_params may have replaced the lists: watch what holds now
             cached.watch(self.coefs_, self.intercepts_, *settings)
             _PREDICTORS[self] = cached

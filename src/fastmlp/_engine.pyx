@@ -13,10 +13,8 @@ import threading
 import numpy as np
 
 cimport numpy as cnp
-from libc.signal cimport SIG_IGN, SIGINT
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
-from posix.types cimport sigset_t
 
 from fastmlp._fastmlp cimport *
 
@@ -44,16 +42,71 @@ LOSSES = {
 SOLVERS = {"sgd": FM_SGD, "adam": FM_ADAM, "adamw": FM_ADAMW, "rprop": FM_RPROP}
 SCHEDULES = {"constant": FM_CONSTANT, "invscaling": FM_INVSCALING, "adaptive": FM_ADAPTIVE}
 
-HAVE_OPENMP = bool(fm_have_openmp())
 LEAKY_SLOPE = FM_LEAKY_SLOPE
 # Each thread packs its own GEMM panels (under 1.3 MB); beyond this many,
 # threads only cost memory.
-MAX_THREADS = 256
+MAX_THREADS = FM_MAX_THREADS
+THREADS_BACKEND = fm_threads_backend().decode()
+# False in a build without threads (FASTMLP_THREADS=OFF)
+HAVE_THREADS = THREADS_BACKEND != "none"
 
 
-def default_threads():
-    """OpenMP's default thread count (1 in a build without OpenMP)."""
-    return fm_default_threads()
+def isa():
+    """The instruction set the kernels run with now (fm_isa)."""
+    return fm_isa().decode()
+
+
+def isa_built():
+    """The instruction sets this build has, the widest first."""
+    return fm_isa_built().decode().split()
+
+
+def isa_supported(str name):
+    """Whether this build has the instruction set `name` and the CPU runs it."""
+    return bool(fm_isa_supported(name.encode()))
+
+
+def set_isa(str name):
+    """Run the kernels with the instruction set `name` from now on (for tests
+    and measurements; call it while no fit or prediction runs)."""
+    if fm_set_isa(name.encode()) != FM_OK:
+        raise ValueError(
+            f"instruction set {name!r} is not available: this build has {isa_built()}, "
+            f"of which this CPU runs {[i for i in isa_built() if isa_supported(i)]}"
+        )
+
+
+def kernel(dtype):
+    """The GEMM micro-kernel used for dtype, e.g. 'avx512 12x32'."""
+    return fm_kernel(dtype_code(np.dtype(dtype))).decode()
+
+
+def get_thread_limit():
+    """The limit threadpoolctl set on the default thread count (0: none)."""
+    return fm_get_thread_limit()
+
+
+def set_thread_limit(int limit):
+    """Limit the default thread count (0: no limit)."""
+    fm_set_thread_limit(limit)
+
+
+cdef class Tuner:
+    """The engine's running choice of thread count for one fit (fm_tuner):
+    pass the same Tuner to every call of the fit. `threads` is the count in
+    use (0 before the first call)."""
+    cdef fm_tuner state
+
+    def __cinit__(self):
+        memset(&self.state, 0, sizeof(self.state))
+
+    @property
+    def threads(self):
+        return self.state.threads
+
+
+cdef fm_tuner *tuner_of(Tuner tuner):
+    return NULL if tuner is None else &tuner.state
 
 
 cdef fm_dtype dtype_code(dtype) except *:
@@ -190,6 +243,7 @@ cdef class Network:
     cdef fm_net net
     cdef fm_dtype code
     cdef readonly object units
+    cdef readonly int64_t n_outputs
     cdef readonly object activations
     cdef readonly object dtype
     cdef readonly object dropout
@@ -197,6 +251,7 @@ cdef class Network:
     def __init__(self, units, activations, loss, double alpha, dtype, dropout=None,
                  uint64_t dropout_seed=0):
         self.units = widths(units)
+        self.n_outputs = self.units[self.units.size - 1]
         if len(activations) != self.units.size - 1:
             raise ValueError("one activation per layer is needed")
         unknown = [a for a in activations if a not in ACTIVATIONS]
@@ -213,7 +268,7 @@ cdef class Network:
         self.net.alpha = alpha
         if dropout is not None:
             rates = np.zeros(self.units.size - 1, dtype=np.float64)
-            rates[:-1] = dropout
+            rates[:rates.size - 1] = dropout
             if rates.size != len(dropout) + 1:
                 raise ValueError("one dropout rate per hidden layer is needed")
             rates.setflags(write=False)
@@ -260,7 +315,7 @@ cdef class Dataset:
     def __init__(self, Network net, X, y=None, sample_weight=None):
         cdef int64_t n
         self.n_features = net.units[0]
-        self.n_outputs = net.units[-1]
+        self.n_outputs = net.n_outputs
         self.code = net.code
         self.arrays = [X, y, sample_weight]
         if isinstance(X, tuple):
@@ -294,7 +349,7 @@ cdef class Dataset:
 
     cdef check_for(self, Network net, bint targets):
         if (net.code != self.code or net.units[0] != self.n_features
-                or (targets and net.units[-1] != self.n_outputs)):
+                or (targets and net.n_outputs != self.n_outputs)):
             raise ValueError("the dataset was built for a network of other widths or dtype")
         if targets and self.data.y == NULL:
             raise ValueError("training needs targets")
@@ -311,48 +366,6 @@ EVENTS = {
     FM_EVENT_LR_REDUCED: LR_REDUCED,
     FM_EVENT_DIVERGED: DIVERGED,
 }
-
-# Raised by the SIGINT handler installed around training in the main thread;
-# the engine looks at it before each piece of a batch, and Trainer.run once
-# more after the engine returns.
-cdef volatile int sigint_seen = 0
-
-
-cdef void on_sigint(int signum) noexcept nogil:
-    global sigint_seen
-    sigint_seen = 1
-
-
-ctypedef void (*signal_handler)(int) noexcept nogil
-
-cdef extern from "<signal.h>" nogil:
-    # POSIX sigaction: unlike signal(), it saves and restores the previous
-    # disposition exactly, flags included (signal() would add SA_RESTART to
-    # the interpreter's handler and stop Ctrl-C from breaking blocking reads).
-    cdef struct sigaction_t "sigaction":
-        signal_handler sa_handler
-        sigset_t sa_mask
-        int sa_flags
-    int sigaction(int signum, const sigaction_t *action, sigaction_t *previous)
-    int sigemptyset(sigset_t *mask)
-
-
-cdef bint catch_sigint(sigaction_t *previous) noexcept nogil:
-    """Point SIGINT at on_sigint, keeping the previous disposition in
-    *previous; false when it could not be installed, or when the process
-    ignores SIGINT (training then ignores it too)."""
-    global sigint_seen
-    cdef sigaction_t action
-    if sigaction(SIGINT, NULL, previous) != 0:
-        return False
-    if <void *>previous.sa_handler == <void *>SIG_IGN:
-        return False
-    memset(&action, 0, sizeof(action))
-    action.sa_handler = on_sigint
-    sigemptyset(&action.sa_mask)
-    sigint_seen = 0
-    return sigaction(SIGINT, &action, previous) == 0
-
 
 cdef fm_mt19937 *load_mt19937(fm_mt19937 *rng, random_state) except NULL:
     """Copy a RandomState's MT19937 state into rng."""
@@ -403,6 +416,10 @@ cdef class Trainer:
         `shuffle`.
     random_state : numpy RandomState
         Drawn from, and advanced, exactly as RandomState.shuffle would.
+    n_threads : int
+        Threads to train on; with `tuner`, the most the engine may use.
+    tuner : Tuner or None
+        Lets the engine pick the thread count per batch by timing.
     chunk : int
         The most rows that go through the network at once: larger batches
         pass in pieces whose gradients add up (the workspace is sized for
@@ -426,6 +443,7 @@ cdef class Trainer:
     cdef fm_optimizer opt
     cdef fm_run settings
     cdef object random_state
+    cdef Tuner tuner
 
     def __init__(self, Network net, Dataset data, params, state, order, *,
                  solver, double learning_rate, double momentum, bint nesterov,
@@ -433,7 +451,7 @@ cdef class Trainer:
                  schedule, double learning_rate_init, double power_t, double tol,
                  double n_iter_no_change, bint watch_loss, int64_t t, double best_loss,
                  int64_t no_improvement, bint shuffle, random_state, int64_t batch_size,
-                 int64_t chunk, int n_threads, double weight_decay=0.0,
+                 int64_t chunk, int n_threads, Tuner tuner=None, double weight_decay=0.0,
                  double clip_norm=0.0, int64_t step=0):
         data.check_for(net, True)
         if solver not in SOLVERS:
@@ -448,6 +466,7 @@ cdef class Trainer:
             raise TypeError("shuffling needs a numpy RandomState")
         self.net, self.data, self.random_state = net, data, random_state
         self.n_threads = thread_count(n_threads)
+        self.tuner = tuner
         cdef int64_t n_params = net.n_params
         self.opt.solver = SOLVERS[solver]
         cdef int64_t n_state = n_params * (1 if self.opt.solver == FM_SGD else 2)
@@ -537,9 +556,9 @@ cdef class Trainer:
         curve = np.empty(max_epochs, dtype=np.float64)
         cdef double *c = <double *>cnp.PyArray_DATA(curve)
         self.settings.max_epochs = max_epochs
+        cdef fm_tuner *tuner = tuner_of(self.tuner)
         cdef bint main = threading.current_thread() is threading.main_thread()
-        cdef sigaction_t previous
-        cdef bint caught = main and catch_sigint(&previous)
+        cdef bint caught = main and fm_interrupt_catch()
         cdef fm_status status
         try:
             with nogil:
@@ -547,26 +566,27 @@ cdef class Trainer:
                                   self.snapshot, self.work, c, self.order, self.n_rows,
                                   &self.settings, rng_ptr, &self.data.data, &self.net.net,
                                   &self.opt, self.batch_size, self.chunk, self.n_threads,
-                                  &sigint_seen if caught else NULL)
+                                  tuner, fm_interrupt_flag() if caught else NULL)
         finally:
             if caught:
-                sigaction(SIGINT, &previous, NULL)
+                fm_interrupt_release()
         if rng_ptr != NULL:
             store_mt19937(rng_ptr, self.random_state)
         # a signal after the engine's last look still counts
-        interrupted = bool(status == FM_ERR_INTERRUPTED or (caught and sigint_seen))
+        interrupted = bool(status == FM_ERR_INTERRUPTED or (caught and fm_interrupt_flag()[0]))
         if status != FM_ERR_INTERRUPTED:
             check_status(status)
         return curve[:self.settings.epochs], EVENTS[self.settings.event], interrupted
 
 
 def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
-              int n_threads):
+              int n_threads, Tuner tuner=None):
     """Loss and gradient over every sample (fm_loss_grad).
 
     params (IN) : ndarray of shape (n_params,)
     grads (OUT) : ndarray of shape (n_params,), or None for the loss alone
     work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
+    tuner : Tuner, optional; lets the engine pick the thread count by timing
 
     Returns the loss.
     """
@@ -582,35 +602,38 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
                            True, True)
     cdef double loss = 0
     cdef fm_status status
+    cdef fm_tuner *t = tuner_of(tuner)
     with nogil:
         status = fm_loss_grad(net.code, g, &loss, w, &data.data, p, &net.net, chunk,
-                              n_threads)
+                              n_threads, t)
     check_status(status)
     return loss
 
 
 def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_threads,
-            rows=None):
+            rows=None, Tuner tuner=None):
     """Network outputs (fm_predict) for every row, or for the rows `rows`.
 
     params (IN) : ndarray of shape (n_params,)
     out (OUT) : ndarray of shape (n_rows, n_outputs)
     work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
     rows (IN) : int64 ndarray of row indices, optional
+    tuner : Tuner, optional; lets the engine pick the thread count by timing
     """
     data.check_for(net, False)
     thread_count(n_threads)
     cdef int64_t n = data.n_samples if rows is None else len(rows)
     cdef const int64_t *r = optional_rows(rows, n, data.n_samples)
     cdef const void *p = pointer(params, "params", net.dtype, net.n_params, False)
-    cdef void *o = pointer(out, "out", net.dtype, n * net.units[-1], True)
+    cdef void *o = pointer(out, "out", net.dtype, n * net.n_outputs, True)
     cdef void *w = pointer(work, "work", np.uint8,
                            checked_bytes(fm_workspace_bytes(&net.net, chunk, net.code, n_threads)),
                            True, True)
     cdef fm_status status
+    cdef fm_tuner *t = tuner_of(tuner)
     with nogil:
         status = fm_predict(net.code, o, w, &data.data, r, n, p, &net.net, chunk,
-                            n_threads, 0)
+                            n_threads, t, 0)
     check_status(status)
 
 
@@ -627,7 +650,8 @@ cdef bint same_items(object seq, tuple items):
 
 cdef class Predictor:
     """Prediction with everything but X checked once: the network, its
-    parameters and a workspace for `chunk` rows on n_threads threads.
+    parameters and a workspace for `chunk` rows on n_threads threads (at
+    most n_threads, picked by timing, when `adaptive`).
 
     params (IN) : ndarray of shape (n_params,), kept by reference: writes
     into it show in later predictions.
@@ -640,16 +664,18 @@ cdef class Predictor:
     cdef int64_t chunk, n_in, n_out
     cdef int n_threads, typenum
     cdef bint busy
+    cdef Tuner tuner
     # what the parameters were read from, compared by identity in built_from
     cdef object coefs, intercepts
     cdef tuple coef_items, intercept_items, settings
 
-    def __init__(self, Network net, params, int64_t chunk, int n_threads):
+    def __init__(self, Network net, params, int64_t chunk, int n_threads, bint adaptive=False):
         self.net = net
         self.n_threads = thread_count(n_threads)
+        self.tuner = Tuner() if adaptive else None
         self.chunk = chunk
         self.n_in = net.units[0]
-        self.n_out = net.units[-1]
+        self.n_out = net.n_outputs
         self.typenum = net.dtype.num
         self.params = params
         self.p = pointer(params, "params", net.dtype, net.n_params, False)
@@ -710,10 +736,12 @@ cdef class Predictor:
             spare = self.net.workspace(self.chunk, self.n_threads)
             w = cnp.PyArray_DATA(spare)
         cdef fm_status status
+        # the tuner, like the workspace, serves one call at a time
+        cdef fm_tuner *t = tuner_of(self.tuner) if mine else NULL
         try:
             with nogil:
                 status = fm_predict(self.net.code, dest, w, &data, NULL, data.n_samples,
-                                    self.p, &self.net.net, self.chunk, self.n_threads, 1)
+                                    self.p, &self.net.net, self.chunk, self.n_threads, t, 1)
                 if status == FM_OK and two_class:
                     fm_two_class(self.net.code, o, data.n_samples)
         finally:

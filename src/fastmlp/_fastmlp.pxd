@@ -70,6 +70,12 @@ cdef extern from "fastmlp.h" nogil:
         double weight_decay
         double clip_norm
 
+    const int FM_MAX_THREADS
+
+    ctypedef struct fm_tuner:
+        int32_t max
+        int32_t threads
+
     fm_status fm_check_net(const fm_net *net)
     int64_t fm_n_params(const fm_net *net)
     int64_t fm_weight_offset(const fm_net *net, int64_t layer)
@@ -116,13 +122,14 @@ cdef extern from "fastmlp.h" nogil:
                        void *snapshot, void *work, double *loss_curve, int64_t *order,
                        int64_t n_rows, fm_run *run, fm_mt19937 *rng, const fm_data *data,
                        const fm_net *net, fm_optimizer *opt, int64_t batch_size,
-                       int64_t chunk, int n_threads, const volatile int *interrupt)
+                       int64_t chunk, int n_threads, fm_tuner *tuner,
+                       const volatile int *interrupt)
     fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                            const fm_data *data, const void *params, const fm_net *net,
-                           int64_t chunk, int n_threads)
+                           int64_t chunk, int n_threads, fm_tuner *tuner)
     fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                          const int64_t *rows, int64_t n_rows, const void *params,
-                         const fm_net *net, int64_t chunk, int n_threads,
+                         const fm_net *net, int64_t chunk, int n_threads, fm_tuner *tuner,
                          int check_finite)
 
     void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
@@ -169,5 +176,15 @@ cdef extern from "fastmlp.h" nogil:
     void fm_two_class(fm_dtype dtype, void *out, int64_t n)
     const double FM_LEAKY_SLOPE
 
-    int fm_have_openmp()
-    int fm_default_threads()
+    const char *fm_isa()
+    const char *fm_isa_built()
+    int fm_isa_supported(const char *name)
+    fm_status fm_set_isa(const char *name)
+    const char *fm_kernel(fm_dtype dtype)
+    const char *fm_threads_backend()
+    int fm_get_thread_limit()
+    void fm_set_thread_limit(int limit)
+
+    int fm_interrupt_catch()
+    void fm_interrupt_release()
+    const volatile int *fm_interrupt_flag()

@@ -114,11 +114,13 @@ _COMMON_PARAMETERS_DOC = """
         Most loss evaluations 'lbfgs' may make.
 
     n_threads : int or None, default=None
-        Threads used inside each mini-batch and prediction. None follows
-        OpenMP's default (OMP_NUM_THREADS or a threadpoolctl limit), capped
-        at the CPUs available; -1 uses every CPU; -k all but k - 1 of them;
-        k > 0 exactly k (at most 256). Results are bit-for-bit the same for
-        every value. (fastmlp addition.)
+        Threads used inside each mini-batch and prediction. None: at most
+        the CPUs this process may use, lowered by OMP_NUM_THREADS and by
+        threadpoolctl limits, and within that the count that times fastest,
+        re-checked as the fit runs (never slower than one thread on a busy
+        machine); -1 uses every CPU; -k all but k - 1 of them; k > 0
+        exactly k (at most 256). Results are bit-for-bit the same for every
+        value. (fastmlp addition.)
 
     dropout : float or sequence of float, default=0.0
         Inverted dropout during training: each hidden unit's output is zeroed

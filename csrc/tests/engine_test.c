@@ -1,0 +1,279 @@
+/* The C API on its own, under every instruction set this CPU runs:
+ *   - the worked backpropagation example (shared/WORKED_EXAMPLE.md), one
+ *     step then one epoch, in both precisions, to 1e-6;
+ *   - products and whole training runs bit-identical for 1 and several
+ *     threads, with and without the tuner, and two trainings at once on
+ *     two threads of the application;
+ *   - Ctrl-C reaching the flag, and the previous handling put back.
+ * Prints the kernel used for each instruction set; exits 0 when all pass. */
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "fastmlp.h"
+
+static int failures = 0;
+
+static void expect(const char *what, double got, double want)
+{
+    if (fabs(got - want) > 1e-6) {
+        printf("FAIL %s: got %.8f, want %.6f\n", what, got, want);
+        failures++;
+    }
+}
+
+static void check(const char *what, int ok)
+{
+    if (!ok) {
+        printf("FAIL %s\n", what);
+        failures++;
+    }
+}
+
+/* ---- the worked example ---------------------------------------------------- */
+
+static const double X[6] = {0.5, -0.5, 0.3, 0.4, 0.7, 0.9};
+static const double Y[6] = {0.9, 0.1, 0.9, 0.9, 0.1, 0.1};
+/* W0 (2x2), W1 (2x2), b0 (2), b1 (2): the flat layout of fastmlp.h */
+static const double START[12] = {0.1, 0.3, -0.2, 0.55, 0.37, -0.22, 0.9, -0.12,
+                                 0.01, -0.02, 0.31, 0.27};
+static const double AFTER_ONE_STEP[12] = {0.105522, 0.306898, -0.205522, 0.543102,
+                                          0.394148, -0.288500, 0.920745, -0.178845,
+                                          0.021044, -0.006203, 0.354726, 0.143128};
+static unsigned char small_work[1 << 21];
+
+#define WORKED_EXAMPLE(T, DTYPE)                                                       \
+    do {                                                                               \
+        int64_t units[3] = {2, 2, 2};                                                  \
+        int32_t acts[2] = {FM_LOGISTIC, FM_LOGISTIC};                                  \
+        fm_net net = {2, units, acts, FM_SQUARED_ERROR, 0.0, NULL, 0};                 \
+        T x[6], y[6], params[12], grads[12], velocity[12];                             \
+        int64_t order[3] = {0, 1, 2};                                                  \
+        for (int i = 0; i < 6; i++) {                                                  \
+            x[i] = (T)X[i];                                                            \
+            y[i] = (T)Y[i];                                                            \
+        }                                                                              \
+        for (int i = 0; i < 12; i++) params[i] = (T)START[i];                          \
+        memset(velocity, 0, sizeof velocity);                                          \
+        fm_data data = {3, x, NULL, NULL, NULL, y, NULL};                              \
+        fm_optimizer opt = {FM_SGD, 1.2, 0.0, 0, 0.9, 0.999, 1e-8, 0, 0, 0};           \
+        double loss = 0;                                                               \
+        check("workspace fits", fm_workspace_bytes(&net, 1, DTYPE, 1) <=               \
+                                    (int64_t)sizeof small_work);                       \
+        fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 1.2, 0.5, 0, 1e300, 0, 0, 0, 0};   \
+        fm_status s = fm_train(DTYPE, params, grads, velocity, NULL, small_work, &loss, \
+                               order, 1, &run, NULL, &data, &net, &opt, 1, 1, 1, NULL, \
+                               NULL);                                                  \
+        check("first step trained", s == FM_OK && run.epochs == 1);                    \
+        for (int i = 0; i < 12; i++) expect(#T " first step", params[i], AFTER_ONE_STEP[i]); \
+        expect(#T " E of the first sample", loss * 2, 0.106669);                       \
+        expect(#T " samples seen", (double)run.t, 1);                                  \
+        for (int i = 0; i < 12; i++) params[i] = (T)START[i];                          \
+        s = fm_train(DTYPE, params, grads, velocity, NULL, small_work, &loss, order, 3, \
+                     &run, NULL, &data, &net, &opt, 1, 1, 1, NULL, NULL);              \
+        check("epoch trained", s == FM_OK && run.epochs == 1);                         \
+        expect(#T " summed E of one epoch", loss * 3 * 2, 0.523640);                   \
+    } while (0)
+
+static void worked_example(void)
+{
+    WORKED_EXAMPLE(double, FM_FLOAT64);
+    WORKED_EXAMPLE(float, FM_FLOAT32);
+}
+
+/* ---- threads --------------------------------------------------------------------- */
+
+static uint64_t lcg = 12345;
+static double uniform(void)
+{
+    lcg = lcg * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(lcg >> 11) * 0x1.0p-53 * 2 - 1;
+}
+
+#define N_ROWS 300
+#define N_IN 120
+#define N_HID 96
+#define N_OUT 3
+
+/* A network big enough that every product runs on several threads. */
+typedef struct {
+    int64_t units[3];
+    int32_t acts[2];
+    fm_net net;
+    double x[N_ROWS * N_IN], y[N_ROWS * N_OUT];
+    double start[N_IN * N_HID + N_HID * N_OUT + N_HID + N_OUT];
+    int64_t n_params;
+} problem;
+
+static problem prob;
+
+static void make_problem(void)
+{
+    prob.units[0] = N_IN;
+    prob.units[1] = N_HID;
+    prob.units[2] = N_OUT;
+    prob.acts[0] = FM_TANH;
+    prob.acts[1] = FM_IDENTITY;
+    fm_net net = {2, prob.units, prob.acts, FM_SQUARED_ERROR, 1e-4, NULL, 0};
+    prob.net = net;
+    prob.n_params = fm_n_params(&prob.net);
+    for (int i = 0; i < N_ROWS * N_IN; i++) prob.x[i] = uniform();
+    for (int i = 0; i < N_ROWS * N_OUT; i++) prob.y[i] = uniform();
+    for (int64_t i = 0; i < prob.n_params; i++) prob.start[i] = 0.1 * uniform();
+}
+
+typedef struct {
+    int n_threads, use_tuner;
+    fm_dtype dtype;
+    double out[sizeof prob.start / sizeof prob.start[0]];
+    volatile int64_t finished;
+    fm_status status;
+} training;
+
+/* Two epochs of Adam, batches of 100 rows, on n_threads threads. */
+static void train(void *arg)
+{
+    training *t = arg;
+    const size_t size = t->dtype == FM_FLOAT32 ? sizeof(float) : sizeof(double);
+    const int64_t n = prob.n_params;
+    char *x = malloc(sizeof prob.x), *y = malloc(sizeof prob.y), *params = malloc(n * size);
+    char *grads = malloc(n * size), *state = calloc(2 * n, size);
+    const int64_t ws = fm_workspace_bytes(&prob.net, 100, t->dtype, t->n_threads);
+    void *work = malloc((size_t)ws);
+    int64_t order[N_ROWS];
+    for (int i = 0; i < N_ROWS; i++) order[i] = (N_ROWS - 1 - i * 7 % N_ROWS);
+    for (int i = 0; i < N_ROWS * N_IN; i++) {
+        if (t->dtype == FM_FLOAT32) ((float *)x)[i] = (float)prob.x[i];
+        else ((double *)x)[i] = prob.x[i];
+    }
+    for (int i = 0; i < N_ROWS * N_OUT; i++) {
+        if (t->dtype == FM_FLOAT32) ((float *)y)[i] = (float)prob.y[i];
+        else ((double *)y)[i] = prob.y[i];
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == FM_FLOAT32) ((float *)params)[i] = (float)prob.start[i];
+        else ((double *)params)[i] = prob.start[i];
+    }
+    fm_data data = {N_ROWS, x, NULL, NULL, NULL, y, NULL};
+    fm_optimizer opt = {FM_ADAM, 1e-3, 0.9, 1, 0.9, 0.999, 1e-8, 0, 0, 0};
+    fm_run run = {2, 0, 1, FM_CONSTANT, 1e-4, 10, 1e-3, 0.5, 0, 1e300, 0, 0, 0, 0};
+    fm_tuner tuner;
+    memset(&tuner, 0, sizeof tuner);
+    double curve[2];
+    t->status = fm_train(t->dtype, params, grads, state, NULL, work, curve, order, N_ROWS,
+                         &run, NULL, &data, &prob.net, &opt, 100, 64, t->n_threads,
+                         t->use_tuner ? &tuner : NULL, NULL);
+    for (int64_t i = 0; i < n; i++)
+        t->out[i] = t->dtype == FM_FLOAT32 ? ((float *)params)[i] : ((double *)params)[i];
+    free(x);
+    free(y);
+    free(params);
+    free(grads);
+    free(state);
+    free(work);
+    fm_atomic_store(&t->finished, 1);
+}
+
+static int same(const double *a, const double *b, int64_t n)
+{
+    return memcmp(a, b, (size_t)n * sizeof(double)) == 0;
+}
+
+static training reference, other, second;
+
+static void threads_do_not_change_results(fm_dtype dtype)
+{
+    const int64_t n = prob.n_params;
+    memset(&reference, 0, sizeof reference);
+    reference.n_threads = 1;
+    reference.dtype = dtype;
+    train(&reference);
+    check("training on one thread", reference.status == FM_OK);
+    const int counts[3] = {2, 3, 5};
+    for (int c = 0; c < 3; c++)
+        for (int tuned = 0; tuned < 2; tuned++) {
+            memset(&other, 0, sizeof other);
+            other.n_threads = counts[c];
+            other.use_tuner = tuned;
+            other.dtype = dtype;
+            train(&other);
+            check("training on several threads",
+                  other.status == FM_OK && same(reference.out, other.out, n));
+        }
+    /* two trainings at once, each on two threads */
+    memset(&other, 0, sizeof other);
+    memset(&second, 0, sizeof second);
+    other.n_threads = second.n_threads = 2;
+    other.dtype = second.dtype = dtype;
+    second.use_tuner = 1;
+    check("starting a thread", fm_thread_start(train, &second) == 0);
+    train(&other);
+    while (!fm_atomic_load(&second.finished)) fm_cpu_relax();
+    check("two trainings at once", other.status == FM_OK && second.status == FM_OK &&
+                                       same(reference.out, other.out, n) &&
+                                       same(reference.out, second.out, n));
+}
+
+/* ---- Ctrl-C ----------------------------------------------------------------------- */
+
+#ifndef _WIN32
+static volatile int previous_seen;
+static void previous_handler(int signum)
+{
+    (void)signum;
+    previous_seen = 1;
+}
+#endif
+
+static void ctrl_c(void)
+{
+#ifdef _WIN32
+    check("catch Ctrl-C", fm_interrupt_catch());
+    if (GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0)) {
+        for (int i = 0; i < 100 && !*fm_interrupt_flag(); i++) Sleep(10);
+        check("Ctrl-C reaches the flag", *fm_interrupt_flag() != 0);
+    } else {
+        printf("ctrl-c: no console to send Ctrl-C to; not sent\n");
+    }
+    fm_interrupt_release();
+#else
+    signal(SIGINT, previous_handler);
+    check("catch Ctrl-C", fm_interrupt_catch());
+    check("a second catch is refused", !fm_interrupt_catch());
+    raise(SIGINT);
+    check("Ctrl-C reaches the flag", *fm_interrupt_flag() != 0 && !previous_seen);
+    fm_interrupt_release();
+    raise(SIGINT);
+    check("the previous handler is back", previous_seen);
+    signal(SIGINT, SIG_IGN);
+    check("an ignored Ctrl-C stays ignored", !fm_interrupt_catch());
+    signal(SIGINT, SIG_DFL);
+#endif
+}
+
+int main(void)
+{
+    make_problem();
+    char built[64];
+    snprintf(built, sizeof built, "%s", fm_isa_built());
+    for (char *isa = strtok(built, " "); isa; isa = strtok(NULL, " ")) {
+        if (!fm_isa_supported(isa)) {
+            printf("isa %s: not run by this CPU\n", isa);
+            continue;
+        }
+        check("switching instruction set", fm_set_isa(isa) == FM_OK);
+        const int before = failures;
+        worked_example();
+        threads_do_not_change_results(FM_FLOAT64);
+        threads_do_not_change_results(FM_FLOAT32);
+        printf("isa %s: kernels %s (float32), %s (float64): %s\n", fm_isa(),
+               fm_kernel(FM_FLOAT32), fm_kernel(FM_FLOAT64),
+               failures == before ? "ok" : "FAILED");
+    }
+    ctrl_c();
+    printf("%s (threads %s)\n", failures ? "FAILED" : "ok", fm_threads_backend());
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,454 @@
+/* The engine's threads: a pool of worker threads, teams that borrow them for
+ * one entry-point call, parallel loops of tasks handed out one at a time,
+ * and the tuner that picks how many threads a call should run.
+ *
+ * A parallel loop runs tasks 0 .. n_tasks-1, each exactly once, on whichever
+ * team member claims it first (an atomic ticket). Each task writes its own
+ * part of the output in a fixed way, so results never depend on which
+ * thread ran what. The caller takes part and waits only for the tasks, not
+ * for the other threads: a worker that lost its core before it claimed
+ * anything delays nobody.
+ *
+ * Waiting threads spin for at most FM_SPIN_NS, then sleep on a condition
+ * variable; a worker that has slept FM_IDLE_EXIT_MS with no team ends, so an
+ * idle process keeps no threads. The engine changes no setting of any
+ * runtime or of the process: its threads are its own.
+ *
+ * Memory ordering: every shared counter goes through compat.h's sequentially
+ * consistent atomics. A job's description is published under a sequence
+ * number (odd while it is written), and a claim succeeds only while the
+ * ticket still carries that job's generation, so a worker that reads a job
+ * late never runs a task of the wrong job.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+#define FM_SPIN_NS 100000
+#define FM_IDLE_EXIT_MS 2000
+/* How long one sleep lasts at most before the condition is looked at again. */
+#define FM_NAP_MS 100
+
+typedef struct fm_worker {
+    fm_mutex lock;
+    fm_cond wake;
+    volatile int64_t sleeping; /* 1 while it waits on `wake` */
+    volatile int64_t mailbox;  /* bumped whenever there is something to look at */
+    fm_team *team;             /* the team it serves; NULL while free (pool lock) */
+    int tid;                   /* its index in the team */
+    struct fm_worker *next;    /* free list (pool lock) */
+} fm_worker;
+
+struct fm_team {
+    fm_mutex lock;
+    fm_cond done_cond;
+    volatile int64_t caller_sleeping;
+    /* the current job: seq is odd while it is written, 2 g + 2 for job g */
+    volatile int64_t seq;
+    volatile int64_t fn, ctx, n_tasks, n_members;
+    volatile int64_t ticket; /* (g << 32) | next task */
+    volatile int64_t done;   /* tasks of the current job finished */
+    volatile int64_t closing;
+    volatile int64_t refs;   /* the caller and each worker still looking at the team */
+    int size;                /* members, the caller included */
+    fm_worker *members[FM_MAX_THREADS];
+    fm_team *next;           /* free list (pool lock) */
+};
+
+static struct {
+    fm_mutex lock;
+    fm_worker *free_workers;
+    fm_team *free_teams;
+    int workers; /* alive */
+} pool;
+
+static volatile int64_t pool_ready; /* 0, 1 initialising, 2 ready */
+
+/* The entry point the calling thread is in (its team comes with the first
+ * loop that needs one); in_task while it runs a task, as member task_tid. */
+static FM_THREAD_LOCAL fm_scope *current_scope;
+static FM_THREAD_LOCAL int in_task, task_tid;
+
+static void pool_prepare_fork(void) { fm_mutex_lock(&pool.lock); }
+static void pool_after_fork_parent(void) { fm_mutex_unlock(&pool.lock); }
+/* The child has none of the workers: start again with an empty pool (the
+ * old structures are left behind, as their threads are). */
+static void pool_after_fork_child(void)
+{
+    fm_mutex_init(&pool.lock);
+    pool.free_workers = NULL;
+    pool.free_teams = NULL;
+    pool.workers = 0;
+}
+
+static void pool_init(void)
+{
+    if (fm_atomic_load(&pool_ready) == 2) return;
+    if (fm_atomic_cas(&pool_ready, 0, 1)) {
+        fm_mutex_init(&pool.lock);
+        fm_fork_handlers(pool_prepare_fork, pool_after_fork_parent, pool_after_fork_child);
+        fm_atomic_store(&pool_ready, 2);
+    }
+    while (fm_atomic_load(&pool_ready) != 2) fm_cpu_relax();
+}
+
+/* ---- waiting: spin a little, then sleep -------------------------------------- */
+
+/* Wait until *word differs from seen; the waker changes the word, then
+ * calls wake_sleeper. Returns 0, or 1 when idle_ms passed without change
+ * (idle_ms < 0: never). */
+static int wait_change(volatile int64_t *word, int64_t seen, fm_mutex *lock, fm_cond *cond,
+                       volatile int64_t *sleeping, int64_t idle_ms)
+{
+    const int64_t start = fm_now_ns();
+    for (int spins = 0;; spins++) {
+        if (fm_atomic_load(word) != seen) return 0;
+        fm_cpu_relax();
+        if ((spins & 63) == 63 && fm_now_ns() - start > FM_SPIN_NS) break;
+    }
+    int64_t slept = 0;
+    fm_mutex_lock(lock);
+    fm_atomic_store(sleeping, 1);
+    while (fm_atomic_load(word) == seen) {
+        if (idle_ms >= 0 && slept >= idle_ms) {
+            fm_atomic_store(sleeping, 0);
+            fm_mutex_unlock(lock);
+            return 1;
+        }
+        fm_cond_wait(cond, lock, FM_NAP_MS);
+        slept += FM_NAP_MS;
+    }
+    fm_atomic_store(sleeping, 0);
+    fm_mutex_unlock(lock);
+    return 0;
+}
+
+static void wake_sleeper(fm_mutex *lock, fm_cond *cond, volatile int64_t *sleeping)
+{
+    if (!fm_atomic_load(sleeping)) return;
+    fm_mutex_lock(lock);
+    fm_cond_signal(cond);
+    fm_mutex_unlock(lock);
+}
+
+static void poke(fm_worker *w)
+{
+    fm_atomic_add(&w->mailbox, 1);
+    wake_sleeper(&w->lock, &w->wake, &w->sleeping);
+}
+
+/* ---- running a job's tasks ---------------------------------------------------- */
+
+typedef void (*task_fn)(void *ctx, int64_t task, int tid);
+
+/* Claim and run tasks of the job published now, as member tid. */
+static void run_tasks(fm_team *t, int tid)
+{
+    int64_t seq, n_tasks, members;
+    task_fn fn;
+    void *ctx;
+    do {
+        seq = fm_atomic_load(&t->seq);
+        if (seq & 1) {
+            fm_cpu_relax();
+            continue;
+        }
+        fn = (task_fn)(intptr_t)fm_atomic_load(&t->fn);
+        ctx = (void *)(intptr_t)fm_atomic_load(&t->ctx);
+        n_tasks = fm_atomic_load(&t->n_tasks);
+        members = fm_atomic_load(&t->n_members);
+    } while ((seq & 1) || fm_atomic_load(&t->seq) != seq);
+    if (seq == 0 || tid >= members) return;
+    const int64_t gen = seq / 2 - 1;
+    in_task = 1;
+    task_tid = tid;
+    for (;;) {
+        const int64_t ticket = fm_atomic_load(&t->ticket);
+        const int64_t task = ticket & 0xffffffff;
+        if ((ticket >> 32) != (gen & 0x7fffffff) || task >= n_tasks) break;
+        if (!fm_atomic_cas(&t->ticket, ticket, ticket + 1)) continue;
+        fn(ctx, task, tid);
+        if (fm_atomic_add(&t->done, 1) == n_tasks)
+            wake_sleeper(&t->lock, &t->done_cond, &t->caller_sleeping);
+    }
+    in_task = 0;
+}
+
+static void release_team_ref(fm_team *t)
+{
+    if (fm_atomic_add(&t->refs, -1) != 0) return;
+    fm_mutex_lock(&pool.lock);
+    t->next = pool.free_teams;
+    pool.free_teams = t;
+    fm_mutex_unlock(&pool.lock);
+}
+
+static void worker_main(void *arg)
+{
+    fm_worker *w = arg;
+    for (;;) {
+        int64_t seen = fm_atomic_load(&w->mailbox);
+        fm_mutex_lock(&pool.lock);
+        fm_team *t = w->team;
+        fm_mutex_unlock(&pool.lock);
+        if (t) {
+            if (fm_atomic_load(&t->closing)) {
+                fm_mutex_lock(&pool.lock);
+                w->team = NULL;
+                w->next = pool.free_workers;
+                pool.free_workers = w;
+                fm_mutex_unlock(&pool.lock);
+                release_team_ref(t);
+                continue;
+            }
+            run_tasks(t, w->tid);
+        }
+        if (wait_change(&w->mailbox, seen, &w->lock, &w->wake, &w->sleeping,
+                        t ? -1 : FM_IDLE_EXIT_MS)) {
+            /* idle for long: leave, unless a team took it meanwhile */
+            fm_mutex_lock(&pool.lock);
+            if (w->team == NULL) {
+                fm_worker **p = &pool.free_workers;
+                while (*p && *p != w) p = &(*p)->next;
+                if (*p) *p = w->next;
+                pool.workers--;
+                fm_mutex_unlock(&pool.lock);
+                free(w);
+                return;
+            }
+            fm_mutex_unlock(&pool.lock);
+        }
+    }
+}
+
+/* A free worker, started if none is waiting; NULL when no thread could be
+ * started. Pool lock held. */
+static fm_worker *take_worker(void)
+{
+    fm_worker *w = pool.free_workers;
+    if (w) {
+        pool.free_workers = w->next;
+        return w;
+    }
+    w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    fm_mutex_init(&w->lock);
+    fm_cond_init(&w->wake);
+    if (fm_thread_start(worker_main, w)) {
+        free(w);
+        return NULL;
+    }
+    pool.workers++;
+    return w;
+}
+
+/* A team of up to `size` members (the caller and size - 1 workers). */
+static fm_team *team_acquire(int size)
+{
+    pool_init();
+    fm_mutex_lock(&pool.lock);
+    fm_team *t = pool.free_teams;
+    if (t) {
+        pool.free_teams = t->next;
+    } else {
+        t = calloc(1, sizeof *t);
+        if (!t) {
+            fm_mutex_unlock(&pool.lock);
+            return NULL;
+        }
+        fm_mutex_init(&t->lock);
+        fm_cond_init(&t->done_cond);
+    }
+    fm_atomic_store(&t->seq, 0);
+    fm_atomic_store(&t->ticket, 0);
+    fm_atomic_store(&t->closing, 0);
+    t->size = 1;
+    while (t->size < size) {
+        fm_worker *w = take_worker();
+        if (!w) break;
+        w->team = t;
+        w->tid = t->size;
+        t->members[t->size++] = w;
+    }
+    fm_atomic_store(&t->refs, t->size);
+    for (int i = 1; i < t->size; i++) poke(t->members[i]);
+    fm_mutex_unlock(&pool.lock);
+    return t;
+}
+
+/* The caller is done with the team: its workers go back to the pool as soon
+ * as each notices. Under the pool lock, so none of them can leave, end and
+ * be freed while it is being woken. */
+static void team_release(fm_team *t)
+{
+    fm_mutex_lock(&pool.lock);
+    fm_atomic_store(&t->closing, 1);
+    for (int i = 1; i < t->size; i++) poke(t->members[i]);
+    fm_mutex_unlock(&pool.lock);
+    release_team_ref(t);
+}
+
+/* Wait until every one of the current job's n_tasks tasks is done. */
+static void wait_done(fm_team *t, int64_t n_tasks)
+{
+    const int64_t start = fm_now_ns();
+    for (int spins = 0;; spins++) {
+        if (fm_atomic_load(&t->done) == n_tasks) return;
+        fm_cpu_relax();
+        if ((spins & 63) == 63 && fm_now_ns() - start > FM_SPIN_NS) break;
+    }
+    fm_mutex_lock(&t->lock);
+    fm_atomic_store(&t->caller_sleeping, 1);
+    while (fm_atomic_load(&t->done) != n_tasks) fm_cond_wait(&t->done_cond, &t->lock, FM_NAP_MS);
+    fm_atomic_store(&t->caller_sleeping, 0);
+    fm_mutex_unlock(&t->lock);
+}
+
+/* Run tasks [0, n_tasks) on the first `members` members of t, the caller
+ * taking part as member 0; returns once every task is done. */
+static void team_run(fm_team *t, int members, task_fn fn, void *ctx, int64_t n_tasks)
+{
+    const int64_t gen = fm_atomic_load(&t->seq) / 2; /* this job's generation */
+    fm_atomic_store(&t->seq, 2 * gen + 1);
+    fm_atomic_store(&t->fn, (int64_t)(intptr_t)fn);
+    fm_atomic_store(&t->ctx, (int64_t)(intptr_t)ctx);
+    fm_atomic_store(&t->n_tasks, n_tasks);
+    fm_atomic_store(&t->n_members, members);
+    fm_atomic_store(&t->done, 0);
+    fm_atomic_store(&t->ticket, (gen & 0x7fffffff) << 32);
+    fm_atomic_store(&t->seq, 2 * gen + 2);
+    for (int i = 1; i < members; i++) poke(t->members[i]);
+    run_tasks(t, 0);
+    wait_done(t, n_tasks);
+}
+
+/* ---- what the rest of the engine calls ---------------------------------------- */
+
+void fm_scope_begin(fm_scope *s, int max_threads)
+{
+    s->max_threads = max_threads < 1 ? 1 : max_threads;
+    s->team = NULL;
+    s->outer = current_scope;
+    /* an entry point called inside another keeps the outer one's team */
+    if (!s->outer) current_scope = s;
+}
+
+void fm_scope_end(fm_scope *s)
+{
+    if (current_scope != s) return;
+    if (s->team) team_release(s->team);
+    s->team = NULL;
+    current_scope = NULL;
+}
+
+void fm_parallel_for(int n_threads, int64_t n_tasks, void (*fn)(void *ctx, int64_t task, int tid),
+                     void *ctx)
+{
+    const int k = (int)fm_min64(n_threads, n_tasks);
+    if (k > 1 && !in_task) {
+        fm_scope own, *s = current_scope;
+        if (!s) {
+            fm_scope_begin(&own, k);
+            s = &own;
+        }
+        if (!s->team && s->max_threads > 1) s->team = team_acquire(s->max_threads);
+        const int members = s->team ? (k < s->team->size ? k : s->team->size) : 1;
+        if (members > 1) team_run(s->team, members, fn, ctx, n_tasks);
+        if (s == &own) fm_scope_end(&own);
+        if (members > 1) return;
+    }
+    /* alone: inside a task, the task's own member index keeps its scratch */
+    const int tid = in_task ? task_tid : 0;
+    for (int64_t task = 0; task < n_tasks; task++) fn(ctx, task, tid);
+}
+
+/* ---- thread limit (threadpoolctl) ------------------------------------------------ */
+
+static volatile int64_t thread_limit;
+
+int fm_get_thread_limit(void) { return (int)fm_atomic_load(&thread_limit); }
+
+void fm_set_thread_limit(int limit) { fm_atomic_store(&thread_limit, limit > 0 ? limit : 0); }
+
+/* ---- the tuner ------------------------------------------------------------------
+ * Results do not depend on the thread count, so the engine is free to change
+ * it as it goes. It runs at `threads` for a stretch of work, then tries a
+ * neighbouring count (half, or double up to max) for a short stretch, and
+ * keeps whichever did more rows per second. A trial that loses makes the
+ * next one wait twice as long (up to FM_TUNE_CAP_NS of work), so a choice
+ * that keeps winning costs little; a switch brings the next look closer. */
+
+#define FM_TUNE_BASE_NS 20000000LL
+#define FM_TUNE_CAP_NS 1000000000LL
+#define FM_TUNE_TRIAL_MIN_NS 2000000LL
+#define FM_TUNE_TRIAL_FRACTION 32
+/* a trial must be this much faster (time per row) to take over */
+#define FM_TUNE_MARGIN 0.95
+
+static void tuner_reset(fm_tuner *t, int max)
+{
+    memset(t, 0, sizeof *t);
+    t->max = max;
+    t->threads = max;
+    t->interval_ns = FM_TUNE_BASE_NS;
+    t->left_ns = FM_TUNE_BASE_NS;
+}
+
+int fm_tuner_pick(fm_tuner *t, int max)
+{
+    if (max < 1) max = 1;
+    if (!t) return max;
+    if (t->max != max || t->threads < 1) tuner_reset(t, max);
+    return t->trial ? t->trial : t->threads;
+}
+
+static void tuner_start_trial(fm_tuner *t)
+{
+    const int lower = t->threads / 2 > 1 ? t->threads / 2 : 1;
+    const int upper = t->threads * 2 < t->max ? t->threads * 2 : t->max;
+    int alt = t->up ? upper : lower;
+    if (alt == t->threads) alt = t->up ? lower : upper;
+    t->up = !t->up;
+    t->left_ns = t->interval_ns;
+    if (alt == t->threads) return;
+    t->trial = alt;
+    t->trial_ns = t->trial_rows = 0;
+    const int64_t span = t->interval_ns / FM_TUNE_TRIAL_FRACTION;
+    t->left_ns = span > FM_TUNE_TRIAL_MIN_NS ? span : FM_TUNE_TRIAL_MIN_NS;
+}
+
+static void tuner_decide(fm_tuner *t)
+{
+    const double base = t->base_ns / (t->base_rows > 0 ? t->base_rows : 1);
+    const double trial = t->trial_ns / (t->trial_rows > 0 ? t->trial_rows : 1);
+    if (t->base_rows > 0 && t->trial_rows > 0 && trial < base * FM_TUNE_MARGIN) {
+        t->threads = t->trial;
+        t->interval_ns = t->interval_ns / 4 > FM_TUNE_BASE_NS ? t->interval_ns / 4
+                                                               : FM_TUNE_BASE_NS;
+    } else {
+        t->interval_ns = t->interval_ns * 2 < FM_TUNE_CAP_NS ? t->interval_ns * 2
+                                                             : FM_TUNE_CAP_NS;
+    }
+    t->trial = 0;
+    t->base_ns = t->base_rows = 0;
+    t->left_ns = t->interval_ns;
+}
+
+void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
+{
+    if (!t || t->max <= 1) return;
+    if (t->trial) {
+        if (threads != t->trial) return;
+        t->trial_ns += (double)ns;
+        t->trial_rows += (double)rows;
+        t->left_ns -= ns;
+        if (t->left_ns <= 0) tuner_decide(t);
+    } else {
+        if (threads != t->threads) return;
+        t->base_ns += (double)ns;
+        t->base_rows += (double)rows;
+        t->left_ns -= ns;
+        if (t->left_ns <= 0) tuner_start_trial(t);
+    }
+}
