@@ -11,6 +11,7 @@ rate measured in the same run.
     python benchmarks/compare.py --json out.json
     python benchmarks/compare.py --update-readme # rewrite README's results table
     python benchmarks/compare.py --plot speed.png
+    python benchmarks/compare.py --under-load    # W1-W3 beside 0 and 1 busy processes
 
 PyTorch is optional (pip install torch==2.13.0 for the CPU build).
 """
@@ -140,16 +141,12 @@ def fit_quietly(model, X, y):
         return model.fit(X, y)
 
 
-# fastmlp's default thread count (every core), fixed when this module loads:
-# asked later, OpenMP's answer can follow PyTorch's set_num_threads where the
-# two share a runtime
-DEFAULT_THREADS = os.cpu_count() or 1
-
-
 def fastmlp_fit(w, X, y, n_threads=None):
+    """n_threads=None is fastmlp's default: at most every usable core, the
+    count chosen by timing as the fit runs."""
     import fastmlp
 
-    extra = {"n_threads": n_threads or DEFAULT_THREADS}
+    extra = {"n_threads": n_threads}
     if w.task == "worked":
         extra["out_activation"] = "logistic"
     return fit_quietly(estimator(fastmlp, w, **extra), X, y)
@@ -378,13 +375,15 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
         fits = {
             "fastmlp": lambda: fastmlp_fit(w, X, y),
             "fastmlp_1_thread": lambda: fastmlp_fit(w, X, y, n_threads=1),
+            "fastmlp_all_threads": lambda: fastmlp_fit(w, X, y, n_threads=-1),
             "scikit-learn": lambda: sklearn_fit(w, X, y),
         }
         if use_torch:
             fits["torch_1"] = lambda: torch_fit(w, X, y, 1)
             fits["torch_2"] = lambda: torch_fit(w, X, y, 2)
         medians = interleaved_medians(fits, repeats)
-        row.update((k, medians[k]) for k in ("fastmlp", "fastmlp_1_thread", "scikit-learn"))
+        row.update((k, medians[k]) for k in ("fastmlp", "fastmlp_1_thread", "fastmlp_all_threads",
+                                             "scikit-learn"))
         if use_torch:
             row["PyTorch"] = min(medians["torch_1"], medians["torch_2"])
         if w.task != "worked":
@@ -459,6 +458,108 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     return results
 
 
+# ---- under load --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def busy_processes(k):
+    """k processes that keep a core busy each, as other tenants of a machine do."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(k)]
+    try:
+        time.sleep(0.5 if k else 0)
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+GRID = {"alpha": [1e-4, 1e-3], "learning_rate_init": [1e-3, 3e-3, 1e-2]}
+
+
+def grid_search(X, y, w, n_threads):
+    """GridSearchCV(n_jobs=2) of fastmlp over 6 settings x 3 folds."""
+    import fastmlp
+    from sklearn.model_selection import GridSearchCV
+
+    model = estimator(fastmlp, w, n_threads=n_threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GridSearchCV(model, GRID, cv=3, n_jobs=2).fit(X, y)
+
+
+def run_under_load(quick=False, repeats=None, loads=(0, 1)):
+    """W1, W2, W3 with fastmlp's default threads, one thread and
+    scikit-learn, beside k busy processes for each k in loads; and a
+    GridSearchCV(n_jobs=2) with the default threads and with one."""
+    import sklearn
+
+    import fastmlp
+
+    repeats = repeats or (1 if quick else 3)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    results = {
+        "machine": machine(),
+        "date": datetime.date.today().isoformat(),
+        "versions": {"fastmlp": fastmlp.__version__, "scikit-learn": sklearn.__version__},
+        "quick": quick,
+        "repeats": repeats,
+        "rows": [],
+    }
+    tiny = Workload("warm-up", "", 64, 4, "binary", (4,), 1, 16)
+    Xw, yw = make_data(tiny)
+    fastmlp_fit(tiny, Xw, yw)
+    sklearn_fit(tiny, Xw, yw)
+    grid_w = scaled(WORKLOADS[2], True)
+    Xg, yg = make_data(grid_w)
+    grid_search(Xg, yg, grid_w, 1)  # starts the worker processes
+    for k in loads:
+        with busy_processes(k):
+            for base in WORKLOADS[:3]:
+                w = scaled(base, quick)
+                X, y = make_data(w)
+                medians = interleaved_medians(
+                    {
+                        "default": lambda: fastmlp_fit(w, X, y),
+                        "one": lambda: fastmlp_fit(w, X, y, n_threads=1),
+                        "scikit-learn": lambda: sklearn_fit(w, X, y),
+                    },
+                    repeats,
+                )
+                results["rows"].append({"id": w.id, "busy": k, **medians})
+            medians = interleaved_medians(
+                {"default": lambda: grid_search(Xg, yg, grid_w, None),
+                 "one": lambda: grid_search(Xg, yg, grid_w, 1)},
+                repeats,
+            )
+            results["rows"].append({"id": "GridSearchCV", "busy": k, **medians})
+    return results
+
+
+def load_table(results):
+    lines = [
+        "| workload | busy processes | fastmlp default | fastmlp 1 thread | default / 1 thread "
+        "| scikit-learn | default vs scikit-learn |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in results["rows"]:
+        sk = row.get("scikit-learn")
+        lines.append(
+            f"| {row['id']} | {row['busy']} | {row['default']:.3g} s | {row['one']:.3g} s "
+            f"| {row['default'] / row['one']:.2f}x | "
+            + (f"{sk:.3g} s | {ratio(row['default'], sk)} |" if sk else " | |")
+        )
+    lines += [
+        "",
+        f"Machine: {results['machine']}; {results['date']}; "
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+        + f"; medians of {results['repeats']} run(s)"
+        + (" (quick sizes)" if results["quick"] else "")
+        + ". GridSearchCV: fastmlp on W3's quick data (10,000 rows), n_jobs=2, 6 settings x 3 folds.",
+    ]
+    return "\n".join(lines)
+
+
 def ratio(a, b):
     return f"{b / a:.1f}x" if a and b else ""
 
@@ -466,7 +567,8 @@ def ratio(a, b):
 def table(results):
     libs = ["fastmlp", "scikit-learn"] + (["PyTorch"] if "PyTorch" in results["versions"] else [])
     head = "| workload | " + " | ".join(libs) + " | vs scikit-learn | "
-    head += ("vs PyTorch | " if "PyTorch" in libs else "") + "fastmlp 1 thread | GFLOP/s | % of peak |"
+    head += ("vs PyTorch | " if "PyTorch" in libs else "")
+    head += f"fastmlp 1 thread | fastmlp {os.cpu_count()} threads | GFLOP/s | % of peak |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in results["rows"]:
         unit = "" if row["id"].startswith("P") else " s"
@@ -475,7 +577,8 @@ def table(results):
         cells.append(ratio(row["fastmlp"], row.get("scikit-learn")))
         if "PyTorch" in libs:
             cells.append(ratio(row["fastmlp"], row.get("PyTorch")))
-        cells.append(f"{row['fastmlp_1_thread']:.3g} s" if "fastmlp_1_thread" in row else "")
+        for key in ("fastmlp_1_thread", "fastmlp_all_threads"):
+            cells.append(f"{row[key]:.3g} s" if key in row else "")
         cells.append(f"{row['gflops']:.1f}" if "gflops" in row else "")
         cells.append(f"{row['peak_percent']:.0f}%" if "peak_percent" in row else "")
         lines.append("| " + " | ".join(cells) + " |")
@@ -528,11 +631,11 @@ def plot_results(results, path):
     plt.close(fig)
 
 
-def update_readme(text):
+def update_readme(text, marker="results"):
     readme = ROOT / "README.md"
     content = readme.read_text()
     new = re.sub(
-        r"(<!-- results:start -->\n).*?(<!-- results:end -->)",
+        rf"(<!-- {marker}:start -->\n).*?(<!-- {marker}:end -->)",
         lambda m: m.group(1) + text + "\n" + m.group(2),
         content,
         flags=re.S,
@@ -549,7 +652,18 @@ def main(argv=None):
     parser.add_argument("--no-memory", action="store_true", help="skip the memory measurement")
     parser.add_argument("--update-readme", action="store_true", help="rewrite README's table")
     parser.add_argument("--plot", metavar="FILE", help="draw the fit times as a PNG")
+    parser.add_argument("--under-load", action="store_true",
+                        help="W1-W3 and a grid search beside 0 and 1 busy processes")
     args = parser.parse_args(argv)
+    if args.under_load:
+        results = run_under_load(args.quick, args.repeats)
+        text = load_table(results)
+        print(text)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        if args.update_readme:
+            update_readme(text, "load")
+        return
     results = run(args.quick, args.repeats, not args.no_torch, not args.no_memory)
     text = table(results)
     print(text)

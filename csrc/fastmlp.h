@@ -124,12 +124,14 @@ typedef struct {
 typedef struct {
     int32_t max;          /* the n_threads it was last used with */
     int32_t threads;      /* OUT: the count in use */
-    int32_t trial;        /* a count on trial, 0 when none */
+    int32_t trial;        /* the count it is compared with, 0 outside trials */
+    int32_t on_trial;     /* the block under way runs `trial` threads */
+    int32_t rounds;       /* of the trial, done */
     int32_t up;           /* the next trial goes up (1) or down (0) */
     int64_t interval_ns;  /* work between trials */
-    int64_t left_ns;      /* of the stretch under way */
-    double base_ns, base_rows;   /* timed at `threads` since the last trial */
-    double trial_ns, trial_rows; /* timed on trial */
+    int64_t left_ns;      /* of the stretch or block under way */
+    double base_ns, base_rows;   /* the trial's blocks at `threads` */
+    double trial_ns, trial_rows; /* and at `trial` */
 } fm_tuner;
 
 /* ---- layout ------------------------------------------------------------ */
@@ -349,6 +351,8 @@ const char *fm_kernel(fm_dtype dtype);
 /* The threads the engine runs on: "pthreads", "win32", or "none" in a
  * build without threads. */
 const char *fm_threads_backend(void);
+/* Worker threads alive now (idle ones end after about two seconds). */
+int fm_workers_alive(void);
 /* A limit on the default thread count that the Python layer honours (set
  * through threadpoolctl); 0 for none. */
 int fm_get_thread_limit(void);

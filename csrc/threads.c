@@ -25,6 +25,7 @@
 
 #include "common.h"
 
+#ifndef FM_NO_THREADS
 #define FM_SPIN_NS 100000
 #define FM_IDLE_EXIT_MS 2000
 /* How long one sleep lasts at most before the condition is looked at again. */
@@ -323,7 +324,30 @@ static void team_run(fm_team *t, int members, task_fn fn, void *ctx, int64_t n_t
     wait_done(t, n_tasks);
 }
 
+#endif
+
 /* ---- what the rest of the engine calls ---------------------------------------- */
+
+#ifdef FM_NO_THREADS
+/* A build without threads: every loop runs in order on the calling thread. */
+void fm_scope_begin(fm_scope *s, int max_threads)
+{
+    s->max_threads = 1;
+    s->team = NULL;
+    s->outer = NULL;
+}
+
+void fm_scope_end(fm_scope *s) { (void)s; }
+
+void fm_parallel_for(int n_threads, int64_t n_tasks, void (*fn)(void *ctx, int64_t task, int tid),
+                     void *ctx)
+{
+    (void)n_threads;
+    for (int64_t task = 0; task < n_tasks; task++) fn(ctx, task, 0);
+}
+
+int fm_workers_alive(void) { return 0; }
+#else
 
 void fm_scope_begin(fm_scope *s, int max_threads)
 {
@@ -363,6 +387,17 @@ void fm_parallel_for(int n_threads, int64_t n_tasks, void (*fn)(void *ctx, int64
     for (int64_t task = 0; task < n_tasks; task++) fn(ctx, task, tid);
 }
 
+int fm_workers_alive(void)
+{
+    if (fm_atomic_load(&pool_ready) != 2) return 0;
+    fm_mutex_lock(&pool.lock);
+    const int n = pool.workers;
+    fm_mutex_unlock(&pool.lock);
+    return n;
+}
+
+#endif
+
 /* ---- thread limit (threadpoolctl) ------------------------------------------------ */
 
 static volatile int64_t thread_limit;
@@ -373,17 +408,22 @@ void fm_set_thread_limit(int limit) { fm_atomic_store(&thread_limit, limit > 0 ?
 
 /* ---- the tuner ------------------------------------------------------------------
  * Results do not depend on the thread count, so the engine is free to change
- * it as it goes. It runs at `threads` for a stretch of work, then tries a
- * neighbouring count (half, or double up to max) for a short stretch, and
- * keeps whichever did more rows per second. A trial that loses makes the
- * next one wait twice as long (up to FM_TUNE_CAP_NS of work), so a choice
- * that keeps winning costs little; a switch brings the next look closer. */
+ * it as it goes. It runs at `threads` for a stretch of work, then holds a
+ * trial against a neighbouring count (half, or double up to max): rounds
+ * of a block at each count in turn, so that both meet the same load on a
+ * busy machine, and it keeps whichever did more rows per second. A trial
+ * that loses makes the next one wait twice as long (up to FM_TUNE_CAP_NS of
+ * work), so a choice that keeps winning costs little; a switch brings the
+ * next look closer. */
 
 #define FM_TUNE_BASE_NS 20000000LL
 #define FM_TUNE_CAP_NS 1000000000LL
-#define FM_TUNE_TRIAL_MIN_NS 2000000LL
-#define FM_TUNE_TRIAL_FRACTION 32
-/* a trial must be this much faster (time per row) to take over */
+/* a trial: this many rounds of a block at each count, each block at least
+ * FM_TUNE_BLOCK_MIN_NS and 1/FM_TUNE_BLOCK_FRACTION of the interval */
+#define FM_TUNE_ROUNDS 4
+#define FM_TUNE_BLOCK_MIN_NS 500000LL
+#define FM_TUNE_BLOCK_FRACTION 256
+/* the other count must be this much faster (time per row) to take over */
 #define FM_TUNE_MARGIN 0.95
 
 static void tuner_reset(fm_tuner *t, int max)
@@ -400,29 +440,35 @@ int fm_tuner_pick(fm_tuner *t, int max)
     if (max < 1) max = 1;
     if (!t) return max;
     if (t->max != max || t->threads < 1) tuner_reset(t, max);
-    return t->trial ? t->trial : t->threads;
+    return t->trial && t->on_trial ? t->trial : t->threads;
+}
+
+static int64_t block_ns(const fm_tuner *t)
+{
+    const int64_t span = t->interval_ns / FM_TUNE_BLOCK_FRACTION;
+    return span > FM_TUNE_BLOCK_MIN_NS ? span : FM_TUNE_BLOCK_MIN_NS;
 }
 
 static void tuner_start_trial(fm_tuner *t)
 {
     const int lower = t->threads / 2 > 1 ? t->threads / 2 : 1;
     const int upper = t->threads * 2 < t->max ? t->threads * 2 : t->max;
-    int alt = t->up ? upper : lower;
-    if (alt == t->threads) alt = t->up ? lower : upper;
+    int other = t->up ? upper : lower;
+    if (other == t->threads) other = t->up ? lower : upper;
     t->up = !t->up;
     t->left_ns = t->interval_ns;
-    if (alt == t->threads) return;
-    t->trial = alt;
-    t->trial_ns = t->trial_rows = 0;
-    const int64_t span = t->interval_ns / FM_TUNE_TRIAL_FRACTION;
-    t->left_ns = span > FM_TUNE_TRIAL_MIN_NS ? span : FM_TUNE_TRIAL_MIN_NS;
+    if (other == t->threads) return;
+    t->trial = other;
+    t->on_trial = 1;
+    t->rounds = 0;
+    t->base_ns = t->base_rows = t->trial_ns = t->trial_rows = 0;
+    t->left_ns = block_ns(t);
 }
 
 static void tuner_decide(fm_tuner *t)
 {
-    const double base = t->base_ns / (t->base_rows > 0 ? t->base_rows : 1);
-    const double trial = t->trial_ns / (t->trial_rows > 0 ? t->trial_rows : 1);
-    if (t->base_rows > 0 && t->trial_rows > 0 && trial < base * FM_TUNE_MARGIN) {
+    const double base = t->base_ns / t->base_rows, trial = t->trial_ns / t->trial_rows;
+    if (trial < base * FM_TUNE_MARGIN) {
         t->threads = t->trial;
         t->interval_ns = t->interval_ns / 4 > FM_TUNE_BASE_NS ? t->interval_ns / 4
                                                                : FM_TUNE_BASE_NS;
@@ -431,24 +477,27 @@ static void tuner_decide(fm_tuner *t)
                                                              : FM_TUNE_CAP_NS;
     }
     t->trial = 0;
-    t->base_ns = t->base_rows = 0;
     t->left_ns = t->interval_ns;
 }
 
 void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
 {
-    if (!t || t->max <= 1) return;
-    if (t->trial) {
-        if (threads != t->trial) return;
+    if (!t || t->max <= 1 || threads != fm_tuner_pick(t, t->max)) return;
+    t->left_ns -= ns;
+    if (!t->trial) {
+        if (t->left_ns <= 0) tuner_start_trial(t);
+        return;
+    }
+    if (t->on_trial) {
         t->trial_ns += (double)ns;
         t->trial_rows += (double)rows;
-        t->left_ns -= ns;
-        if (t->left_ns <= 0) tuner_decide(t);
     } else {
-        if (threads != t->threads) return;
         t->base_ns += (double)ns;
         t->base_rows += (double)rows;
-        t->left_ns -= ns;
-        if (t->left_ns <= 0) tuner_start_trial(t);
     }
+    if (t->left_ns > 0) return;
+    /* the block is over: a round is a block on trial, then one at threads */
+    t->on_trial = !t->on_trial;
+    t->left_ns = block_ns(t);
+    if (t->on_trial && ++t->rounds == FM_TUNE_ROUNDS) tuner_decide(t);
 }

@@ -80,3 +80,172 @@ def test_n_threads_resolution():
     assert effective_n_threads(-1) >= effective_n_threads(-2) >= 1
     with pytest.raises(ValueError):
         MLPClassifier(n_threads=0).fit(X, y)
+
+
+# ---- the engine's own threads: determinism under any scheduling, limits set
+# by the process's environment, no side effects ----------------------------
+
+
+def test_default_threads_give_the_one_thread_result():
+    for dtype in (np.float32, np.float64):
+        one, default = fit(1, "adam", X.astype(dtype)), fit(None, "adam", X.astype(dtype))
+        for a, b in zip(one.coefs_ + one.intercepts_, default.coefs_ + default.intercepts_):
+            assert np.array_equal(a, b)
+
+
+def test_bit_identical_when_threads_lose_their_cores():
+    """Busy processes on every core make the engine's threads claim tasks in
+    ever-changing order and wait for each other; the weights stay those of
+    one thread."""
+    import os
+    import subprocess
+    import sys
+
+    reference = fit(1, "sgd")
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(os.cpu_count() or 1)]
+    try:
+        models = [fit(k, "sgd") for k in (2, 4, None)]
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+    for m in models:
+        for a, b in zip(reference.coefs_, m.coefs_):
+            assert np.array_equal(a, b)
+
+
+def test_many_concurrent_fits_on_more_threads_than_cores():
+    Xr, target = X[:400, :30], X[:400, 30]
+
+    def make(seed):
+        return MLPRegressor(hidden_layer_sizes=(96, 64), batch_size=200, max_iter=3,
+                            random_state=seed, n_threads=3)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        serial = [make(seed).fit(Xr, target) for seed in range(6)]
+        concurrent = [make(seed) for seed in range(6)]
+        threads = [threading.Thread(target=m.fit, args=(Xr, target)) for m in concurrent]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for a, b in zip(serial, concurrent):
+        for u, v in zip(a.coefs_, b.coefs_):
+            assert np.array_equal(u, v)
+
+
+def test_omp_num_threads_caps_the_default(monkeypatch):
+    from fastmlp._threads import _usable_cpus, default_n_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert effective_n_threads(None) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3,2")
+    assert default_n_threads() == min(3, _usable_cpus())
+    monkeypatch.setenv("OMP_NUM_THREADS", "nonsense")
+    assert default_n_threads() == min(_usable_cpus(), _engine.MAX_THREADS)
+    # an explicit count is used as given
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert effective_n_threads(4) == (4 if _engine.HAVE_THREADS else 1)
+
+
+def test_threadpoolctl_lists_and_limits_the_engine():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastmlp._threads import default_n_threads
+
+    ours = [i for i in threadpoolctl.threadpool_info() if i["internal_api"] == "fastmlp"]
+    assert len(ours) == 1
+    assert ours[0]["user_api"] == "openmp"
+    assert ours[0]["num_threads"] == default_n_threads()
+    assert ours[0]["filepath"] == _engine.__file__
+    before = default_n_threads()
+    with threadpoolctl.threadpool_limits(limits=1):
+        assert default_n_threads() == 1
+        assert effective_n_threads(None) == 1
+        # the fast prediction path rebuilds its thread count under the limit
+        model = fit(None, "adam")
+        assert np.array_equal(model.predict_proba(X), fit(1, "adam").predict_proba(X))
+    assert default_n_threads() == before
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert default_n_threads() == 1
+    assert default_n_threads() == before
+
+
+def _default_threads_in_worker():
+    import os
+
+    from fastmlp._threads import default_n_threads
+
+    return os.environ.get("OMP_NUM_THREADS"), default_n_threads()
+
+
+def test_joblib_workers_follow_their_inner_thread_limit():
+    from joblib import Parallel, delayed, parallel_config
+
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        found = Parallel(n_jobs=2)(delayed(_default_threads_in_worker)() for _ in range(2))
+    assert found == [("1", 1), ("1", 1)]
+
+
+@pytest.mark.slow
+def test_dask_workers_follow_their_thread_limit():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            env, count = client.submit(_default_threads_in_worker).result(timeout=120)
+    assert count == 1, env
+
+
+def test_importing_changes_no_environment_variable():
+    import subprocess
+    import sys
+
+    code = (
+        "import os, json; before = dict(os.environ); import fastmlp; "
+        "from fastmlp import MLPClassifier; import numpy as np; "
+        "MLPClassifier(max_iter=2).fit(np.random.rand(300, 5), np.arange(300) % 2); "
+        "print(json.dumps(dict(os.environ) == before))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "true"
+
+
+def _fit_in_child(queue):
+    model = fit(2, "adam")
+    queue.put([c.tolist() for c in model.coefs_])
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork()")
+def test_a_forked_child_trains_on_threads():
+    """After the parent has used the engine's threads, a fork()ed child
+    (which has none of them) trains too, with the same result."""
+    import multiprocessing
+
+    parent = fit(2, "adam")
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads alive
+        child = ctx.Process(target=_fit_in_child, args=(queue,))
+        child.start()
+    coefs = queue.get(timeout=120)
+    child.join(timeout=60)
+    assert child.exitcode == 0
+    for a, b in zip(parent.coefs_, coefs):
+        assert np.array_equal(a, np.array(b, dtype=a.dtype))
+
+
+def test_idle_workers_end():
+    """The engine keeps no threads once it has been idle for a while."""
+    import time
+
+    if not _engine.HAVE_THREADS:
+        pytest.skip("a build without threads")
+    fit(4, "adam")
+    assert _engine.workers_alive() >= 3
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _engine.workers_alive() > 0:
+        time.sleep(0.1)
+    assert _engine.workers_alive() == 0

@@ -81,6 +81,11 @@ def kernel(dtype):
     return fm_kernel(dtype_code(np.dtype(dtype))).decode()
 
 
+def workers_alive():
+    """The engine's worker threads alive now (idle ones end after a while)."""
+    return fm_workers_alive()
+
+
 def get_thread_limit():
     """The limit threadpoolctl set on the default thread count (0: none)."""
     return fm_get_thread_limit()

@@ -182,6 +182,7 @@ cdef extern from "fastmlp.h" nogil:
     fm_status fm_set_isa(const char *name)
     const char *fm_kernel(fm_dtype dtype)
     const char *fm_threads_backend()
+    int fm_workers_alive()
     int fm_get_thread_limit()
     void fm_set_thread_limit(int limit)
 
