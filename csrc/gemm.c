@@ -544,10 +544,13 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
     real *pa = pack, *pb = pack + MC * KC;
     real tile[MR_MAX * NR_MAX];
     const int mr = ks->mr, nr = ks->nr;
+    /* K in blocks of at most KC, all about the same length (784 = 4 x 196,
+     * not 3 x 256 + 16, whose short block would cost as much as a long one) */
+    const int64_t kstep = ceil_div(g->k, ceil_div(g->k, KC));
     for (int64_t jc = n0; jc < n1; jc += NC) {
         const int64_t nc = fm_min64(NC, n1 - jc);
-        for (int64_t pc = 0; pc < g->k; pc += KC) {
-            const int64_t kc = fm_min64(KC, g->k - pc);
+        for (int64_t pc = 0; pc < g->k; pc += kstep) {
+            const int64_t kc = fm_min64(kstep, g->k - pc);
             const int add = g->accumulate || pc > 0, last = pc + kc == g->k;
             pack_b(pb, g, pc, kc, jc, nc, nr);
             for (int64_t ic = m0; ic < m1; ic += MC) {
@@ -596,21 +599,36 @@ static void gemm_task(void *ctx, int64_t task, int tid)
         gemm_block(g, &chosen, mine, first * chosen.mr, fm_min64(end * chosen.mr, g->m), 0, g->n);
 }
 
-/* Split C in whole tiles, one share per thread. Each share packs the whole
- * of the operand it does not split: by rows all of B and its part of A, by
- * columns all of A and its part of B, so the split goes along the longer
- * side of C as long as that side has a tile for every thread, else along
- * the side with more tiles. */
+/* A packed element costs about this many multiply-adds (a load and a store
+ * where the micro-kernel does 16 or 32 multiply-adds a cycle). */
+#define FM_PACK_COST 8
+
+/* Cost of the largest share when C's side of length `len`, cut in `panels`
+ * panels of `width`, is split among nth threads: its multiply-adds, and
+ * what it packs: the whole of the other operand (other x k) and its part
+ * of its own. */
+static int64_t share_cost(int64_t len, int64_t other, int64_t k, int64_t panels, int width,
+                          int nth)
+{
+    const int64_t share = fm_min64(ceil_div(panels, nth) * width, len);
+    return share * other * k + FM_PACK_COST * (other * k + share * k);
+}
+
+/* Split C in whole tiles, one share per thread, along the side whose
+ * largest share costs least. */
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
     const int64_t col_panels = ceil_div(g->n, chosen.nr), row_panels = ceil_div(g->m, chosen.mr);
-    const int64_t longer = g->n > g->m ? col_panels : row_panels;
-    const int by_cols = longer >= n_threads ? g->n > g->m : col_panels > row_panels;
+    const int nth = thread_count(n_threads, g->m * g->n * g->k,
+                                 col_panels > row_panels ? col_panels : row_panels);
+    const int by_cols =
+        nth > 1 && share_cost(g->n, g->m, g->k, col_panels, chosen.nr, nth) <
+                       share_cost(g->m, g->n, g->k, row_panels, chosen.mr, nth);
     const int64_t panels = by_cols ? col_panels : row_panels;
-    const int nth = thread_count(n_threads, g->m * g->n * g->k, panels);
-    gemm_split s = {g, pack, panels, nth, by_cols};
-    fm_parallel_for(nth, nth, gemm_task, &s);
+    const int used = (int)fm_min64(nth, panels);
+    gemm_split s = {g, pack, panels, used, by_cols};
+    fm_parallel_for(used, used, gemm_task, &s);
 }
 
 /* ---- the dense-layer kernels ------------------------------------------------- */

@@ -1,5 +1,6 @@
 """Each C kernel against the float64 numpy reference, in both precisions,
-over shapes that straddle the kernels' blocking, with one and two threads."""
+over shapes that straddle the kernels' blocking, with one and two threads,
+under every instruction set this build has and this CPU runs."""
 
 import numpy as np
 import pytest
@@ -29,6 +30,15 @@ TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol
 
 def rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.fixture(autouse=True,
+                params=[isa for isa in _engine.isa_built() if _engine.isa_supported(isa)])
+def isa(request):
+    before = _engine.isa()
+    _engine.set_isa(request.param)
+    yield request.param
+    _engine.set_isa(before)
 
 
 @pytest.fixture
