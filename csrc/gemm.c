@@ -76,9 +76,9 @@ FM_INLINE real dot(const real *FM_RESTRICT a,
     real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     int64_t k = 0;
     for (; k + 8 <= n; k += 8)
-        for (int u = 0; u < 8; u++) s[u] += a[k + u] * b[(k + u) * stride];
+        for (int u = 0; u < 8; u++) s[u] = fm_madd(a[k + u], b[(k + u) * stride], s[u]);
     real t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-    for (; k < n; k++) t += a[k] * b[k * stride];
+    for (; k < n; k++) t = fm_madd(a[k], b[k * stride], t);
     return t;
 }
 
@@ -102,9 +102,25 @@ static void forward_narrow(real *FM_RESTRICT Y, const real *FM_RESTRICT X,
 /* Y = X W + b for rows [i0, i1) and columns [j0, j1): four rows at a time
  * accumulate a block of FM_COLS outputs in registers while the matching
  * stretch of each row of W streams past once; a single row takes wider
- * blocks of FM_COLS_1, so W streams past in longer runs. */
-#define FM_COLS 64
-#define FM_COLS_1 128
+ * blocks of FM_COLS_1, so W streams past in longer runs. The block is as
+ * wide as half the vector registers hold for four rows, so that the
+ * accumulators stay in registers: 32 registers of 64 bytes (AVX-512), of
+ * 16 bytes (NEON), 16 of 32 bytes (AVX2) or of 16 bytes (SSE2). */
+#if defined(FM_ISA_AVX512)
+#define FM_VECTOR_BYTES 64
+#define FM_VECTOR_REGISTERS 32
+#elif defined(FM_ISA_AVX2)
+#define FM_VECTOR_BYTES 32
+#define FM_VECTOR_REGISTERS 16
+#elif defined(FM_ISA_NEON)
+#define FM_VECTOR_BYTES 16
+#define FM_VECTOR_REGISTERS 32
+#else
+#define FM_VECTOR_BYTES 16
+#define FM_VECTOR_REGISTERS 16
+#endif
+#define FM_COLS (FM_VECTOR_REGISTERS / 2 * FM_VECTOR_BYTES / (4 * (int)sizeof(real)))
+#define FM_COLS_1 (2 * FM_COLS)
 
 static void forward_block(real *FM_RESTRICT Y, const real *FM_RESTRICT X,
                                  const int64_t *rows, const real *FM_RESTRICT W,
@@ -125,17 +141,17 @@ static void forward_block(real *FM_RESTRICT Y, const real *FM_RESTRICT X,
                 if (w == FM_COLS) {
                     /* a fixed width the compiler keeps in vector registers */
                     for (int64_t c = 0; c < FM_COLS; c++) {
-                        acc[0][c] += a0 * wk[c];
-                        acc[1][c] += a1 * wk[c];
-                        acc[2][c] += a2 * wk[c];
-                        acc[3][c] += a3 * wk[c];
+                        acc[0][c] = fm_madd(a0, wk[c], acc[0][c]);
+                        acc[1][c] = fm_madd(a1, wk[c], acc[1][c]);
+                        acc[2][c] = fm_madd(a2, wk[c], acc[2][c]);
+                        acc[3][c] = fm_madd(a3, wk[c], acc[3][c]);
                     }
                 } else {
                     for (int64_t c = 0; c < w; c++) {
-                        acc[0][c] += a0 * wk[c];
-                        acc[1][c] += a1 * wk[c];
-                        acc[2][c] += a2 * wk[c];
-                        acc[3][c] += a3 * wk[c];
+                        acc[0][c] = fm_madd(a0, wk[c], acc[0][c]);
+                        acc[1][c] = fm_madd(a1, wk[c], acc[1][c]);
+                        acc[2][c] = fm_madd(a2, wk[c], acc[2][c]);
+                        acc[3][c] = fm_madd(a3, wk[c], acc[3][c]);
                     }
                 }
             }
@@ -152,7 +168,7 @@ static void forward_block(real *FM_RESTRICT Y, const real *FM_RESTRICT X,
             for (int64_t k = 0; k < n_in; k++) {
                 const real *FM_RESTRICT wk = W + k * n_out + jb;
                 const real a = x[k];
-                for (int64_t c = 0; c < w; c++) acc[c] += a * wk[c];
+                for (int64_t c = 0; c < w; c++) acc[c] = fm_madd(a, wk[c], acc[c]);
             }
             for (int64_t c = 0; c < w; c++) Y[i * n_out + jb + c] = acc[c] + b[jb + c];
         }
@@ -170,11 +186,11 @@ static void backward_data_rows(real *FM_RESTRICT dX, const real *FM_RESTRICT dY,
         real *FM_RESTRICT dx = dX + i * n_in;
         const real *d = dY + i * n_out;
         if (n_out == 1) { /* the loop below with a literal stride */
-            for (int64_t k = 0; k < n_in; k++) dx[k] = (real)0 + d[0] * W[k];
+            for (int64_t k = 0; k < n_in; k++) dx[k] = fm_madd(d[0], W[k], (real)0);
         } else if (n_out < FM_NARROW) {
             memset(dx, 0, (size_t)n_in * sizeof(real));
             for (int64_t j = 0; j < n_out; j++)
-                for (int64_t k = 0; k < n_in; k++) dx[k] += d[j] * W[k * n_out + j];
+                for (int64_t k = 0; k < n_in; k++) dx[k] = fm_madd(d[j], W[k * n_out + j], dx[k]);
         } else {
             for (int64_t k = 0; k < n_in; k++) dx[k] = dot(d, W + k * n_out, n_out, 1);
         }
@@ -191,7 +207,7 @@ static void backward_params_rows(real *FM_RESTRICT dW, const real *FM_RESTRICT X
         for (int64_t i = 0; i < n; i++) {
             const real *FM_RESTRICT x = row_of(X, rows, i, n_in);
             const real d = dY[i];
-            for (int64_t k = 0; k < n_in; k++) dW[k] += x[k] * d;
+            for (int64_t k = 0; k < n_in; k++) dW[k] = fm_madd(x[k], d, dW[k]);
         }
         return;
     }
@@ -200,7 +216,7 @@ static void backward_params_rows(real *FM_RESTRICT dW, const real *FM_RESTRICT X
             const real *x = row_of(X, rows, i, n_in);
             for (int64_t j = 0; j < n_out; j++) {
                 const real d = dY[i * n_out + j];
-                for (int64_t k = 0; k < n_in; k++) dW[k * n_out + j] += x[k] * d;
+                for (int64_t k = 0; k < n_in; k++) dW[k * n_out + j] = fm_madd(x[k], d, dW[k * n_out + j]);
             }
         }
         return;
@@ -210,7 +226,7 @@ static void backward_params_rows(real *FM_RESTRICT dW, const real *FM_RESTRICT X
         for (int64_t i = 0; i < n; i++) {
             const real a = row_of(X, rows, i, n_in)[k];
             const real *FM_RESTRICT d = dY + i * n_out;
-            for (int64_t j = 0; j < n_out; j++) g[j] += a * d[j];
+            for (int64_t j = 0; j < n_out; j++) g[j] = fm_madd(a, d[j], g[j]);
         }
     }
 }
@@ -271,7 +287,7 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
         const real *bp = b + p * GENERIC_NR;
         for (int r = 0; r < GENERIC_MR; r++) {
             const real ar = a[p * GENERIC_MR + r];
-            for (int c = 0; c < GENERIC_NR; c++) acc[r][c] += ar * bp[c];
+            for (int c = 0; c < GENERIC_NR; c++) acc[r][c] = fm_madd(ar, bp[c], acc[r][c]);
         }
     }
     for (int r = 0; r < GENERIC_MR; r++)
@@ -748,7 +764,7 @@ static void csr_forward_rows(real *FM_RESTRICT Y, const int64_t *indptr,
         for (int64_t p = indptr[r]; p < indptr[r + 1]; p++) {
             const real *FM_RESTRICT w = W + indices[p] * n_out;
             const real a = values[p];
-            for (int64_t j = 0; j < n_out; j++) y[j] += a * w[j];
+            for (int64_t j = 0; j < n_out; j++) y[j] = fm_madd(a, w[j], y[j]);
         }
         for (int64_t j = 0; j < n_out; j++) y[j] += b[j];
     }
@@ -795,7 +811,7 @@ static void csr_backward_params_cols(real *FM_RESTRICT dW, const int64_t *indptr
         for (int64_t p = indptr[r]; p < indptr[r + 1]; p++) {
             real *FM_RESTRICT g = dW + indices[p] * n_out;
             const real a = values[p];
-            for (int64_t j = j0; j < j1; j++) g[j] += a * d[j];
+            for (int64_t j = j0; j < j1; j++) g[j] = fm_madd(a, d[j], g[j]);
         }
     }
 }

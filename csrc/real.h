@@ -28,6 +28,7 @@
 #undef fm_sqrt
 #undef fm_fmin
 #undef fm_fmax
+#undef fm_madd
 #ifdef FM_REAL_F32
 #define real float
 #define FM_PREC f32
@@ -52,6 +53,20 @@
 #define fm_sqrt sqrt
 #define fm_fmin fmin
 #define fm_fmax fmax
+#endif
+
+/* fm_madd(a, b, c) = a b + c: one fused multiply-add where the instruction
+ * set has them (the compiler turns fma() into the instruction there), a
+ * multiply then an add elsewhere. The same everywhere within one variant,
+ * so results never depend on which loop or thread computes an element. */
+#if defined(FM_ISA_AVX2) || defined(FM_ISA_AVX512) || defined(FM_ISA_NEON)
+#ifdef FM_REAL_F32
+#define fm_madd(a, b, c) fmaf(a, b, c)
+#else
+#define fm_madd(a, b, c) fma(a, b, c)
+#endif
+#else
+#define fm_madd(a, b, c) ((a) * (b) + (c))
 #endif
 
 #ifndef FM_FN
