@@ -160,6 +160,26 @@ def test_verbose_prints_sklearns_lines(capsys):
     assert "Validation score: " in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("verbose", [True, 2, 10])
+@pytest.mark.parametrize("tqdm_installed", [False, True])
+def test_any_verbose_prints_sklearns_lines_with_or_without_tqdm(verbose, tqdm_installed, capsys,
+                                                                  monkeypatch):
+    if tqdm_installed:
+        pytest.importorskip("tqdm")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    for early_stopping in (False, True):
+        params = dict(hidden_layer_sizes=(4,), tol=10.0, n_iter_no_change=2, random_state=0,
+                      early_stopping=early_stopping, verbose=verbose)
+        sk.MLPClassifier(**params).fit(X, y)
+        theirs = capsys.readouterr().out
+        MLPClassifier(**params).fit(X, y)
+        ours = capsys.readouterr().out
+        # capsys is not a terminal: nothing may replace the lines there
+        assert ours == theirs
+        assert "did not improve more than tol=10.000000" in ours
+
+
 def test_stopping_messages_and_convergence_warning(capsys):
     with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(4\\) reached"):
         MLPClassifier(hidden_layer_sizes=(4,), max_iter=4).fit(X, y)

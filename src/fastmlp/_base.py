@@ -679,14 +679,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # validation set or to call callbacks; otherwise all epochs run in one
         # call.
         callbacks = list(self.callbacks or [])
-        if self.verbose >= 2:
-            from fastmlp.callbacks import ProgressBar
-
-            callbacks.append(ProgressBar(total=self.max_iter))
-        lines = bool(self.verbose) and self.verbose < 2  # scikit-learn's printed lines
-        per_call = (
-            1 if (validation or self.verbose or incremental or callbacks) else self.max_iter
-        )
+        lines = bool(self.verbose)  # scikit-learn's printed lines, at any level
+        per_call = 1 if (validation or lines or incremental or callbacks) else self.max_iter
         watch = "Validation loss" if self.early_stopping_metric == "loss" else "Validation score"
         undo.training_begins()
         self.n_iter_ = 0
@@ -890,7 +884,7 @@ class _Validation:
             m.validation_scores_.append(score)
         self.scored += 1
         if early_stopping:
-            if m.verbose and m.verbose < 2:
+            if m.verbose:
                 print("Validation score: %f" % score)
             if m.early_stopping_metric == "loss":
                 worse = loss > m.best_validation_loss_ - m.tol

@@ -77,10 +77,10 @@ _COMMON_PARAMETERS_DOC = """
         gradient tolerance.
 
     verbose : bool or int, default=False
-        True or 1 prints scikit-learn's lines (the loss after every epoch);
-        2 shows a live tqdm progress bar instead, with the loss, validation
-        score and samples per second, when the output is a terminal.
-        (2 is a fastmlp addition; it needs tqdm.)
+        Any value above 0 prints scikit-learn's lines to stdout: the loss
+        after every epoch, the validation score with early stopping, and why
+        training stopped. For a live progress bar instead, pass
+        callbacks=[fastmlp.callbacks.ProgressBar()].
 
     warm_start : bool, default=False
         Continue from the current weights on the next fit instead of drawing
