@@ -1,6 +1,7 @@
 """Estimator behaviour beyond the numbers: attributes, dtypes, sparse input,
 pickling, the parameter buffer behind coefs_, messages and warnings."""
 
+import copy
 import io
 import pickle
 import subprocess
@@ -195,6 +196,47 @@ def test_diverging_fit_raises_instead_of_keeping_nan_weights():
     big = Xr * 1e150
     with pytest.raises(ValueError, match="non-finite parameter weights"):
         quiet(MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", max_iter=3), big, yr)
+
+
+HUGE = np.finfo(np.float64).max * np.random.RandomState(0).uniform(size=(10, 2))
+HUGE_Y = np.random.RandomState(0).standard_normal(10)
+
+
+def public_state(model):
+    return {k: v for k, v in vars(model).items() if not k.startswith("_")}
+
+
+def assert_same_state(before, after):
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            for a, b in zip(value, after[name]):
+                np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_array_equal(np.asarray(value, dtype=object),
+                                          np.asarray(after[name], dtype=object))
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_first_epoch_that_diverges_raises_sklearns_error_and_changes_nothing(verbose):
+    message = ("^Solver produced non-finite parameter weights. The input data may contain large "
+               "values and need to be preprocessed.")
+    model = MLPRegressor(verbose=verbose)
+    with pytest.raises(ValueError, match=message):
+        model.fit(HUGE, HUGE_Y)
+    assert public_state(model) == public_state(MLPRegressor(verbose=verbose))  # still unfitted
+    # a fitted model keeps its fit, whether refitted, warm-started or partially fitted
+    small = np.random.RandomState(1).uniform(size=(10, 2))
+    for method, params in [("fit", {}), ("fit", {"warm_start": True}), ("partial_fit", {})]:
+        model = quiet(MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0,
+                                   verbose=verbose, **params), small, HUGE_Y)
+        before = copy.deepcopy(public_state(model))
+        with pytest.raises(ValueError, match=message):
+            getattr(model, method)(HUGE, HUGE_Y)
+        assert_same_state(before, public_state(model))
+        np.testing.assert_array_equal(model.predict(small), quiet(
+            MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0), small, HUGE_Y
+        ).predict(small))
 
 
 def test_multilabel_and_multioutput_shapes():

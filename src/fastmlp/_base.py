@@ -9,8 +9,9 @@ score a validation set, print or call callbacks. L-BFGS runs scipy's
 minimizer over the flat parameter vector with the loss and gradient
 computed in C.
 
-A fit that fails before training starts (bad input, bad parameters) leaves
-the estimator as it found it (`_Undo`).
+A fit that fails before its first epoch is complete (bad input, bad
+parameters, a first epoch whose loss or weights are not finite) leaves the
+estimator as it found it (`_Undo`).
 
 Parameters live in one flat buffer (`_params`): every layer's weights, then
 every layer's biases. `coefs_` and `intercepts_` are numpy views into it, so
@@ -70,6 +71,12 @@ _TRAIN_CHUNK_ROWS = 1024
 # Rows per pass of the fast prediction path.
 _PREDICT_CHUNK_ROWS = 1024
 
+# scikit-learn's message when training ends with weights that are not finite.
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values "
+    "and need to be preprocessed."
+)
+
 # Each fitted estimator's ready-made engine predictor, which remembers the
 # arrays it was built from; kept outside the estimator so that predicting
 # changes nothing in it (and copies and pickles carry no engine objects).
@@ -80,9 +87,9 @@ _PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, Any]" = (
 
 class _Undo:
     """The estimator's attributes as a fit found them, put back by
-    `restore` (or by leaving a `with` block on an exception) unless
-    training has begun, whose results a later error, such as divergence,
-    keeps by design."""
+    `restore` (or by leaving a `with` block on an exception) until
+    `training_begins` (the first completed epoch, or L-BFGS's start), whose
+    results a later error, such as divergence, keeps by design."""
 
     def __init__(self, model):
         self.model = model
@@ -493,10 +500,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._fit_lbfgs(net, data, params, n_threads)
 
         if not np.isfinite(self._params).all():
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
-            )
+            raise ValueError(_NON_FINITE)
         return self
 
     def _class_weighted(self, y, sample_weight, incremental):
@@ -555,11 +559,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             params[:] = result.x
         else:
             params[:] = start
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed. (The model keeps the weights it "
-                "started from.)"
-            )
+            raise ValueError(_NON_FINITE + " (The model keeps the weights it started from.)")
 
     def _fit_stochastic(self, X, y, sample_weight, X_val, y_val, params, layer_units,
                         incremental, n_threads, undo):
@@ -682,7 +682,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         lines = bool(self.verbose)  # scikit-learn's printed lines, at any level
         per_call = 1 if (validation or lines or incremental or callbacks) else self.max_iter
         watch = "Validation loss" if self.early_stopping_metric == "loss" else "Validation score"
-        undo.training_begins()
         self.n_iter_ = 0
         stopped = interrupted = diverged = False
         # Ctrl-C inside the engine ends trainer.run; anywhere else in the loop
@@ -692,6 +691,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 started = time.perf_counter()
                 epochs = min(per_call, self.max_iter - self.n_iter_)
                 losses, event, interrupted = trainer.run(epochs)
+                if losses.size:
+                    undo.training_begins()
                 optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
                 self.t_ = trainer.t
                 if rates:
@@ -707,6 +708,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                 if interrupted:
                     break
+                if event == _engine.DIVERGED:
+                    # the engine put back the last finite epoch's weights
+                    diverged = True
+                    break
                 record = EpochRecord(
                     epoch=self.n_iter_,
                     loss=float(self.loss_),
@@ -720,9 +725,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         if event == LR_REDUCED:
                             self._no_improvement_count = 0
                             trainer.learning_rate = optimizer.learning_rate
-                if event == _engine.DIVERGED:
-                    diverged = stopped = True
-                elif event is not None:
+                if event is not None:
                     stopped = event != LR_REDUCED
                     if lines:
                         print(
@@ -752,11 +755,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             warnings.warn("Training interrupted by user.")
 
         if diverged:
+            epoch = self.n_iter_ + 1
+            if epoch == 1:
+                undo.restore()
+                kept = "the model is left as it was before this call"
+            else:
+                kept = "the model keeps the weights of the epoch before"
             raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed. (Training stopped at epoch %d, "
-                "whose loss or weights were not finite; the model keeps the weights of the "
-                "epoch before.)" % (self.n_iter_ + 1)
+                "%s (Training stopped at epoch %d, whose loss or weights were not finite; %s.)"
+                % (_NON_FINITE, epoch, kept)
             )
         if early_stopping:
             # The restored weights and the best weights are then one array, as
