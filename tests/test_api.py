@@ -239,6 +239,31 @@ def test_a_first_epoch_that_diverges_raises_sklearns_error_and_changes_nothing(v
         ).predict(small))
 
 
+def test_divergence_with_early_stopping_ends_with_the_best_weights_as_sklearn_does():
+    X, y = make_regression(300, 5, noise=1, random_state=2)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.01,
+                  early_stopping=True, random_state=0, max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's overflows and its max_iter warning
+        theirs = sk.MLPRegressor(**params).fit(X, y)
+    diverged = int(np.argmin(np.isfinite(theirs.loss_curve_)))  # epochs before the first NaN
+    assert 1 < diverged < 50
+    best = int(np.argmax(theirs.validation_scores_[:diverged])) + 1
+    with pytest.warns(ConvergenceWarning, match=f"epoch {diverged + 1}, whose loss.* epoch {best}, the best"):
+        ours = MLPRegressor(**params).fit(X, y)
+    assert ours.n_iter_ == diverged
+    # rounding differences grow with the loss as it blows up
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_[:diverged], rtol=1e-6)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_[:diverged],
+                               rtol=1e-6)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    # without early stopping the same fit raises, keeping the last finite epoch
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        MLPRegressor(**dict(params, early_stopping=False)).fit(X, y)
+
+
 def test_multilabel_and_multioutput_shapes():
     Y = np.stack([y == 0, y == 1], axis=1).astype(int)
     clf = quiet(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5), X, Y)

@@ -756,15 +756,32 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         if diverged:
             epoch = self.n_iter_ + 1
-            if epoch == 1:
-                undo.restore()
-                kept = "the model is left as it was before this call"
+            if epoch > 1 and early_stopping:
+                # as scikit-learn, which trains on with NaN weights but ends
+                # with the best validation epoch's
+                best = validation.best_epoch
+                kept = (
+                    "no epoch of this fit improved the validation score, and early stopping "
+                    "ends it as it would at max_iter" if best is None else
+                    "early stopping keeps the weights of epoch %d, the best on the validation "
+                    "set" % best
+                )
+                warnings.warn(
+                    "Training stopped at epoch %d, whose loss or weights were not finite; %s. "
+                    "The input data may contain large values and need to be preprocessed."
+                    % (epoch, kept),
+                    ConvergenceWarning,
+                )
             else:
-                kept = "the model keeps the weights of the epoch before"
-            raise ValueError(
-                "%s (Training stopped at epoch %d, whose loss or weights were not finite; %s.)"
-                % (_NON_FINITE, epoch, kept)
-            )
+                if epoch == 1:
+                    undo.restore()
+                    kept = "the model is left as it was before this call"
+                else:
+                    kept = "the model keeps the weights of the epoch before"
+                raise ValueError(
+                    "%s (Training stopped at epoch %d, whose loss or weights were not finite; "
+                    "%s.)" % (_NON_FINITE, epoch, kept)
+                )
         if early_stopping:
             # The restored weights and the best weights are then one array, as
             # in scikit-learn (whose coefs_ become its best-weights list): a
@@ -876,6 +893,7 @@ class _Validation:
         self.y, self.sample_weight = y, sample_weight
         self.work = self.net.workspace(_CHUNK_ROWS, n_threads)
         self.scored = 0  # epochs of this fit scored so far
+        self.best_epoch = None  # the epoch of this fit whose weights early stopping keeps
 
     def update(self, record, early_stopping):
         """Score the current weights; returns the record with them."""
@@ -902,6 +920,7 @@ class _Validation:
             m._no_improvement_count = m._no_improvement_count + 1 if worse else 0
             if better:
                 m._best_params = self.params.copy()
+                self.best_epoch = record.epoch
             m.best_validation_score_ = max(m.best_validation_score_, score)
         m.best_validation_loss_ = np.float64(min(m.best_validation_loss_, loss))
         return EpochRecord(

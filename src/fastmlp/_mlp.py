@@ -96,7 +96,9 @@ _COMMON_PARAMETERS_DOC = """
     early_stopping : bool, default=False
         Hold out validation_fraction of the data (stratified for binary
         targets), stop when its score stalls, and keep the weights of the
-        best epoch ('sgd', 'adam').
+        best epoch ('sgd', 'adam'). An epoch whose loss or weights are not
+        finite then ends training the same way, with a ConvergenceWarning;
+        without early stopping it raises ValueError.
 
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping.
