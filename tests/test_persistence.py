@@ -76,6 +76,25 @@ def test_round_trip_predicts_bit_identically(case):
             np.testing.assert_array_equal(np.asarray(getattr(loaded, name)), np.asarray(getattr(model, name)))
 
 
+def test_save_is_a_function_too_and_says_when_it_drops_callbacks(tmp_path):
+    assert "save" in fastmlp.__all__
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0), Xc, yc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to drop, nothing to say
+        fastmlp.save(model, tmp_path / "plain.npz")
+        model.save(tmp_path / "method.npz")
+    for name in ("plain.npz", "method.npz"):
+        np.testing.assert_array_equal(fastmlp.load(tmp_path / name).predict_proba(Xc),
+                                      model.predict_proba(Xc))
+    model.set_params(callbacks=[lambda model, record: False])
+    for save in (lambda path: fastmlp.save(model, path), model.save):
+        with pytest.warns(UserWarning, match="callbacks.*not saved") as record:
+            save(tmp_path / "dropped.npz")
+        assert record[0].filename == __file__  # the warning points at the caller's line
+        assert fastmlp.load(tmp_path / "dropped.npz").callbacks is None
+    assert "callbacks" in fastmlp.save.__doc__ and "callbacks" in model.save.__doc__
+
+
 def test_training_continues_identically_after_loading(tmp_path):
     model = MLPClassifier(hidden_layer_sizes=(7,), random_state=0)
     model.partial_fit(Xc, yc, classes=[0, 1, 2])

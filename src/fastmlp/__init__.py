@@ -14,7 +14,7 @@ from fastmlp._interop import from_sklearn
 from fastmlp._mlp import MLPClassifier, MLPRegressor
 from fastmlp._onnx import to_onnx
 from fastmlp._params import InvalidParameterError
-from fastmlp._persist import load
+from fastmlp._persist import load, save
 
 __version__ = "0.1.0"
 
@@ -24,6 +24,7 @@ __all__ = [
     "InvalidParameterError",
     "from_sklearn",
     "load",
+    "save",
     "to_onnx",
     "__version__",
 ]

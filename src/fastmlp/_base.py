@@ -338,10 +338,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """Write the fitted model to `file` (a path or a binary file object) in
         fastmlp's format: an .npz archive of the arrays with JSON metadata,
         which fastmlp.load reads back without running any code from the file.
-        (fastmlp addition; pickle and joblib work too.)"""
-        from fastmlp._persist import save
+        Callbacks are code and are not saved (the loaded model has
+        callbacks=None); saving a model that has some warns so. Same as
+        fastmlp.save(model, file). (fastmlp addition; pickle and joblib work
+        too.)"""
+        from fastmlp._persist import warn_if_callbacks, write
 
-        save(self, file)
+        write(self, file)
+        warn_if_callbacks(self, stacklevel=3)
 
     def to_sklearn(self) -> Any:
         """The equal scikit-learn estimator (weights, fitted attributes and

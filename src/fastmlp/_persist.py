@@ -27,6 +27,7 @@ import json
 from typing import Any, BinaryIO, NoReturn, Union
 import math
 import os
+import warnings
 import zipfile
 
 import numpy as np
@@ -66,13 +67,38 @@ def _digest(array):
 
 
 def save(model: Any, file: Union[str, "os.PathLike[str]", BinaryIO]) -> None:
-    """Write a fitted model to `file` (a path or a binary file object).
+    """Write a fitted fastmlp model to `file` (a path or a binary file
+    object), for fastmlp.load: an .npz archive of the arrays with JSON
+    metadata, from which loading never runs code. (`model.save(file)` does
+    the same.)
 
-    Raises ValueError for a model that is not fitted, that holds classes of
-    an object dtype, or whose random_state is a RandomState instance (which
-    the format cannot hold; pickle can). Callbacks, being code, are not
-    saved: the loaded model has callbacks=None.
+    Callbacks, being code, are not saved: the loaded model has
+    callbacks=None, and saving a model that has callbacks warns so.
+
+    Raises TypeError for anything but a fastmlp estimator, and ValueError
+    for a model that is not fitted, that holds classes of an object dtype,
+    or whose random_state is a RandomState instance (which the format cannot
+    hold; pickle can).
     """
+    write(model, file)
+    warn_if_callbacks(model, stacklevel=3)
+
+
+def warn_if_callbacks(model, stacklevel):
+    """Warn, at the caller `stacklevel` frames up, that a saved model's
+    callbacks stayed behind."""
+    if model.callbacks:
+        warnings.warn(
+            "callbacks are code, which fastmlp's format does not hold: they were not saved, "
+            "and the loaded model has callbacks=None (set them again with set_params)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def write(model, file):
+    """save() without its warning about callbacks (Checkpoint saves the
+    model it is a callback of)."""
     from fastmlp._mlp import MLPClassifier, MLPRegressor
 
     if not isinstance(model, (MLPClassifier, MLPRegressor)):
