@@ -99,10 +99,9 @@ def warn_if_callbacks(model, stacklevel):
 def write(model, file):
     """save() without its warning about callbacks (Checkpoint saves the
     model it is a callback of)."""
-    from fastmlp._mlp import MLPClassifier, MLPRegressor
+    from fastmlp._interop import check_fastmlp_model
 
-    if not isinstance(model, (MLPClassifier, MLPRegressor)):
-        raise TypeError(f"only fastmlp estimators can be saved, got {type(model).__name__}")
+    check_fastmlp_model(model, "save")
     model._check_fitted()
     params = model.get_params(deep=False)
     if isinstance(params["random_state"], np.random.RandomState):
