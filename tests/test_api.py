@@ -298,6 +298,7 @@ def test_feature_names_are_recorded():
     assert model.n_features_in_ == 8
 
 
+@pytest.mark.slow
 def test_demo_command_runs():
     result = subprocess.run(
         [sys.executable, "-m", "fastmlp", "demo"], capture_output=True, text=True, timeout=600
@@ -306,6 +307,8 @@ def test_demo_command_runs():
     assert "0.394148" in result.stdout and "0.105522" in result.stdout
     assert "hidden layer (2,): 4/4 points right" in result.stdout
     assert "test accuracy" in result.stdout
+    assert "fits 3 times, in turns; the times are medians" in result.stdout
+    assert "x faster (median " in result.stdout
 
 
 def test_fast_prediction_path_gives_the_general_paths_results():

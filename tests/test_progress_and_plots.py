@@ -64,6 +64,7 @@ def test_plots_render_as_images(tmp_path):
         plot.decision_boundary(model, np.ones((3, 3)), [0, 1, 0])
 
 
+@pytest.mark.slow
 def test_demo_writes_its_pictures(tmp_path):
     pytest.importorskip("matplotlib")
     result = subprocess.run([sys.executable, "-m", "fastmlp", "demo", "--plot", str(tmp_path)],
