@@ -1,4 +1,4 @@
-"""Every script in examples/ runs to the end."""
+"""Every script in examples/, and the README's quick start, runs to the end."""
 
 import os
 import subprocess
@@ -25,3 +25,19 @@ def test_example_runs(script, tmp_path):
     assert result.stdout.strip()
     assert list(temporary.iterdir()) == [] and list(work.iterdir()) == []
 
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not README.exists(), reason="needs the source tree")
+def test_readme_quick_start_runs_without_a_warning(tmp_path):
+    text = README.read_text()
+    section = text[text.index("## Quick start"):]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start:section.index("```\n", start)]
+    assert "clf.fit" in code
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.split()[0]) > 0.95  # the test accuracy it prints
