@@ -54,6 +54,7 @@ from fastmlp._params import (
     RATE_SEQUENCE,
     VERBOSE,
     Interval,
+    InvalidParameterError,
     Options,
     validate_parameters,
 )
@@ -206,14 +207,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         sizes = list(sizes)
+        # Not integers: a ValueError that is also the TypeError scikit-learn
+        # raises then.
         if any(
             isinstance(s, (bool, np.bool_)) or not isinstance(s, (Integral, Real)) for s in sizes
         ):
-            raise ValueError(f"hidden_layer_sizes must hold integers, got {sizes}.")
+            raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         if any(int(s) != s for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must hold integers, got {sizes}.")
+            raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         return [int(s) for s in sizes]
 
     def _units_from_coefs(self):
@@ -547,17 +550,21 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         )
         self.n_iter_ = min(result.nit, self.max_iter)
         if result.status != 0:
-            # The first line is scikit-learn's, for warning filters written for it.
+            # What failed and scipy's reason are said as scikit-learn says
+            # them, for warning filters written for it; the advice is ours.
+            if self.n_iter_ == self.max_iter:
+                advice = f"Raise max_iter (now {self.max_iter}) to let it converge; scaling"
+            elif result.nfev >= self.max_fun:
+                advice = f"Raise max_fun (now {self.max_fun}) to let it converge; scaling"
+            else:
+                advice = "Scaling"
             message = (
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
-                f"(status={result.status}):\n{result.message}\n"
+                f"(status={result.status}):\n{result.message}\n\n{advice} the data (for "
+                "example with sklearn.preprocessing.StandardScaler) often helps."
             )
-            if self.n_iter_ == self.max_iter:
-                message += (
-                    f"\nRaise max_iter (now {self.max_iter}) to let it converge; scaling "
-                    "the data often helps too."
-                )
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            # at the caller of fit: _fit_lbfgs < _fit_unguarded < _fit < fit < caller
+            warnings.warn(message, ConvergenceWarning, stacklevel=5)
         self.loss_ = np.float64(result.fun)
         if np.isfinite(result.x).all():
             params[:] = result.x
