@@ -158,6 +158,8 @@ def bad_cases(tmp_path_factory):
     (tmp / "empty.csv").write_text("")
     (tmp / "binary.csv").write_bytes(b"\xff\xfe\x00\x01garbage")
     np.save(tmp / "flat.npy", np.arange(4.0))
+    with open(tmp / "renamed.npz", "wb") as f:  # an .npy under another name: read as a table
+        np.save(f, np.ones((3, 2)))
     np.savez(tmp / "many.npz", a=np.ones((2, 2)), b=np.ones((2, 2)))
     (tmp / "notes.txt").write_text("not a model\n")
     write_csv(tmp / "fewer.csv", ["a"], [[1], [2]])
@@ -181,6 +183,8 @@ def bad_cases(tmp_path_factory):
         "no target": (["train", tmp / "good.csv", *out], "--target"),
         "flat npy": (["train", tmp / "flat.npy", "--target", "0", *out], "2-D"),
         "npz without X": (["train", tmp / "many.npz", "--target", "0", *out], "'a', 'b'"),
+        "target out of range": (["train", tmp / "renamed.npz", "--target", "2", *out],
+                                "a column number from 0 to 1"),
         "unknown parameter": ([*train, "--param", "size=3", *out], "unknown parameter 'size'"),
         "parameter without value": ([*train, "--param", "alpha", *out], "name=value"),
         "bad parameter value": ([*train, "--param", "alpha=-1", *out], "'alpha' parameter"),
@@ -197,9 +201,9 @@ def bad_cases(tmp_path_factory):
 
 BAD_CASE_NAMES = [
     "missing data", "words in a csv", "ragged csv", "empty csv", "binary csv", "unknown target",
-    "no target", "flat npy", "npz without X", "unknown parameter", "parameter without value",
-    "bad parameter value", "unwritable output", "not a model", "info of not a model",
-    "missing model", "model as data", "missing feature columns",
+    "no target", "flat npy", "npz without X", "target out of range", "unknown parameter",
+    "parameter without value", "bad parameter value", "unwritable output", "not a model",
+    "info of not a model", "missing model", "model as data", "missing feature columns",
 ]
 
 

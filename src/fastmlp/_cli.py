@@ -101,29 +101,34 @@ def load_numpy(path):
 def read_table(path, target=None, training=False):
     """The Table in the file at `path`; `target` names the column to predict
     (a header name for CSV, a column number for a numpy array)."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".npz":
-        with load_numpy(path) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        if "metadata" in arrays:
-            raise CommandError(f"{path} is a fastmlp model, not data")
-        if "X" in arrays:
-            if target is not None:
-                raise CommandError(f"{path} holds X and y: --target is for tables of columns")
-            y = arrays.get("y")
-            if training and y is None:
-                raise CommandError(f"{path} holds X but no y to train on")
-            return Table(numeric(arrays["X"], path, "X"), None, y)
-        if len(arrays) != 1:
-            found = ", ".join(repr(name) for name in arrays) or "no arrays"
-            raise CommandError(
-                f"{path} holds {found}; fastmlp reads arrays X (and y to train), or one 2-D table"
-            )
-        values, names = numeric(next(iter(arrays.values())), path, "the table"), None
-    elif suffix == ".npy":
-        values, names = numeric(load_numpy(path), path, "the table"), None
-    else:
+    if Path(path).suffix.lower() not in (".npy", ".npz"):
         values, names = read_csv(path)
+        return split_target(values, names, target, training, path)
+    loaded = load_numpy(path)  # numpy tells the two kinds apart by their content
+    if isinstance(loaded, np.ndarray):
+        return split_target(numeric(loaded, path, "the table"), None, target, training, path)
+    with loaded as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if "metadata" in arrays:
+        raise CommandError(f"{path} is a fastmlp model, not data")
+    if "X" in arrays:
+        if target is not None:
+            raise CommandError(f"{path} holds X and y: --target is for tables of columns")
+        y = arrays.get("y")
+        if training and y is None:
+            raise CommandError(f"{path} holds X but no y to train on")
+        return Table(numeric(arrays["X"], path, "X"), None, y)
+    if len(arrays) != 1:
+        found = ", ".join(repr(name) for name in arrays) or "no arrays"
+        raise CommandError(
+            f"{path} holds {found}; fastmlp reads arrays X (and y to train), or one 2-D table"
+        )
+    table = numeric(next(iter(arrays.values())), path, "the table")
+    return split_target(table, None, target, training, path)
+
+
+def split_target(values, names, target, training, path):
+    """The Table of a file's columns, the target column apart when named."""
     if target is None:
         if training:
             raise CommandError(f"train needs --target COLUMN, the column of {path} to predict")
@@ -367,7 +372,7 @@ def main(argv=None, prog="fastmlp"):
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         message = f"{where}{error.strerror or error}"
-    except (CommandError, ValueError, TypeError, MemoryError) as error:
+    except (CommandError, ValueError, MemoryError) as error:
         message = one_line(error)
     except KeyboardInterrupt:
         return 130
