@@ -22,9 +22,10 @@ def stop_at_low_loss(model, record):
     return record.loss < 0.2  # True stops training, as convergence would
 
 
-path = Path(tempfile.mkdtemp()) / "best.npz"
-checkpoint = Checkpoint(path, monitor="loss")
-model = fastmlp.MLPClassifier(hidden_layer_sizes=(32,), max_iter=200, random_state=0,
-                              callbacks=[stop_at_low_loss, checkpoint]).fit(X, y)
-print(f"stopped after {model.n_iter_} epochs; best epoch {checkpoint.best_epoch} saved to {path.name}")
-print(f"reloaded checkpoint has n_iter_ = {fastmlp.load(path).n_iter_}")
+with tempfile.TemporaryDirectory() as folder:  # removed, with the checkpoint, at the end
+    path = Path(folder) / "best.npz"
+    checkpoint = Checkpoint(path, monitor="loss")
+    model = fastmlp.MLPClassifier(hidden_layer_sizes=(32,), max_iter=200, random_state=0,
+                                  callbacks=[stop_at_low_loss, checkpoint]).fit(X, y)
+    print(f"stopped after {model.n_iter_} epochs; best epoch {checkpoint.best_epoch} saved to {path.name}")
+    print(f"reloaded checkpoint has n_iter_ = {fastmlp.load(path).n_iter_}")

@@ -2,8 +2,10 @@
 large for one chunk, on a cluster of worker processes, and a grid search
 whose fits run on the workers (pip install fastmlp[dask])."""
 
+import tempfile
 import warnings
 
+import dask
 import dask.array as da
 import joblib
 from dask_ml.wrappers import Incremental
@@ -19,7 +21,10 @@ warnings.filterwarnings("ignore", category=ConvergenceWarning)  # short runs, on
 if __name__ == "__main__":
     X, y = make_classification(20000, 20, n_informative=10, n_classes=3, random_state=0)
     X_d, y_d = da.from_array(X, chunks=5000), da.from_array(y, chunks=5000)
-    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+    # Dask's scratch space in a folder removed at the end
+    with tempfile.TemporaryDirectory() as scratch, \
+            dask.config.set({"temporary-directory": scratch}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
             Client(cluster):
         model = Incremental(MLPClassifier(hidden_layer_sizes=(32,), random_state=0),
                             shuffle_blocks=False)

@@ -26,7 +26,8 @@ model.fit(X_train, y_train)
 print(f"R^2 on held-out data: {model.score(X_test, y_test):.4f}")
 print(f"weights and predictions stay float32: {model.coefs_[0].dtype}, {model.predict(X_test).dtype}")
 
-path = Path(tempfile.mkdtemp()) / "regressor.npz"
-model.save(path)
-again = fastmlp.load(path)
+with tempfile.TemporaryDirectory() as folder:  # removed, with the model file, at the end
+    path = Path(folder) / "regressor.npz"
+    model.save(path)
+    again = fastmlp.load(path)
 print(f"reloaded from {path.name}: same predictions = {np.array_equal(again.predict(X_test), model.predict(X_test))}")

@@ -1,6 +1,7 @@
 """Estimator behaviour beyond the numbers: attributes, dtypes, sparse input,
 pickling, the parameter buffer behind coefs_, messages and warnings."""
 
+import copy
 import io
 import pickle
 import subprocess
@@ -160,6 +161,26 @@ def test_verbose_prints_sklearns_lines(capsys):
     assert "Validation score: " in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("verbose", [True, 2, 10])
+@pytest.mark.parametrize("tqdm_installed", [False, True])
+def test_any_verbose_prints_sklearns_lines_with_or_without_tqdm(verbose, tqdm_installed, capsys,
+                                                                  monkeypatch):
+    if tqdm_installed:
+        pytest.importorskip("tqdm")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    for early_stopping in (False, True):
+        params = dict(hidden_layer_sizes=(4,), tol=10.0, n_iter_no_change=2, random_state=0,
+                      early_stopping=early_stopping, verbose=verbose)
+        sk.MLPClassifier(**params).fit(X, y)
+        theirs = capsys.readouterr().out
+        MLPClassifier(**params).fit(X, y)
+        ours = capsys.readouterr().out
+        # capsys is not a terminal: nothing may replace the lines there
+        assert ours == theirs
+        assert "did not improve more than tol=10.000000" in ours
+
+
 def test_stopping_messages_and_convergence_warning(capsys):
     with pytest.warns(ConvergenceWarning, match="Maximum iterations \\(4\\) reached"):
         MLPClassifier(hidden_layer_sizes=(4,), max_iter=4).fit(X, y)
@@ -175,6 +196,72 @@ def test_diverging_fit_raises_instead_of_keeping_nan_weights():
     big = Xr * 1e150
     with pytest.raises(ValueError, match="non-finite parameter weights"):
         quiet(MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", max_iter=3), big, yr)
+
+
+HUGE = np.finfo(np.float64).max * np.random.RandomState(0).uniform(size=(10, 2))
+HUGE_Y = np.random.RandomState(0).standard_normal(10)
+
+
+def public_state(model):
+    return {k: v for k, v in vars(model).items() if not k.startswith("_")}
+
+
+def assert_same_state(before, after):
+    assert before.keys() == after.keys()
+    for name, value in before.items():
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            for a, b in zip(value, after[name]):
+                np.testing.assert_array_equal(a, b)
+        else:
+            np.testing.assert_array_equal(np.asarray(value, dtype=object),
+                                          np.asarray(after[name], dtype=object))
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_first_epoch_that_diverges_raises_sklearns_error_and_changes_nothing(verbose):
+    message = ("^Solver produced non-finite parameter weights. The input data may contain large "
+               "values and need to be preprocessed.")
+    model = MLPRegressor(verbose=verbose)
+    with pytest.raises(ValueError, match=message):
+        model.fit(HUGE, HUGE_Y)
+    assert public_state(model) == public_state(MLPRegressor(verbose=verbose))  # still unfitted
+    # a fitted model keeps its fit, whether refitted, warm-started or partially fitted
+    small = np.random.RandomState(1).uniform(size=(10, 2))
+    for method, params in [("fit", {}), ("fit", {"warm_start": True}), ("partial_fit", {})]:
+        model = quiet(MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0,
+                                   verbose=verbose, **params), small, HUGE_Y)
+        before = copy.deepcopy(public_state(model))
+        with pytest.raises(ValueError, match=message):
+            getattr(model, method)(HUGE, HUGE_Y)
+        assert_same_state(before, public_state(model))
+        np.testing.assert_array_equal(model.predict(small), quiet(
+            MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0), small, HUGE_Y
+        ).predict(small))
+
+
+def test_divergence_with_early_stopping_ends_with_the_best_weights_as_sklearn_does():
+    X, y = make_regression(300, 5, noise=1, random_state=2)
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.01,
+                  early_stopping=True, random_state=0, max_iter=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's overflows and its max_iter warning
+        theirs = sk.MLPRegressor(**params).fit(X, y)
+    diverged = int(np.argmin(np.isfinite(theirs.loss_curve_)))  # epochs before the first NaN
+    assert 1 < diverged < 50
+    best = int(np.argmax(theirs.validation_scores_[:diverged])) + 1
+    with pytest.warns(ConvergenceWarning, match=f"epoch {diverged + 1}, whose loss.* epoch {best}, the best"):
+        ours = MLPRegressor(**params).fit(X, y)
+    assert ours.n_iter_ == diverged
+    # rounding differences grow with the loss as it blows up
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_[:diverged], rtol=1e-6)
+    np.testing.assert_allclose(ours.validation_scores_, theirs.validation_scores_[:diverged],
+                               rtol=1e-6)
+    assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_, rel=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    # without early stopping the same fit raises, keeping the last finite epoch
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        MLPRegressor(**dict(params, early_stopping=False)).fit(X, y)
 
 
 def test_multilabel_and_multioutput_shapes():
@@ -211,6 +298,7 @@ def test_feature_names_are_recorded():
     assert model.n_features_in_ == 8
 
 
+@pytest.mark.slow
 def test_demo_command_runs():
     result = subprocess.run(
         [sys.executable, "-m", "fastmlp", "demo"], capture_output=True, text=True, timeout=600
@@ -219,6 +307,8 @@ def test_demo_command_runs():
     assert "0.394148" in result.stdout and "0.105522" in result.stdout
     assert "hidden layer (2,): 4/4 points right" in result.stdout
     assert "test accuracy" in result.stdout
+    assert "fits 3 times, in turns; the times are medians" in result.stdout
+    assert "x faster (median " in result.stdout
 
 
 def test_fast_prediction_path_gives_the_general_paths_results():

@@ -107,8 +107,8 @@ CASES.update(
         "partial_fit: no classes": (lambda: MLPClassifier().partial_fit(X, y), ValueError, "classes must be"),
         "predict: not fitted": (lambda: MLPClassifier().predict(X), NotFittedError, "not fitted"),
         "score: wrong y length": (lambda: fitted_classifier().score(X, y[:5]), ValueError, "inconsistent"),
-        "load: not a model": (lambda: fastmlp.load(io.BytesIO(b"junk")), ValueError, "not a readable"),
-        "load: missing file": (lambda: fastmlp.load("/nonexistent/model.npz"), ValueError, "not a readable"),
+        "load: not a model": (lambda: fastmlp.load(io.BytesIO(b"junk")), ValueError, "not a fastmlp model"),
+        "load: missing file": (lambda: fastmlp.load("/nonexistent/model.npz"), FileNotFoundError, "model.npz"),
         "fit: a layer too wide to allocate": (
             lambda: MLPClassifier(hidden_layer_sizes=(10**13,)).fit(X, y),
             MemoryError,

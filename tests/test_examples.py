@@ -1,5 +1,6 @@
-"""Every script in examples/ runs to the end."""
+"""Every script in examples/, and the README's quick start, runs to the end."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,32 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"
 
 @pytest.mark.skipif(not EXAMPLES, reason="needs the source tree")
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
-def test_example_runs(script):
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+def test_example_runs(script, tmp_path):
+    # and leaves nothing behind: its own temporary folder and working
+    # directory are both empty at the end
+    temporary, work = tmp_path / "tmp", tmp_path / "work"
+    temporary.mkdir()
+    work.mkdir()
+    env = dict(os.environ, TMPDIR=str(temporary))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=300, env=env, cwd=work)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip()
+    assert list(temporary.iterdir()) == [] and list(work.iterdir()) == []
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not README.exists(), reason="needs the source tree")
+def test_readme_quick_start_runs_without_a_warning(tmp_path):
+    text = README.read_text()
+    section = text[text.index("## Quick start"):]
+    start = section.index("```python\n") + len("```python\n")
+    code = section[start:section.index("```\n", start)]
+    assert "clf.fit" in code
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                            text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout.split()[0]) > 0.95  # the test accuracy it prints

@@ -1,5 +1,6 @@
 """fastmlp <-> scikit-learn conversion of fitted models."""
 
+import io
 import warnings
 
 import joblib
@@ -8,6 +9,7 @@ import pytest
 import sklearn.neural_network as sk
 from sklearn.datasets import make_classification, make_regression
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
 
 import fastmlp
 
@@ -83,3 +85,18 @@ def test_from_sklearn_refuses_other_objects():
         fastmlp.from_sklearn(object())
     with pytest.raises(ValueError, match="fitted"):
         fastmlp.from_sklearn(sk.MLPClassifier())
+
+
+def test_a_model_of_the_wrong_library_is_named_with_its_module():
+    ours = quiet(fastmlp.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2), X, y)
+    with pytest.raises(TypeError, match=r"got fastmlp\.MLPClassifier, which is a fastmlp model"):
+        fastmlp.from_sklearn(ours)
+    with pytest.raises(TypeError, match=r"got sklearn\.linear_model\.LogisticRegression$"):
+        fastmlp.from_sklearn(LogisticRegression())
+    theirs = quiet(sk.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2), Xr, yr)
+    for action in (fastmlp.save, fastmlp.to_onnx):
+        with pytest.raises(TypeError, match=r"got sklearn\.neural_network\.MLPRegressor, "
+                                            r"scikit-learn's: convert it with fastmlp\.from_sklearn"):
+            action(theirs, io.BytesIO())
+        with pytest.raises(TypeError, match=r"fastmlp MLPClassifier or MLPRegressor, got object$"):
+            action(object(), io.BytesIO())

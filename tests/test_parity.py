@@ -328,3 +328,54 @@ def test_lbfgs_convergence_warning_starts_like_sklearns():
     X, y = task_data("multiclass")
     with pytest.warns(ConvergenceWarning, match=r"^lbfgs failed to converge after 3 iteration\(s\)"):
         fastmlp.MLPClassifier(solver="lbfgs", max_iter=3).fit(X, y)
+
+
+@pytest.mark.parametrize("stop", ["max_iter", "max_fun", "abnormal"])
+def test_lbfgs_convergence_warning_has_sklearns_first_lines_then_advice(stop):
+    X, y = task_data("regression")
+    params = {"max_iter": dict(max_iter=2), "max_fun": dict(max_fun=2),
+              "abnormal": dict(max_iter=30)}[stop]
+    if stop == "abnormal":
+        X = X * 1e300  # the line search fails at once
+    messages = []
+    for cls in (sk.MLPRegressor, fastmlp.MLPRegressor):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with np.errstate(all="ignore"):
+                try:
+                    cls(hidden_layer_sizes=(3,), solver="lbfgs", random_state=0, **params).fit(X, y)
+                except ValueError:
+                    pass
+        found = [w for w in caught if w.category is ConvergenceWarning]
+        assert len(found) == 1
+        messages.append(str(found[0].message))
+    assert found[0].filename == __file__  # ours points at the line that called fit
+    theirs, ours = (m.split("\n\n") for m in messages)
+    assert ours[0] == theirs[0]  # what failed, and scipy's reason
+    advice = {"max_iter": "Raise max_iter (now 2)", "max_fun": "Raise max_fun (now 2)",
+              "abnormal": "Scaling the data"}[stop]
+    assert ours[1].startswith(advice)
+
+
+@pytest.mark.parametrize("name, value", [
+    ("alpha", -1.0), ("momentum", 2.0), ("validation_fraction", 1.0), ("epsilon", 0.0),
+    ("learning_rate_init", 0), ("tol", -1), ("max_iter", 0), ("n_iter_no_change", 0),
+])
+def test_a_number_out_of_range_is_described_as_sklearn_does(name, value):
+    X, y = task_data("binary")
+    errors = []
+    for cls in (sk.MLPClassifier, fastmlp.MLPClassifier):
+        with pytest.raises(ValueError) as error:
+            cls(**{name: value}).fit(X, y)
+        errors.append(str(error.value))
+    # "The 'alpha' parameter of MLPClassifier must be a float in the range [0.0, inf)."
+    assert errors[1].split(" or ")[0].split(". Got")[0] == errors[0].split(" or ")[0].split(". Got")[0]
+
+
+def test_a_non_integer_layer_size_is_a_type_error_as_in_sklearn():
+    X, y = task_data("binary")
+    for cls in (sk.MLPClassifier, fastmlp.MLPClassifier):
+        with pytest.raises(TypeError):
+            cls(hidden_layer_sizes=(2.5,)).fit(X, y)
+    with pytest.raises(ValueError, match=r"hidden_layer_sizes must hold integers, got \[2.5\]"):
+        fastmlp.MLPClassifier(hidden_layer_sizes=(2.5,)).fit(X, y)

@@ -3,6 +3,7 @@ keeps training the same; damaged, tampered or newer files are refused."""
 
 import io
 import json
+import pickle
 import warnings
 import zipfile
 
@@ -75,6 +76,25 @@ def test_round_trip_predicts_bit_identically(case):
             np.testing.assert_array_equal(np.asarray(getattr(loaded, name)), np.asarray(getattr(model, name)))
 
 
+def test_save_is_a_function_too_and_says_when_it_drops_callbacks(tmp_path):
+    assert "save" in fastmlp.__all__
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0), Xc, yc)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to drop, nothing to say
+        fastmlp.save(model, tmp_path / "plain.npz")
+        model.save(tmp_path / "method.npz")
+    for name in ("plain.npz", "method.npz"):
+        np.testing.assert_array_equal(fastmlp.load(tmp_path / name).predict_proba(Xc),
+                                      model.predict_proba(Xc))
+    model.set_params(callbacks=[lambda model, record: False])
+    for save in (lambda path: fastmlp.save(model, path), model.save):
+        with pytest.warns(UserWarning, match="callbacks.*not saved") as record:
+            save(tmp_path / "dropped.npz")
+        assert record[0].filename == __file__  # the warning points at the caller's line
+        assert fastmlp.load(tmp_path / "dropped.npz").callbacks is None
+    assert "callbacks" in fastmlp.save.__doc__ and "callbacks" in model.save.__doc__
+
+
 def test_training_continues_identically_after_loading(tmp_path):
     model = MLPClassifier(hidden_layer_sizes=(7,), random_state=0)
     model.partial_fit(Xc, yc, classes=[0, 1, 2])
@@ -142,8 +162,33 @@ def test_other_files_are_refused(tmp_path):
     np.savez(path, a=np.ones(3))
     with pytest.raises(ValueError, match="no fastmlp metadata"):
         fastmlp.load(path)
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="not a fastmlp model: it is not an .npz archive"):
         load_bytes(b"not a zip file at all")
+
+
+def test_a_missing_file_is_an_os_error_and_a_foreign_one_is_named_as_such(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        fastmlp.load(tmp_path / "missing.npz")
+    with pytest.raises(IsADirectoryError):
+        fastmlp.load(tmp_path)
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=2), Xc, yc)
+    files = {
+        "model.pkl": pickle.dumps(model),
+        "notes.txt": b"hidden_layer_sizes = 3\n",
+        "empty.npz": b"",
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    np.save(tmp_path / "array.npy", np.ones(3))
+    np.save(tmp_path / "objects.npy", np.array([{}], dtype=object), allow_pickle=True)
+    for name in sorted(files) + ["array.npy", "objects.npy"]:
+        with pytest.raises(ValueError, match="is not a fastmlp model") as error:
+            fastmlp.load(tmp_path / name)
+        # load has no allow_pickle option: numpy's advice about it does not apply
+        assert "allow_pickle" not in str(error.value) and "pickle.load" not in str(error.value)
+    with pytest.raises(ValueError, match="is not a fastmlp model") as error:
+        fastmlp.load(io.BytesIO(pickle.dumps(model)))
+    assert "allow_pickle" not in str(error.value)
 
 
 def test_altered_weights_are_refused(saved):
@@ -168,8 +213,9 @@ def test_a_pickled_array_cannot_get_in(saved):
         np.save(out, np.array([object()], dtype=object), allow_pickle=True)
         return out.getvalue()
 
-    with pytest.raises(ValueError, match="not a readable"):
+    with pytest.raises(ValueError, match="not a readable.*holds pickled objects") as error:
         load_bytes(rewrite(saved, change))
+    assert "allow_pickle" not in str(error.value)
 
 
 def test_newer_format_versions_are_refused(saved):

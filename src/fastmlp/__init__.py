@@ -6,7 +6,7 @@ from fastmlp._interop import from_sklearn
 from fastmlp._mlp import MLPClassifier, MLPRegressor
 from fastmlp._onnx import to_onnx
 from fastmlp._params import InvalidParameterError
-from fastmlp._persist import load
+from fastmlp._persist import load, save
 from fastmlp._threads import _register_with_threadpoolctl
 
 __version__ = "0.1.0"
@@ -19,6 +19,7 @@ __all__ = [
     "InvalidParameterError",
     "from_sklearn",
     "load",
+    "save",
     "show_config",
     "to_onnx",
     "__version__",

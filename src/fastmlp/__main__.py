@@ -1,27 +1,8 @@
-"""Command line: `python -m fastmlp demo`."""
+"""`python -m fastmlp`: the same command line as `fastmlp` (fastmlp._cli)."""
 
-import argparse
 import sys
 
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m fastmlp", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser(
-        "demo",
-        help="the worked backpropagation example, XOR, and digits next to scikit-learn",
-    )
-    demo_parser.add_argument(
-        "--plot",
-        metavar="DIR",
-        help="also write the worked example's loss curve and XOR's decision boundary as PNGs",
-    )
-    args = parser.parse_args(argv)
-    from fastmlp._demo import main as demo
-
-    demo(plot_dir=args.plot)
-    return 0
-
+from fastmlp._cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(prog="python -m fastmlp"))

@@ -9,8 +9,9 @@ score a validation set, print or call callbacks. L-BFGS runs scipy's
 minimizer over the flat parameter vector with the loss and gradient
 computed in C.
 
-A fit that fails before training starts (bad input, bad parameters) leaves
-the estimator as it found it (`_Undo`).
+A fit that fails before its first epoch is complete (bad input, bad
+parameters, a first epoch whose loss or weights are not finite) leaves the
+estimator as it found it (`_Undo`).
 
 Parameters live in one flat buffer (`_params`): every layer's weights, then
 every layer's biases. `coefs_` and `intercepts_` are numpy views into it, so
@@ -53,6 +54,7 @@ from fastmlp._params import (
     RATE_SEQUENCE,
     VERBOSE,
     Interval,
+    InvalidParameterError,
     Options,
     validate_parameters,
 )
@@ -70,6 +72,12 @@ _TRAIN_CHUNK_ROWS = 1024
 # Rows per pass of the fast prediction path.
 _PREDICT_CHUNK_ROWS = 1024
 
+# scikit-learn's message when training ends with weights that are not finite.
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values "
+    "and need to be preprocessed."
+)
+
 # Each fitted estimator's ready-made engine predictor, which remembers the
 # arrays it was built from; kept outside the estimator so that predicting
 # changes nothing in it (and copies and pickles carry no engine objects).
@@ -80,9 +88,9 @@ _PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, Any]" = (
 
 class _Undo:
     """The estimator's attributes as a fit found them, put back by
-    `restore` (or by leaving a `with` block on an exception) unless
-    training has begun, whose results a later error, such as divergence,
-    keeps by design."""
+    `restore` (or by leaving a `with` block on an exception) until
+    `training_begins` (the first completed epoch, or L-BFGS's start), whose
+    results a later error, such as divergence, keeps by design."""
 
     def __init__(self, model):
         self.model = model
@@ -199,14 +207,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         sizes = list(sizes)
+        # Not integers: a ValueError that is also the TypeError scikit-learn
+        # raises then.
         if any(
             isinstance(s, (bool, np.bool_)) or not isinstance(s, (Integral, Real)) for s in sizes
         ):
-            raise ValueError(f"hidden_layer_sizes must hold integers, got {sizes}.")
+            raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         if any(int(s) != s for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must hold integers, got {sizes}.")
+            raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         return [int(s) for s in sizes]
 
     def _units_from_coefs(self):
@@ -331,10 +341,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """Write the fitted model to `file` (a path or a binary file object) in
         fastmlp's format: an .npz archive of the arrays with JSON metadata,
         which fastmlp.load reads back without running any code from the file.
-        (fastmlp addition; pickle and joblib work too.)"""
-        from fastmlp._persist import save
+        Callbacks are code and are not saved (the loaded model has
+        callbacks=None); saving a model that has some warns so. Same as
+        fastmlp.save(model, file). (fastmlp addition; pickle and joblib work
+        too.)"""
+        from fastmlp._persist import warn_if_callbacks, write
 
-        save(self, file)
+        write(self, file)
+        warn_if_callbacks(self, stacklevel=3)
 
     def to_sklearn(self) -> Any:
         """The equal scikit-learn estimator (weights, fitted attributes and
@@ -493,10 +507,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._fit_lbfgs(net, data, params, n_threads)
 
         if not np.isfinite(self._params).all():
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
-            )
+            raise ValueError(_NON_FINITE)
         return self
 
     def _class_weighted(self, y, sample_weight, incremental):
@@ -541,27 +552,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         )
         self.n_iter_ = min(result.nit, self.max_iter)
         if result.status != 0:
-            # The first line is scikit-learn's, for warning filters written for it.
+            # What failed and scipy's reason are said as scikit-learn says
+            # them, for warning filters written for it; the advice is ours.
+            if self.n_iter_ == self.max_iter:
+                advice = f"Raise max_iter (now {self.max_iter}) to let it converge; scaling"
+            elif result.nfev >= self.max_fun:
+                advice = f"Raise max_fun (now {self.max_fun}) to let it converge; scaling"
+            else:
+                advice = "Scaling"
             message = (
                 f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
-                f"(status={result.status}):\n{result.message}\n"
+                f"(status={result.status}):\n{result.message}\n\n{advice} the data (for "
+                "example with sklearn.preprocessing.StandardScaler) often helps."
             )
-            if self.n_iter_ == self.max_iter:
-                message += (
-                    f"\nRaise max_iter (now {self.max_iter}) to let it converge; scaling "
-                    "the data often helps too."
-                )
-            warnings.warn(message, ConvergenceWarning, stacklevel=3)
+            # at the caller of fit: _fit_lbfgs < _fit_unguarded < _fit < fit < caller
+            warnings.warn(message, ConvergenceWarning, stacklevel=5)
         self.loss_ = np.float64(result.fun)
         if np.isfinite(result.x).all():
             params[:] = result.x
         else:
             params[:] = start
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed. (The model keeps the weights it "
-                "started from.)"
-            )
+            raise ValueError(_NON_FINITE + " (The model keeps the weights it started from.)")
 
     def _fit_stochastic(self, X, y, sample_weight, X_val, y_val, params, layer_units,
                         incremental, n_threads, undo):
@@ -682,16 +693,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # validation set or to call callbacks; otherwise all epochs run in one
         # call.
         callbacks = list(self.callbacks or [])
-        if self.verbose >= 2:
-            from fastmlp.callbacks import ProgressBar
-
-            callbacks.append(ProgressBar(total=self.max_iter))
-        lines = bool(self.verbose) and self.verbose < 2  # scikit-learn's printed lines
-        per_call = (
-            1 if (validation or self.verbose or incremental or callbacks) else self.max_iter
-        )
+        lines = bool(self.verbose)  # scikit-learn's printed lines, at any level
+        per_call = 1 if (validation or lines or incremental or callbacks) else self.max_iter
         watch = "Validation loss" if self.early_stopping_metric == "loss" else "Validation score"
-        undo.training_begins()
         self.n_iter_ = 0
         stopped = interrupted = diverged = False
         # Ctrl-C inside the engine ends trainer.run; anywhere else in the loop
@@ -701,6 +705,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 started = time.perf_counter()
                 epochs = min(per_call, self.max_iter - self.n_iter_)
                 losses, event, interrupted = trainer.run(epochs)
+                if losses.size:
+                    undo.training_begins()
                 optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
                 self.t_ = trainer.t
                 if rates:
@@ -716,6 +722,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                 if interrupted:
                     break
+                if event == _engine.DIVERGED:
+                    # the engine put back the last finite epoch's weights
+                    diverged = True
+                    break
                 record = EpochRecord(
                     epoch=self.n_iter_,
                     loss=float(self.loss_),
@@ -729,9 +739,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         if event == LR_REDUCED:
                             self._no_improvement_count = 0
                             trainer.learning_rate = optimizer.learning_rate
-                if event == _engine.DIVERGED:
-                    diverged = stopped = True
-                elif event is not None:
+                if event is not None:
                     stopped = event != LR_REDUCED
                     if lines:
                         print(
@@ -761,12 +769,33 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             warnings.warn("Training interrupted by user.")
 
         if diverged:
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed. (Training stopped at epoch %d, "
-                "whose loss or weights were not finite; the model keeps the weights of the "
-                "epoch before.)" % (self.n_iter_ + 1)
-            )
+            epoch = self.n_iter_ + 1
+            if epoch > 1 and early_stopping:
+                # as scikit-learn, which trains on with NaN weights but ends
+                # with the best validation epoch's
+                best = validation.best_epoch
+                kept = (
+                    "no epoch of this fit improved the validation score, and early stopping "
+                    "ends it as it would at max_iter" if best is None else
+                    "early stopping keeps the weights of epoch %d, the best on the validation "
+                    "set" % best
+                )
+                warnings.warn(
+                    "Training stopped at epoch %d, whose loss or weights were not finite; %s. "
+                    "The input data may contain large values and need to be preprocessed."
+                    % (epoch, kept),
+                    ConvergenceWarning,
+                )
+            else:
+                if epoch == 1:
+                    undo.restore()
+                    kept = "the model is left as it was before this call"
+                else:
+                    kept = "the model keeps the weights of the epoch before"
+                raise ValueError(
+                    "%s (Training stopped at epoch %d, whose loss or weights were not finite; "
+                    "%s.)" % (_NON_FINITE, epoch, kept)
+                )
         if early_stopping:
             # The restored weights and the best weights are then one array, as
             # in scikit-learn (whose coefs_ become its best-weights list): a
@@ -881,6 +910,7 @@ class _Validation:
         self.y, self.sample_weight = y, sample_weight
         self.work = self.net.workspace(_CHUNK_ROWS, n_threads)
         self.scored = 0  # epochs of this fit scored so far
+        self.best_epoch = None  # the epoch of this fit whose weights early stopping keeps
 
     def update(self, record, early_stopping):
         """Score the current weights; returns the record with them."""
@@ -896,7 +926,7 @@ class _Validation:
             m.validation_scores_.append(score)
         self.scored += 1
         if early_stopping:
-            if m.verbose and m.verbose < 2:
+            if m.verbose:
                 print("Validation score: %f" % score)
             if m.early_stopping_metric == "loss":
                 worse = loss > m.best_validation_loss_ - m.tol
@@ -907,6 +937,7 @@ class _Validation:
             m._no_improvement_count = m._no_improvement_count + 1 if worse else 0
             if better:
                 m._best_params = self.params.copy()
+                self.best_epoch = record.epoch
             m.best_validation_score_ = max(m.best_validation_score_, score)
         m.best_validation_loss_ = np.float64(min(m.best_validation_loss_, loss))
         return EpochRecord(

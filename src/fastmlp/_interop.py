@@ -22,6 +22,29 @@ _FITTED = (
 SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
 
+def qualified_name(obj):
+    """The public dotted name of obj's class, private modules left out
+    (fastmlp.MLPClassifier, sklearn.neural_network.MLPClassifier); builtins
+    by their bare name."""
+    cls = type(obj)
+    parts = [p for p in cls.__module__.split(".") if not p.startswith("_") and p != "builtins"]
+    return ".".join(parts + [cls.__qualname__])
+
+
+def check_fastmlp_model(model, action):
+    """TypeError unless model is a fastmlp estimator; a scikit-learn MLP is
+    pointed to from_sklearn."""
+    from fastmlp._mlp import MLPClassifier, MLPRegressor
+
+    if not isinstance(model, (MLPClassifier, MLPRegressor)):
+        hint = (", scikit-learn's: convert it with fastmlp.from_sklearn first"
+                if isinstance(model, (sk.MLPClassifier, sk.MLPRegressor)) else "")
+        raise TypeError(
+            f"{action} takes a fastmlp MLPClassifier or MLPRegressor, got "
+            f"{qualified_name(model)}{hint}"
+        )
+
+
 def _copy_fitted(source, target):
     for name in _FITTED:
         if hasattr(source, name):
@@ -46,9 +69,11 @@ def from_sklearn(model: Any) -> Any:
 
     kinds = {sk.MLPClassifier: MLPClassifier, sk.MLPRegressor: MLPRegressor}
     if type(model) not in kinds:
+        ours = isinstance(model, (MLPClassifier, MLPRegressor))
         raise TypeError(
             f"from_sklearn takes scikit-learn's MLPClassifier or MLPRegressor, got "
-            f"{type(model).__name__}"
+            f"{qualified_name(model)}"
+            + (", which is a fastmlp model already" if ours else "")
         )
     if not hasattr(model, "coefs_"):
         raise ValueError("from_sklearn needs a fitted model")

@@ -77,10 +77,10 @@ _COMMON_PARAMETERS_DOC = """
         gradient tolerance.
 
     verbose : bool or int, default=False
-        True or 1 prints scikit-learn's lines (the loss after every epoch);
-        2 shows a live tqdm progress bar instead, with the loss, validation
-        score and samples per second, when the output is a terminal.
-        (2 is a fastmlp addition; it needs tqdm.)
+        Any value above 0 prints scikit-learn's lines to stdout: the loss
+        after every epoch, the validation score with early stopping, and why
+        training stopped. For a live progress bar instead, pass
+        callbacks=[fastmlp.callbacks.ProgressBar()].
 
     warm_start : bool, default=False
         Continue from the current weights on the next fit instead of drawing
@@ -96,7 +96,9 @@ _COMMON_PARAMETERS_DOC = """
     early_stopping : bool, default=False
         Hold out validation_fraction of the data (stratified for binary
         targets), stop when its score stalls, and keep the weights of the
-        best epoch ('sgd', 'adam').
+        best epoch ('sgd', 'adam'). An epoch whose loss or weights are not
+        finite then ends training the same way, with a ConvergenceWarning;
+        without early stopping it raises ValueError.
 
     validation_fraction : float, default=0.1
         Share of the data held out for early stopping.

@@ -30,12 +30,15 @@ def to_onnx(model: Any, X_sample: Any = None) -> Any:
     -------
     onnx.ModelProto
     """
+    from fastmlp._interop import check_fastmlp_model
+    from fastmlp._mlp import MLPClassifier
+
+    check_fastmlp_model(model, "to_onnx")
     try:
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
         raise ImportError("to_onnx needs the onnx package: pip install fastmlp[onnx]") from exc
-    from fastmlp._mlp import MLPClassifier
 
     model._check_fitted()
     dtype = np.float64 if np.asarray(X_sample).dtype == np.float64 else np.float32

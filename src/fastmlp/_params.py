@@ -53,8 +53,10 @@ class Interval:
 
     def __str__(self):
         noun = "an int" if self.kind is Integral else "a float"
-        lo = "-inf" if self.low is None else self.low
-        hi = "inf" if self.high is None else self.high
+        # bounds written in the kind of number asked for: [0.0, 1.0) for floats
+        bound = int if self.kind is Integral else float
+        lo = "-inf" if self.low is None else bound(self.low)
+        hi = "inf" if self.high is None else bound(self.high)
         lb = "[" if self.closed in ("left", "both") and self.low is not None else "("
         rb = "]" if self.closed in ("right", "both") and self.high is not None else ")"
         return f"{noun} in the range {lb}{lo}, {hi}{rb}"

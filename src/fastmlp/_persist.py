@@ -27,6 +27,7 @@ import json
 from typing import Any, BinaryIO, NoReturn, Union
 import math
 import os
+import warnings
 import zipfile
 
 import numpy as np
@@ -66,17 +67,41 @@ def _digest(array):
 
 
 def save(model: Any, file: Union[str, "os.PathLike[str]", BinaryIO]) -> None:
-    """Write a fitted model to `file` (a path or a binary file object).
+    """Write a fitted fastmlp model to `file` (a path or a binary file
+    object), for fastmlp.load: an .npz archive of the arrays with JSON
+    metadata, from which loading never runs code. (`model.save(file)` does
+    the same.)
 
-    Raises ValueError for a model that is not fitted, that holds classes of
-    an object dtype, or whose random_state is a RandomState instance (which
-    the format cannot hold; pickle can). Callbacks, being code, are not
-    saved: the loaded model has callbacks=None.
+    Callbacks, being code, are not saved: the loaded model has
+    callbacks=None, and saving a model that has callbacks warns so.
+
+    Raises TypeError for anything but a fastmlp estimator, and ValueError
+    for a model that is not fitted, that holds classes of an object dtype,
+    or whose random_state is a RandomState instance (which the format cannot
+    hold; pickle can).
     """
-    from fastmlp._mlp import MLPClassifier, MLPRegressor
+    write(model, file)
+    warn_if_callbacks(model, stacklevel=3)
 
-    if not isinstance(model, (MLPClassifier, MLPRegressor)):
-        raise TypeError(f"only fastmlp estimators can be saved, got {type(model).__name__}")
+
+def warn_if_callbacks(model, stacklevel):
+    """Warn, at the caller `stacklevel` frames up, that a saved model's
+    callbacks stayed behind."""
+    if model.callbacks:
+        warnings.warn(
+            "callbacks are code, which fastmlp's format does not hold: they were not saved, "
+            "and the loaded model has callbacks=None (set them again with set_params)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
+def write(model, file):
+    """save() without its warning about callbacks (Checkpoint saves the
+    model it is a callback of)."""
+    from fastmlp._interop import check_fastmlp_model
+
+    check_fastmlp_model(model, "save")
     model._check_fitted()
     params = model.get_params(deep=False)
     if isinstance(params["random_state"], np.random.RandomState):
@@ -163,11 +188,38 @@ def save(model: Any, file: Union[str, "os.PathLike[str]", BinaryIO]) -> None:
         np.savez(file, **members)
 
 
+# How files that are not .npz archives begin, and what to call them.
+_FOREIGN_KINDS = (
+    (b"\x93NUMPY", "a single numpy array (.npy), not the .npz archive fastmlp.save writes"),
+    (b"\x80", "a pickle; fastmlp.load reads only what fastmlp.save writes (a model pickled "
+     "with pickle or joblib loads with those)"),
+)
+
+
+def _first_bytes(file, name):
+    """The first bytes of a path or a binary file object, which is left
+    where it was; OSError (a missing file, a directory) passes through."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as f:
+            return f.read(8)
+    position = file.tell()
+    head = file.read(8)
+    file.seek(position)
+    if not isinstance(head, bytes):
+        raise ValueError(f"{name} is open in text mode; open it in binary mode ('rb')")
+    return head
+
+
 class _Reader:
     """The arrays and metadata of a saved model, checked as they are read."""
 
     def __init__(self, file):
         self.name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else "the file"
+        head = _first_bytes(file, self.name)
+        if not head.startswith(b"PK"):  # every zip archive, .npz included
+            kind = next((kind for magic, kind in _FOREIGN_KINDS if head.startswith(magic)),
+                        "an empty file" if not head else "not an .npz archive")
+            raise ValueError(f"{self.name} is not a fastmlp model: it is {kind}")
         try:
             with np.load(file, allow_pickle=False) as archive:
                 # save() stores members uncompressed, so that reading one
@@ -177,12 +229,17 @@ class _Reader:
                     raise ValueError("it has compressed members, which fastmlp never writes")
                 self.arrays = {name: archive[name] for name in archive.files}
         except Exception as exc:  # numpy and zipfile raise many kinds for a damaged file
+            # numpy's advice to load pickled members with allow_pickle does
+            # not apply: fastmlp never writes any, and load has no such option
+            reason = ("a member holds pickled objects, which fastmlp never writes"
+                      if "allow_pickle" in str(exc) else str(exc))
             raise ValueError(
-                f"{self.name} is not a readable fastmlp model (truncated, or not an .npz "
-                f"file): {exc}"
+                f"{self.name} is not a readable fastmlp model (truncated or damaged): {reason}"
             ) from None
         if "metadata" not in self.arrays:
-            raise ValueError(f"{self.name} has no fastmlp metadata")
+            raise ValueError(
+                f"{self.name} is not a fastmlp model: an .npz archive with no fastmlp metadata"
+            )
         try:
             self.meta = json.loads(str(self.arrays.pop("metadata")))
         except (ValueError, TypeError) as exc:
@@ -216,9 +273,13 @@ class _Reader:
 
 
 def load(file: Union[str, "os.PathLike[str]", BinaryIO]) -> Any:
-    """Read a model written by `save` (or `model.save`) from a path or a
-    binary file object. Raises ValueError for a file that is truncated,
-    tampered with, inconsistent, or written by a newer format version."""
+    """Read a model written by `fastmlp.save` (or `model.save`) from a path
+    or a binary file object. Nothing in the file is run.
+
+    Raises OSError when the file cannot be opened (FileNotFoundError for a
+    missing one), and ValueError for a file that is not a fastmlp model (a
+    pickle, a text file, another archive) or one that is truncated, tampered
+    with, inconsistent, or written by a newer format version."""
     from fastmlp._mlp import MLPClassifier, MLPRegressor
 
     r = _Reader(file)

@@ -13,6 +13,8 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
+from fastmlp._persist import write
+
 __all__ = ["EpochRecord", "Checkpoint", "ProgressBar"]
 
 
@@ -45,8 +47,9 @@ class EpochRecord:
 
 
 class Checkpoint:
-    """Save the model (``estimator.save(path)``) whenever the monitored
-    quantity reaches its best value so far.
+    """Save the model (as ``estimator.save(path)``, which leaves the
+    callbacks out without warning about it) whenever the monitored quantity
+    reaches its best value so far.
 
     Parameters
     ----------
@@ -83,7 +86,7 @@ class Checkpoint:
         higher = self._HIGHER_IS_BETTER[self.monitor]
         if (value > self.best) if higher else (value < self.best):
             self.best, self.best_epoch = value, record.epoch
-            estimator.save(self.path)
+            write(estimator, self.path)
         return False
 
 
