@@ -29,12 +29,12 @@
  * of the team (the caller among them), tid < n_threads being the member's
  * index (for per-thread scratch); without a scope it borrows a team for the
  * one loop. Inside a task, or with one thread, the tasks run in order on the
- * calling thread. */
+ * calling thread, with its tid: a task must not run a loop whose tasks use
+ * the same per-thread scratch as itself. */
 typedef struct fm_team fm_team;
 typedef struct fm_scope {
     int max_threads;
     fm_team *team;
-    struct fm_scope *outer;
 } fm_scope;
 
 void fm_scope_begin(fm_scope *s, int max_threads);

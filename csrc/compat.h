@@ -29,10 +29,16 @@
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
 #endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
 #include <windows.h>
 #else
 #include <pthread.h>
 #include <time.h>
+#endif
+#if defined(__APPLE__) && defined(FM_X86_64)
+#include <sys/sysctl.h>
 #endif
 
 #ifdef FM_MSVC
@@ -63,8 +69,8 @@ static inline int fm_add_overflows(int64_t a, int64_t b, int64_t *out)
 
 static inline int fm_mul_overflows(int64_t a, int64_t b, int64_t *out)
 {
-    int64_t high;
-    const int64_t low = _mul128(a, b, &high);
+    const int64_t high = __mulh(a, b); /* x64 and ARM64 alike */
+    const int64_t low = (int64_t)((uint64_t)a * (uint64_t)b);
     if (high != (low < 0 ? -1 : 0)) return 1;
     *out = low;
     return 0;
@@ -84,9 +90,17 @@ static inline int fm_mul_overflows(int64_t a, int64_t b, int64_t *out)
 /* ---- atomics (all sequentially consistent) -------------------------------- */
 
 #ifdef FM_MSVC
+/* x64: an aligned load after stores that are all interlocked (full
+ * barriers) is sequentially consistent; ARM64: a load-acquire. */
 static inline int64_t fm_atomic_load(volatile int64_t *p)
 {
-    return _InterlockedCompareExchange64((volatile __int64 *)p, 0, 0);
+#ifdef FM_AARCH64
+    return (int64_t)__ldar64((volatile unsigned __int64 *)p);
+#else
+    const int64_t v = *p;
+    _ReadWriteBarrier();
+    return v;
+#endif
 }
 static inline void fm_atomic_store(volatile int64_t *p, int64_t v)
 {
@@ -188,7 +202,15 @@ static inline int fm_x86_features(void)
         xcr0 = ((unsigned long long)hi << 32) | lo;
     }
 #endif
-    const int ymm = (xcr0 & 0x6) == 0x6, zmm = (xcr0 & 0xe6) == 0xe6;
+    const int ymm = (xcr0 & 0x6) == 0x6;
+    int zmm = (xcr0 & 0xe6) == 0xe6;
+#ifdef __APPLE__
+    /* macOS turns the AVX-512 state on at a thread's first use of it, so
+     * XCR0 does not show it beforehand; the kernel says whether it will */
+    int on = 0;
+    size_t size = sizeof on;
+    if (!zmm && sysctlbyname("hw.optional.avx512f", &on, &size, NULL, 0) == 0 && on) zmm = ymm;
+#endif
     const int fma = (r1[2] >> 12) & 1, avx = (r1[2] >> 28) & 1;
     const int avx2 = (r7[1] >> 5) & 1;
     const int f = (r7[1] >> 16) & 1, dq = (r7[1] >> 17) & 1, bw = (r7[1] >> 30) & 1,
@@ -210,12 +232,14 @@ static inline void fm_mutex_lock(fm_mutex *m) { AcquireSRWLockExclusive(m); }
 static inline void fm_mutex_unlock(fm_mutex *m) { ReleaseSRWLockExclusive(m); }
 static inline void fm_cond_init(fm_cond *c) { InitializeConditionVariable(c); }
 static inline void fm_cond_signal(fm_cond *c) { WakeConditionVariable(c); }
-/* Waits until signalled or about timeout_ms milliseconds have passed
- * (spurious returns are possible); m is held before and after. */
+/* Waits until signalled, or timeout_ms milliseconds have passed when it is
+ * not negative (spurious returns are possible); m is held before and after. */
 static inline void fm_cond_wait(fm_cond *c, fm_mutex *m, int64_t timeout_ms)
 {
-    SleepConditionVariableSRW(c, m, (DWORD)timeout_ms, 0);
+    SleepConditionVariableSRW(c, m, timeout_ms < 0 ? INFINITE : (DWORD)timeout_ms, 0);
 }
+static inline void fm_mutex_destroy(fm_mutex *m) { (void)m; }
+static inline void fm_cond_destroy(fm_cond *c) { (void)c; }
 
 typedef struct {
     void (*fn)(void *);
@@ -265,12 +289,33 @@ typedef pthread_cond_t fm_cond;
 static inline void fm_mutex_init(fm_mutex *m) { pthread_mutex_init(m, NULL); }
 static inline void fm_mutex_lock(fm_mutex *m) { pthread_mutex_lock(m); }
 static inline void fm_mutex_unlock(fm_mutex *m) { pthread_mutex_unlock(m); }
+static inline void fm_mutex_destroy(fm_mutex *m) { pthread_mutex_destroy(m); }
+/* Timed waits measure on the monotonic clock where condition variables can
+ * (not macOS), so that setting the wall clock does not change them. */
+#ifdef __APPLE__
+#define FM_COND_CLOCK CLOCK_REALTIME
 static inline void fm_cond_init(fm_cond *c) { pthread_cond_init(c, NULL); }
+#else
+#define FM_COND_CLOCK CLOCK_MONOTONIC
+static inline void fm_cond_init(fm_cond *c)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
+}
+#endif
+static inline void fm_cond_destroy(fm_cond *c) { pthread_cond_destroy(c); }
 static inline void fm_cond_signal(fm_cond *c) { pthread_cond_signal(c); }
 static inline void fm_cond_wait(fm_cond *c, fm_mutex *m, int64_t timeout_ms)
 {
+    if (timeout_ms < 0) {
+        pthread_cond_wait(c, m);
+        return;
+    }
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(FM_COND_CLOCK, &until);
     until.tv_sec += (time_t)(timeout_ms / 1000);
     until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
@@ -293,8 +338,10 @@ static void *fm_thread_trampoline(void *p)
     return NULL;
 }
 
-/* Starts fn(arg) on a new detached thread with every signal blocked (so
- * that signals go to the application's own threads); 0 on success. */
+/* Starts fn(arg) on a new detached thread with the asynchronous signals
+ * blocked (so that Ctrl-C and the like go to the application's own
+ * threads, while a fault in the thread is still reported as one); 0 on
+ * success. */
 static inline int fm_thread_start(void (*fn)(void *), void *arg)
 {
     fm_thread_start_args *p = (fm_thread_start_args *)malloc(sizeof(fm_thread_start_args));
@@ -308,6 +355,13 @@ static inline int fm_thread_start(void (*fn)(void *), void *arg)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 1 << 20);
     sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGTRAP);
+    sigdelset(&all, SIGABRT);
+    sigdelset(&all, SIGSYS);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     const int failed = pthread_create(&id, &attr, fm_thread_trampoline, p);
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -128,6 +128,7 @@ typedef struct {
     int32_t on_trial;     /* the block under way runs `trial` threads */
     int32_t rounds;       /* of the trial, done */
     int32_t up;           /* the next trial goes up (1) or down (0) */
+    int32_t last;         /* the count of the last piece of work */
     int64_t interval_ns;  /* work between trials */
     int64_t left_ns;      /* of the stretch or block under way */
     double base_ns, base_rows;   /* the trial's blocks at `threads` */
@@ -353,10 +354,6 @@ const char *fm_kernel(fm_dtype dtype);
 const char *fm_threads_backend(void);
 /* Worker threads alive now (idle ones end after about two seconds). */
 int fm_workers_alive(void);
-/* A limit on the default thread count that the Python layer honours (set
- * through threadpoolctl); 0 for none. */
-int fm_get_thread_limit(void);
-void fm_set_thread_limit(int limit);
 
 /* ---- Ctrl-C (interrupt.c) -------------------------------------------------------- */
 

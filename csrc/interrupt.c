@@ -14,10 +14,13 @@
 #include "compat.h"
 #include "fastmlp.h"
 
-static volatile int seen;
+/* Written by the handler, so of sig_atomic_t, which is int wherever the
+ * engine builds (the flag is handed out as an int). */
+typedef char fm_sig_atomic_is_int[sizeof(sig_atomic_t) == sizeof(int) ? 1 : -1];
+static volatile sig_atomic_t seen;
 static int caught;
 
-const volatile int *fm_interrupt_flag(void) { return &seen; }
+const volatile int *fm_interrupt_flag(void) { return (const volatile int *)&seen; }
 
 #ifdef _WIN32
 static BOOL WINAPI on_console_event(DWORD event)
@@ -32,6 +35,7 @@ int fm_interrupt_catch(void)
     if (caught) return 0;
     /* the C runtime's disposition can only be read by setting it */
     void (*previous)(int) = signal(SIGINT, SIG_IGN);
+    if (previous == SIG_ERR) return 0;
     signal(SIGINT, previous);
     if (previous == SIG_IGN) return 0;
     seen = 0;
@@ -55,13 +59,28 @@ static void on_sigint(int signum)
     seen = 1;
 }
 
+/* A child forked while training (by another thread) gets the interpreter's
+ * handling back: nothing in it watches the flag. */
+static void restore_in_child(void)
+{
+    if (!caught) return;
+    sigaction(SIGINT, &previous, NULL);
+    caught = 0;
+}
+
 int fm_interrupt_catch(void)
 {
+    static int fork_handler;
     struct sigaction action;
     if (caught) return 0;
     if (sigaction(SIGINT, NULL, &previous) != 0 || previous.sa_handler == SIG_IGN) return 0;
+    if (!fork_handler) {
+        fm_fork_handlers(NULL, NULL, restore_in_child);
+        fork_handler = 1;
+    }
     memset(&action, 0, sizeof action);
     action.sa_handler = on_sigint;
+    action.sa_flags = SA_ONSTACK; /* as the interpreter's own handlers */
     sigemptyset(&action.sa_mask);
     seen = 0;
     if (sigaction(SIGINT, &action, &previous) != 0) return 0;

@@ -28,30 +28,35 @@
 #ifndef FM_NO_THREADS
 #define FM_SPIN_NS 100000
 #define FM_IDLE_EXIT_MS 2000
-/* How long one sleep lasts at most before the condition is looked at again. */
-#define FM_NAP_MS 100
+/* A job's task index and generation share the 64-bit ticket. */
+#define FM_TASK_BITS 32
+#define FM_MAX_TASKS ((int64_t)1 << 31)
 
 typedef struct fm_worker {
     fm_mutex lock;
     fm_cond wake;
     volatile int64_t sleeping; /* 1 while it waits on `wake` */
-    volatile int64_t mailbox;  /* bumped whenever there is something to look at */
-    fm_team *team;             /* the team it serves; NULL while free (pool lock) */
-    int tid;                   /* its index in the team */
+    volatile int64_t mailbox;  /* bumped whenever it has a job to look at */
+    fm_team *team;             /* the team it serves, NULL while free (pool lock) */
+    int tid;                   /* its index in that team (pool lock) */
     struct fm_worker *next;    /* free list (pool lock) */
 } fm_worker;
 
+/* The counters every member writes sit on cache lines of their own. */
+#define FM_LINE 64
 struct fm_team {
-    fm_mutex lock;
-    fm_cond done_cond;
-    volatile int64_t caller_sleeping;
-    /* the current job: seq is odd while it is written, 2 g + 2 for job g */
+    /* the job: seq is odd while it is written, 2 g + 2 once job g is out */
     volatile int64_t seq;
     volatile int64_t fn, ctx, n_tasks, n_members;
-    volatile int64_t ticket; /* (g << 32) | next task */
-    volatile int64_t done;   /* tasks of the current job finished */
-    volatile int64_t closing;
-    volatile int64_t refs;   /* the caller and each worker still looking at the team */
+    char pad0[FM_LINE - 5 * sizeof(int64_t)];
+    volatile int64_t ticket; /* (g << FM_TASK_BITS) | next task */
+    char pad1[FM_LINE - sizeof(int64_t)];
+    volatile int64_t done;   /* tasks of the job finished */
+    volatile int64_t caller_sleeping;
+    char pad2[FM_LINE - 2 * sizeof(int64_t)];
+    volatile int64_t refs;   /* the caller, and each worker inside run_tasks */
+    fm_mutex lock;
+    fm_cond done_cond;
     int size;                /* members, the caller included */
     fm_worker *members[FM_MAX_THREADS];
     fm_team *next;           /* free list (pool lock) */
@@ -73,14 +78,14 @@ static FM_THREAD_LOCAL int in_task, task_tid;
 
 static void pool_prepare_fork(void) { fm_mutex_lock(&pool.lock); }
 static void pool_after_fork_parent(void) { fm_mutex_unlock(&pool.lock); }
-/* The child has none of the workers: start again with an empty pool (the
- * old structures are left behind, as their threads are). */
+/* The child has none of the workers: it starts again with an empty pool,
+ * leaving the old structures behind with their threads. */
 static void pool_after_fork_child(void)
 {
-    fm_mutex_init(&pool.lock);
     pool.free_workers = NULL;
     pool.free_teams = NULL;
     pool.workers = 0;
+    fm_mutex_unlock(&pool.lock);
 }
 
 static void pool_init(void)
@@ -96,33 +101,40 @@ static void pool_init(void)
 
 /* ---- waiting: spin a little, then sleep -------------------------------------- */
 
-/* Wait until *word differs from seen; the waker changes the word, then
- * calls wake_sleeper. Returns 0, or 1 when idle_ms passed without change
- * (idle_ms < 0: never). */
-static int wait_change(volatile int64_t *word, int64_t seen, fm_mutex *lock, fm_cond *cond,
-                       volatile int64_t *sleeping, int64_t idle_ms)
+/* Spin until *word != seen for at most FM_SPIN_NS; 1 when it changed. */
+static int spin_change(volatile int64_t *word, int64_t seen)
 {
     const int64_t start = fm_now_ns();
     for (int spins = 0;; spins++) {
-        if (fm_atomic_load(word) != seen) return 0;
+        if (fm_atomic_load(word) != seen) return 1;
         fm_cpu_relax();
-        if ((spins & 63) == 63 && fm_now_ns() - start > FM_SPIN_NS) break;
+        if ((spins & 63) == 63 && fm_now_ns() - start > FM_SPIN_NS) return 0;
     }
-    int64_t slept = 0;
+}
+
+/* Wait until *word != seen: spin, then sleep on cond. The waker changes the
+ * word, then calls wake_sleeper; the flag `sleeping`, set under the lock
+ * before the last look at the word, makes sure that one of the two sees
+ * the other. Returns 0, or 1 once idle_ms passed without a change. */
+static int wait_change(volatile int64_t *word, int64_t seen, fm_mutex *lock, fm_cond *cond,
+                       volatile int64_t *sleeping, int64_t idle_ms)
+{
+    if (spin_change(word, seen)) return 0;
+    const int64_t deadline = fm_now_ns() + idle_ms * 1000000;
+    int idle = 0;
     fm_mutex_lock(lock);
     fm_atomic_store(sleeping, 1);
     while (fm_atomic_load(word) == seen) {
-        if (idle_ms >= 0 && slept >= idle_ms) {
-            fm_atomic_store(sleeping, 0);
-            fm_mutex_unlock(lock);
-            return 1;
+        const int64_t left_ms = (deadline - fm_now_ns()) / 1000000;
+        if (left_ms <= 0) {
+            idle = 1;
+            break;
         }
-        fm_cond_wait(cond, lock, FM_NAP_MS);
-        slept += FM_NAP_MS;
+        fm_cond_wait(cond, lock, left_ms);
     }
     fm_atomic_store(sleeping, 0);
     fm_mutex_unlock(lock);
-    return 0;
+    return idle;
 }
 
 static void wake_sleeper(fm_mutex *lock, fm_cond *cond, volatile int64_t *sleeping)
@@ -149,9 +161,9 @@ static void run_tasks(fm_team *t, int tid)
     int64_t seq, n_tasks, members;
     task_fn fn;
     void *ctx;
-    do {
+    for (;;) {
         seq = fm_atomic_load(&t->seq);
-        if (seq & 1) {
+        if (seq & 1) { /* being written: the caller is a few stores away */
             fm_cpu_relax();
             continue;
         }
@@ -159,15 +171,16 @@ static void run_tasks(fm_team *t, int tid)
         ctx = (void *)(intptr_t)fm_atomic_load(&t->ctx);
         n_tasks = fm_atomic_load(&t->n_tasks);
         members = fm_atomic_load(&t->n_members);
-    } while ((seq & 1) || fm_atomic_load(&t->seq) != seq);
+        if (fm_atomic_load(&t->seq) == seq) break;
+    }
     if (seq == 0 || tid >= members) return;
-    const int64_t gen = seq / 2 - 1;
+    const int64_t gen = (seq / 2 - 1) & (FM_MAX_TASKS - 1);
     in_task = 1;
     task_tid = tid;
     for (;;) {
         const int64_t ticket = fm_atomic_load(&t->ticket);
-        const int64_t task = ticket & 0xffffffff;
-        if ((ticket >> 32) != (gen & 0x7fffffff) || task >= n_tasks) break;
+        const int64_t task = ticket & (((int64_t)1 << FM_TASK_BITS) - 1);
+        if ((ticket >> FM_TASK_BITS) != gen || task >= n_tasks) break;
         if (!fm_atomic_cas(&t->ticket, ticket, ticket + 1)) continue;
         fn(ctx, task, tid);
         if (fm_atomic_add(&t->done, 1) == n_tasks)
@@ -185,41 +198,40 @@ static void release_team_ref(fm_team *t)
     fm_mutex_unlock(&pool.lock);
 }
 
+/* A worker: each time its mailbox changes it looks for the job of the team
+ * it serves, holding a reference to the team meanwhile (so that the team
+ * is not reused under it, even if it was handed back to the pool); after
+ * FM_IDLE_EXIT_MS with nothing in its mailbox and no team, it ends. */
 static void worker_main(void *arg)
 {
     fm_worker *w = arg;
     for (;;) {
-        int64_t seen = fm_atomic_load(&w->mailbox);
+        const int64_t seen = fm_atomic_load(&w->mailbox);
         fm_mutex_lock(&pool.lock);
         fm_team *t = w->team;
+        const int tid = w->tid;
+        if (t) fm_atomic_add(&t->refs, 1);
         fm_mutex_unlock(&pool.lock);
         if (t) {
-            if (fm_atomic_load(&t->closing)) {
-                fm_mutex_lock(&pool.lock);
-                w->team = NULL;
-                w->next = pool.free_workers;
-                pool.free_workers = w;
-                fm_mutex_unlock(&pool.lock);
-                release_team_ref(t);
-                continue;
-            }
-            run_tasks(t, w->tid);
+            run_tasks(t, tid);
+            release_team_ref(t);
         }
-        if (wait_change(&w->mailbox, seen, &w->lock, &w->wake, &w->sleeping,
-                        t ? -1 : FM_IDLE_EXIT_MS)) {
-            /* idle for long: leave, unless a team took it meanwhile */
-            fm_mutex_lock(&pool.lock);
-            if (w->team == NULL) {
-                fm_worker **p = &pool.free_workers;
-                while (*p && *p != w) p = &(*p)->next;
-                if (*p) *p = w->next;
-                pool.workers--;
-                fm_mutex_unlock(&pool.lock);
-                free(w);
-                return;
-            }
+        if (!wait_change(&w->mailbox, seen, &w->lock, &w->wake, &w->sleeping, FM_IDLE_EXIT_MS))
+            continue;
+        fm_mutex_lock(&pool.lock);
+        if (w->team) { /* serving a team that has had no job for a while */
             fm_mutex_unlock(&pool.lock);
+            continue;
         }
+        fm_worker **p = &pool.free_workers;
+        while (*p && *p != w) p = &(*p)->next;
+        if (*p) *p = w->next;
+        pool.workers--;
+        fm_mutex_unlock(&pool.lock);
+        fm_cond_destroy(&w->wake);
+        fm_mutex_destroy(&w->lock);
+        free(w);
+        return;
     }
 }
 
@@ -237,6 +249,8 @@ static fm_worker *take_worker(void)
     fm_mutex_init(&w->lock);
     fm_cond_init(&w->wake);
     if (fm_thread_start(worker_main, w)) {
+        fm_cond_destroy(&w->wake);
+        fm_mutex_destroy(&w->lock);
         free(w);
         return NULL;
     }
@@ -244,7 +258,8 @@ static fm_worker *take_worker(void)
     return w;
 }
 
-/* A team of up to `size` members (the caller and size - 1 workers). */
+/* A team of up to `size` members (the caller and size - 1 workers). The
+ * workers learn that they serve it from the first job they are given. */
 static fm_team *team_acquire(int size)
 {
     pool_init();
@@ -263,29 +278,31 @@ static fm_team *team_acquire(int size)
     }
     fm_atomic_store(&t->seq, 0);
     fm_atomic_store(&t->ticket, 0);
-    fm_atomic_store(&t->closing, 0);
+    fm_atomic_store(&t->refs, 1);
     t->size = 1;
-    while (t->size < size) {
+    while (t->size < size && t->size < FM_MAX_THREADS) {
         fm_worker *w = take_worker();
         if (!w) break;
         w->team = t;
         w->tid = t->size;
         t->members[t->size++] = w;
     }
-    fm_atomic_store(&t->refs, t->size);
-    for (int i = 1; i < t->size; i++) poke(t->members[i]);
     fm_mutex_unlock(&pool.lock);
     return t;
 }
 
-/* The caller is done with the team: its workers go back to the pool as soon
- * as each notices. Under the pool lock, so none of them can leave, end and
- * be freed while it is being woken. */
+/* The caller is done with the team: its workers are free at once (any still
+ * looking at the team hold a reference to it), and the team returns to the
+ * pool when the last reference goes. */
 static void team_release(fm_team *t)
 {
     fm_mutex_lock(&pool.lock);
-    fm_atomic_store(&t->closing, 1);
-    for (int i = 1; i < t->size; i++) poke(t->members[i]);
+    for (int i = 1; i < t->size; i++) {
+        fm_worker *w = t->members[i];
+        w->team = NULL;
+        w->next = pool.free_workers;
+        pool.free_workers = w;
+    }
     fm_mutex_unlock(&pool.lock);
     release_team_ref(t);
 }
@@ -301,7 +318,7 @@ static void wait_done(fm_team *t, int64_t n_tasks)
     }
     fm_mutex_lock(&t->lock);
     fm_atomic_store(&t->caller_sleeping, 1);
-    while (fm_atomic_load(&t->done) != n_tasks) fm_cond_wait(&t->done_cond, &t->lock, FM_NAP_MS);
+    while (fm_atomic_load(&t->done) != n_tasks) fm_cond_wait(&t->done_cond, &t->lock, -1);
     fm_atomic_store(&t->caller_sleeping, 0);
     fm_mutex_unlock(&t->lock);
 }
@@ -317,13 +334,12 @@ static void team_run(fm_team *t, int members, task_fn fn, void *ctx, int64_t n_t
     fm_atomic_store(&t->n_tasks, n_tasks);
     fm_atomic_store(&t->n_members, members);
     fm_atomic_store(&t->done, 0);
-    fm_atomic_store(&t->ticket, (gen & 0x7fffffff) << 32);
+    fm_atomic_store(&t->ticket, (gen & (FM_MAX_TASKS - 1)) << FM_TASK_BITS);
     fm_atomic_store(&t->seq, 2 * gen + 2);
     for (int i = 1; i < members; i++) poke(t->members[i]);
     run_tasks(t, 0);
     wait_done(t, n_tasks);
 }
-
 #endif
 
 /* ---- what the rest of the engine calls ---------------------------------------- */
@@ -334,7 +350,6 @@ void fm_scope_begin(fm_scope *s, int max_threads)
 {
     s->max_threads = 1;
     s->team = NULL;
-    s->outer = NULL;
 }
 
 void fm_scope_end(fm_scope *s) { (void)s; }
@@ -351,11 +366,11 @@ int fm_workers_alive(void) { return 0; }
 
 void fm_scope_begin(fm_scope *s, int max_threads)
 {
-    s->max_threads = max_threads < 1 ? 1 : max_threads;
+    s->max_threads = max_threads < 1 ? 1 : (max_threads > FM_MAX_THREADS ? FM_MAX_THREADS
+                                                                         : max_threads);
     s->team = NULL;
-    s->outer = current_scope;
     /* an entry point called inside another keeps the outer one's team */
-    if (!s->outer) current_scope = s;
+    if (!current_scope) current_scope = s;
 }
 
 void fm_scope_end(fm_scope *s)
@@ -369,8 +384,8 @@ void fm_scope_end(fm_scope *s)
 void fm_parallel_for(int n_threads, int64_t n_tasks, void (*fn)(void *ctx, int64_t task, int tid),
                      void *ctx)
 {
-    const int k = (int)fm_min64(n_threads, n_tasks);
-    if (k > 1 && !in_task) {
+    const int k = (int)fm_min64(fm_min64(n_threads, n_tasks), FM_MAX_THREADS);
+    if (k > 1 && !in_task && n_tasks < FM_MAX_TASKS) {
         fm_scope own, *s = current_scope;
         if (!s) {
             fm_scope_begin(&own, k);
@@ -398,14 +413,6 @@ int fm_workers_alive(void)
 
 #endif
 
-/* ---- thread limit (threadpoolctl) ------------------------------------------------ */
-
-static volatile int64_t thread_limit;
-
-int fm_get_thread_limit(void) { return (int)fm_atomic_load(&thread_limit); }
-
-void fm_set_thread_limit(int limit) { fm_atomic_store(&thread_limit, limit > 0 ? limit : 0); }
-
 /* ---- the tuner ------------------------------------------------------------------
  * Results do not depend on the thread count, so the engine is free to change
  * it as it goes. It runs at `threads` for a stretch of work, then holds a
@@ -414,7 +421,9 @@ void fm_set_thread_limit(int limit) { fm_atomic_store(&thread_limit, limit > 0 ?
  * busy machine, and it keeps whichever did more rows per second. A trial
  * that loses makes the next one wait twice as long (up to FM_TUNE_CAP_NS of
  * work), so a choice that keeps winning costs little; a switch brings the
- * next look closer. */
+ * next look closer. The first piece of work after each change of count is
+ * not timed: it pays for waking the threads that slept meanwhile, a cost
+ * of the switch, not of the count. */
 
 #define FM_TUNE_BASE_NS 20000000LL
 #define FM_TUNE_CAP_NS 1000000000LL
@@ -483,6 +492,12 @@ static void tuner_decide(fm_tuner *t)
 void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
 {
     if (!t || t->max <= 1 || threads != fm_tuner_pick(t, t->max)) return;
+    /* the first piece after a change of count pays for waking or settling
+     * the threads: it is not counted */
+    if (threads != t->last) {
+        t->last = threads;
+        return;
+    }
     t->left_ns -= ns;
     if (!t->trial) {
         if (t->left_ns <= 0) tuner_start_trial(t);

@@ -27,6 +27,18 @@ CHILD = textwrap.dedent(
     params = {{**dict(hidden_layer_sizes=(128, 128), batch_size=64, tol=0.0,
                       n_iter_no_change=10**9, random_state=0), **{params}}}
     model = MLPClassifier(max_iter=100000, **params)
+    sent = None
+    if {self_signal}:
+        # Windows: Ctrl-C on this process's own console, from a thread of
+        # its own, once training is under way
+        import ctypes, threading
+
+        def ctrl_c():
+            global sent
+            sent = time.time()
+            ctypes.windll.kernel32.GenerateConsoleCtrlEvent(0, 0)  # CTRL_C_EVENT
+
+        threading.Timer({self_signal}, ctrl_c).start()
     print("fitting", flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -42,6 +54,7 @@ CHILD = textwrap.dedent(
     validation = [len(model.validation_scores_), len(model.validation_loss_curve_)] if (
         model.early_stopping) else [model.n_iter_] * 2
     print(json.dumps({{
+        "sent": sent,
         "ended": ended,
         "n_iter": model.n_iter_,
         "curve": len(model.loss_curve_),
@@ -79,7 +92,7 @@ CASES = {
 def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
     rows, params, last_epoch = CASES[case]
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(rows=rows, params=params)],
+        [sys.executable, "-c", CHILD.format(rows=rows, params=params, self_signal=0)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -107,6 +120,36 @@ def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
     if last_epoch and result["n_iter"]:
         assert result["last_epoch_weights"]
     assert len(result["predicts"]) == 3
+
+
+@pytest.mark.skipif(sys.platform != "win32", reason="Windows console events")
+@pytest.mark.parametrize("case", ["adam", "rprop, full batch"])
+def test_ctrl_c_on_windows_stops_fit_quickly_and_keeps_the_last_epoch(case):
+    """The child has a console of its own and sends itself Ctrl-C there, the
+    way a user's Ctrl-C reaches a console program (a console event, which
+    the engine's handler takes before the C runtime turns it into SIGINT)."""
+    rows, params, last_epoch = CASES[case]
+    delay = 3.0 if params.get("verbose") else 1.5
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD.format(rows=rows, params=params, self_signal=delay)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        creationflags=subprocess.CREATE_NEW_CONSOLE,
+    )
+    try:
+        out, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["sent"] is not None
+    assert result["ended"] - result["sent"] < 0.5
+    assert "Training interrupted by user." in result["warnings"]
+    assert result["curve"] == result["n_iter"]
+    assert result["finite"]
+    if last_epoch and result["n_iter"]:
+        assert result["last_epoch_weights"]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

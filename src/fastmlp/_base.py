@@ -58,7 +58,7 @@ from fastmlp._params import (
     Options,
     validate_parameters,
 )
-from fastmlp._threads import adaptive_threads, effective_n_threads
+from fastmlp._threads import adaptive_threads, effective_n_threads, thread_limit
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam", "adamw", "rprop")
 WEIGHT_INITS = ("sklearn", "glorot_uniform", "he_uniform", "he_normal", "lecun_normal")
@@ -84,6 +84,23 @@ _NON_FINITE = (
 _PREDICTORS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, Any]" = (
     weakref.WeakKeyDictionary()
 )
+# Each estimator's timing of thread counts (n_threads=None), kept the same
+# way: partial_fit calls, each an epoch, carry on where the last one left.
+_TUNERS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, Any]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _tuner(model, carry_on):
+    """The engine's thread-count tuner for a fit of model with
+    n_threads=None (None otherwise): the one of its last fit when
+    carry_on (partial_fit), else a fresh one."""
+    if not adaptive_threads(model.n_threads):
+        return None
+    tuner = _TUNERS.get(model) if carry_on else None
+    if tuner is None:
+        tuner = _TUNERS[model] = _engine.Tuner()
+    return tuner
 
 
 class _Undo:
@@ -526,7 +543,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _fit_lbfgs(self, net, data, params, n_threads):
         grads = np.empty_like(params)
         work = net.workspace(_CHUNK_ROWS, n_threads)
-        tuner = _engine.Tuner() if adaptive_threads(self.n_threads) else None
+        tuner = _tuner(self, False)
 
         # For float32 data scipy evaluates the objective at float32 points. The
         # loss scikit-learn hands back is then float32 for the softmax log-loss
@@ -675,7 +692,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             batch_size=batch_size,
             chunk=_TRAIN_CHUNK_ROWS,
             n_threads=n_threads,
-            tuner=_engine.Tuner() if adaptive_threads(self.n_threads) else None,
+            tuner=_tuner(self, incremental),
             weight_decay=float(self.alpha) if self.solver == "adamw" else 0.0,
             clip_norm=float(self.clip_grad_norm or 0.0),
             step=getattr(self, "_dropout_step", 0),
@@ -848,7 +865,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         cached = _PREDICTORS.get(self)
         # a threadpoolctl limit changes the default thread count
         settings = (self.activation, state["out_activation_"], self.n_threads,
-                    _engine.get_thread_limit())
+                    thread_limit())
         if cached is None or not cached.built_from(
             state["coefs_"], state["intercepts_"], *settings
         ):

@@ -5,14 +5,14 @@ import platform
 import sys
 
 from fastmlp import _engine
-from fastmlp._threads import _omp_num_threads, _usable_cpus, default_n_threads
+from fastmlp._threads import _usable_cpus, default_n_threads, thread_limit
 
 
 def config():
     """How the engine runs here, as a dict: the instruction set and GEMM
     kernels in use, those built and those this CPU runs, the threads and the
     default thread count with what set it."""
-    limit = _engine.get_thread_limit()
+    limit = thread_limit()
     return {
         "version": __import__("fastmlp").__version__,
         "platform": f"{platform.system()} {platform.machine()}",

@@ -86,16 +86,6 @@ def workers_alive():
     return fm_workers_alive()
 
 
-def get_thread_limit():
-    """The limit threadpoolctl set on the default thread count (0: none)."""
-    return fm_get_thread_limit()
-
-
-def set_thread_limit(int limit):
-    """Limit the default thread count (0: no limit)."""
-    fm_set_thread_limit(limit)
-
-
 cdef class Tuner:
     """The engine's running choice of thread count for one fit (fm_tuner):
     pass the same Tuner to every call of the fit. `threads` is the count in

@@ -183,8 +183,6 @@ cdef extern from "fastmlp.h" nogil:
     const char *fm_kernel(fm_dtype dtype)
     const char *fm_threads_backend()
     int fm_workers_alive()
-    int fm_get_thread_limit()
-    void fm_set_thread_limit(int limit)
 
     int fm_interrupt_catch()
     void fm_interrupt_release()

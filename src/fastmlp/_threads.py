@@ -30,15 +30,26 @@ def _omp_num_threads():
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
+# A limit threadpoolctl set on the default thread count; 0 for none.
+_thread_limit = 0
+
+
+def thread_limit():
+    return _thread_limit
+
+
+def _unlimited_default():
+    count = min(_usable_cpus(), _engine.MAX_THREADS)
+    omp = _omp_num_threads()
+    return max(1, min(count, omp) if omp else count)
+
+
 def default_n_threads():
     """The most threads a fit with n_threads=None may use."""
     if not _engine.HAVE_THREADS:
         return 1
-    count = min(_usable_cpus(), _engine.MAX_THREADS)
-    for limit in (_omp_num_threads(), _engine.get_thread_limit()):
-        if limit:
-            count = min(count, limit)
-    return max(1, count)
+    count = _unlimited_default()
+    return min(count, _thread_limit) if _thread_limit else count
 
 
 def effective_n_threads(n_threads):
@@ -92,10 +103,9 @@ def _register_with_threadpoolctl():
 
         def set_num_threads(self, num_threads):
             # threadpoolctl restores a limit by setting the count it read,
-            # which is the full default when there was none: no limit then
-            _engine.set_thread_limit(
-                0 if num_threads >= min(_usable_cpus(), _engine.MAX_THREADS) else num_threads
-            )
+            # which is the default without a limit when there was none
+            global _thread_limit
+            _thread_limit = 0 if num_threads >= _unlimited_default() else max(1, num_threads)
 
         def get_version(self):
             from fastmlp import __version__
