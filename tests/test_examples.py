@@ -1,5 +1,8 @@
-"""Every script in examples/, and the README's quick start, runs to the end."""
+"""Every script in examples/, and the README's quick start, runs to the end
+(a script that needs an optional extra is skipped where that extra is not
+installed)."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -8,11 +11,16 @@ from pathlib import Path
 import pytest
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
+# the modules of an optional extra that an example imports
+NEEDS = {"dask_training.py": ["dask", "distributed", "dask_ml"]}
 
 
 @pytest.mark.skipif(not EXAMPLES, reason="needs the source tree")
 @pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(script, tmp_path):
+    missing = [m for m in NEEDS.get(script.name, []) if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} (pip install fastmlp[dask])")
     # and leaves nothing behind: its own temporary folder and working
     # directory are both empty at the end
     temporary, work = tmp_path / "tmp", tmp_path / "work"

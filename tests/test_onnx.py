@@ -63,3 +63,13 @@ def test_float64_graph_from_a_float64_sample():
     out = run(model, X)
     assert out["probabilities"].dtype == np.float64
     np.testing.assert_allclose(out["probabilities"], model.predict_proba(X), rtol=1e-12)
+
+
+def test_model_declares_the_oldest_ir_version_its_opset_allows():
+    from onnx import helper
+
+    X, y = make_classification(60, 4, random_state=0)
+    model = fit(fastmlp.MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0), X, y)
+    proto = fastmlp.to_onnx(model)
+    assert [(o.domain, o.version) for o in proto.opset_import] == [("", 17)]
+    assert proto.ir_version == helper.find_min_ir_version_for(proto.opset_import) == 8

@@ -86,8 +86,12 @@ def to_onnx(model: Any, X_sample: Any = None) -> Any:
     inputs = [helper.make_tensor_value_info("X", elem, [None, model.n_features_in_])]
     onnx_graph = helper.make_graph(graph.nodes, type(model).__name__, inputs, outputs,
                                    graph.initializers)
+    # The oldest IR version that opset 17 allows, not the installed onnx's
+    # newest: an onnxruntime older than that onnx still loads the model.
+    opset = helper.make_opsetid("", OPSET)
     proto = helper.make_model(
-        onnx_graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="fastmlp"
+        onnx_graph, opset_imports=[opset], producer_name="fastmlp",
+        ir_version=helper.find_min_ir_version_for([opset]),
     )
     onnx.checker.check_model(proto)
     return proto
