@@ -61,11 +61,12 @@ static inline int fm_add_overflows(int64_t a, int64_t b, int64_t *out)
     return 0;
 }
 
+/* __mulh (the high half of the 128-bit product) exists on x64 and ARM64;
+ * _mul128 only on x64 */
 static inline int fm_mul_overflows(int64_t a, int64_t b, int64_t *out)
 {
-    int64_t high;
-    const int64_t low = _mul128(a, b, &high);
-    if (high != (low < 0 ? -1 : 0)) return 1;
+    const int64_t low = (int64_t)((uint64_t)a * (uint64_t)b);
+    if (__mulh(a, b) != (low < 0 ? -1 : 0)) return 1;
     *out = low;
     return 0;
 }
