@@ -4,6 +4,7 @@
  *
  *   FM_RESTRICT, FM_INLINE, FM_THREAD_LOCAL    keywords spelled per compiler
  *   fm_add_overflows, fm_mul_overflows          checked int64 arithmetic
+ *   fm_clz32                                    leading zero bits
  *   fm_atomic_*                                 sequentially consistent atomics
  *   fm_cpu_relax, fm_now_ns                     spin-wait hint, monotonic clock
  *   fm_x86_features                             CPUID + XGETBV (x86-64 only)
@@ -80,6 +81,20 @@ static inline int fm_mul_overflows(int64_t a, int64_t b, int64_t *out)
 {
     return __builtin_mul_overflow(a, b, out);
 }
+#endif
+
+/* ---- bits ------------------------------------------------------------------ */
+
+/* The number of leading zero bits of x, which is not 0. */
+#ifdef FM_MSVC
+static inline int fm_clz32(uint32_t x)
+{
+    unsigned long highest;
+    _BitScanReverse(&highest, x);
+    return 31 - (int)highest;
+}
+#else
+static inline int fm_clz32(uint32_t x) { return __builtin_clz(x); }
 #endif
 
 /* ---- atomics (all sequentially consistent) -------------------------------- */
