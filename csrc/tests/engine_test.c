@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "compat.h"
 #include "fastmlp.h"
@@ -276,18 +277,18 @@ static int ctrl_c_child(void)
 
 static void ctrl_c(void)
 {
-    char path[MAX_PATH + 1], command[MAX_PATH + 16];
-    STARTUPINFOA startup;
+    wchar_t path[MAX_PATH + 1], command[MAX_PATH + 16];
+    STARTUPINFOW startup;
     PROCESS_INFORMATION child;
     DWORD code = 0;
-    const DWORD length = GetModuleFileNameA(NULL, path, (DWORD)sizeof path);
+    const DWORD length = GetModuleFileNameW(NULL, path, MAX_PATH + 1);
     memset(&startup, 0, sizeof startup);
     startup.cb = sizeof startup;
     startup.dwFlags = STARTF_USESHOWWINDOW;
     startup.wShowWindow = SW_HIDE;
-    snprintf(command, sizeof command, "\"%s\" --ctrl-c", path);
-    if (length == 0 || length >= sizeof path ||
-        !CreateProcessA(path, command, NULL, NULL, FALSE, CREATE_NEW_CONSOLE, NULL, NULL,
+    if (length == 0 || length > MAX_PATH ||
+        swprintf(command, MAX_PATH + 16, L"\"%ls\" --ctrl-c", path) < 0 ||
+        !CreateProcessW(path, command, NULL, NULL, FALSE, CREATE_NEW_CONSOLE, NULL, NULL,
                         &startup, &child)) {
         check("starting the Ctrl-C process", 0);
         return;
