@@ -97,7 +97,7 @@ if [ -n "$missing" ]; then
         install_note="no apt-get"
     else
         echo "installing with apt-get: $missing"
-        start=$SECONDS
+        apt_start=$SECONDS
         apt() {
             DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@" \
                 >>"$work/apt.log" 2>&1
@@ -109,15 +109,15 @@ if [ -n "$missing" ]; then
             apt install -y -q --no-install-recommends $missing ||
                 { tail -n 20 "$work/apt.log"; echo "apt-get install failed"; }
         fi
-        echo "apt-get took $((SECONDS - start)) s"
+        echo "apt-get took $((SECONDS - apt_start)) s"
         for d in /usr/include/wine/wine /usr/include/wine; do
             if [ -f "$d/msvcrt/stdlib.h" ] && [ -f "$d/windows/windows.h" ]; then wine_include="$d"; break; fi
         done
         missing="$(missing_packages)"
-        [ -z "$missing" ] || install_note="apt-get failed"
+        [ -z "$missing" ] || install_note="still missing after apt-get"
     fi
 fi
-[ -z "$install_note" ] || echo "not installing $missing: $install_note"
+[ -z "$install_note" ] || echo "packages not installed ($install_note): $missing"
 
 # ---- results -----------------------------------------------------------------------
 
@@ -330,7 +330,8 @@ target_msvc_syntax() {
         [ "$target" = x86_64-pc-windows-msvc ] || return
         clang --target="$target" "${common[@]}" -E "$@" "$root/csrc/$file" 2>/dev/null |
             awk '/^# [0-9]+ "/ { own = index($3, "/csrc/") > 0; next } own' >"$work/msvc.i"
-        if grep -nE "$gcc_words" "$work/msvc.i" | head -n 5 | grep .; then
+        if grep -qE "$gcc_words" "$work/msvc.i"; then
+            grep -nE "$gcc_words" "$work/msvc.i" | head -n 5
             echo "-- $target $file $*: GCC-only words above, in MSVC mode"
             bad=1
         fi
