@@ -296,7 +296,8 @@ target_clang() {
 
 # What MSVC would compile, as far as clang can tell without MSVC's own
 # headers: clang in MSVC mode with __clang__ undefined, so that compat.h
-# takes its FM_MSVC branches; C runtime and Windows headers from wine.
+# takes its FM_MSVC branches; C runtime and Windows headers from wine, plus
+# the declarations of UCRT's <math.h> that wine's lacks.
 target_msvc_syntax() {
     local name=msvc-syntax resource n=0 bad=0 t arch why
     why="$(need clang)"
@@ -306,10 +307,14 @@ target_msvc_syntax() {
         return
     fi
     resource="$(clang -print-resource-dir)/include"
+    cat >"$work/ucrt_math.h" <<'EOF'
+double __cdecl fma(double x, double y, double z);
+float __cdecl fmaf(float x, float y, float z);
+EOF
     local common=(-fms-compatibility -fms-extensions -std=c11 -U__clang__
                   -Wno-builtin-macro-redefined -nostdinc -isystem "$resource"
                   -isystem "$wine_include/msvcrt" -isystem "$wine_include/windows"
-                  -I"$root/csrc" -D_CRT_SECURE_NO_WARNINGS)
+                  -include "$work/ucrt_math.h" -I"$root/csrc" -D_CRT_SECURE_NO_WARNINGS)
     local warn=(-Wall -Wextra -Wno-unused-parameter -Wvla -Werror)
     local generic=(gemm activations losses optimizers model)
     local gcc_words='__attribute__|__builtin_|__atomic_|__sync_|__asm|\basm\b|__thread|typeof|__extension__'
@@ -365,6 +370,7 @@ target_msvc_syntax() {
         for f in layout.c dispatch.c rng.c interrupt.c tests/engine_test.c; do
             one_tu "$t" "$f" "$variants"
         done
+        [ "$arch" = x86_64 ] || one_tu "$t" tests/neon_kernel_test.c
         one_tu "$t" threads.c
         one_tu "$t" threads.c -DFM_NO_THREADS
     done
