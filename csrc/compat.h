@@ -4,6 +4,7 @@
  *
  *   FM_RESTRICT, FM_INLINE, FM_THREAD_LOCAL    keywords spelled per compiler
  *   fm_add_overflows, fm_mul_overflows          checked int64 arithmetic
+ *   fm_clz32                                    leading zero bits
  *   fm_atomic_*                                 sequentially consistent atomics
  *   fm_cpu_relax, fm_now_ns                     spin-wait hint, monotonic clock
  *   fm_x86_features                             CPUID + XGETBV (x86-64 only)
@@ -67,11 +68,12 @@ static inline int fm_add_overflows(int64_t a, int64_t b, int64_t *out)
     return 0;
 }
 
+/* __mulh (the high half of the 128-bit product) exists on x64 and ARM64;
+ * _mul128 only on x64 */
 static inline int fm_mul_overflows(int64_t a, int64_t b, int64_t *out)
 {
-    const int64_t high = __mulh(a, b); /* x64 and ARM64 alike */
     const int64_t low = (int64_t)((uint64_t)a * (uint64_t)b);
-    if (high != (low < 0 ? -1 : 0)) return 1;
+    if (__mulh(a, b) != (low < 0 ? -1 : 0)) return 1;
     *out = low;
     return 0;
 }
@@ -85,6 +87,20 @@ static inline int fm_mul_overflows(int64_t a, int64_t b, int64_t *out)
 {
     return __builtin_mul_overflow(a, b, out);
 }
+#endif
+
+/* ---- bits ------------------------------------------------------------------ */
+
+/* The number of leading zero bits of x, which is not 0. */
+#ifdef FM_MSVC
+static inline int fm_clz32(uint32_t x)
+{
+    unsigned long highest;
+    _BitScanReverse(&highest, x);
+    return 31 - (int)highest;
+}
+#else
+static inline int fm_clz32(uint32_t x) { return __builtin_clz(x); }
 #endif
 
 /* ---- atomics (all sequentially consistent) -------------------------------- */

@@ -42,13 +42,13 @@ static const char built[] = "avx512 avx2 sse2";
 #include "variant.h"
 #undef FM_ISA
 static const char built[] = "neon";
-#define CALL(isa, name, ...) PRECISION(neon, name, __VA_ARGS__)
+#define CALL(isa, name, ...) ((void)(isa), PRECISION(neon, name, __VA_ARGS__))
 #else
 #define FM_ISA generic
 #include "variant.h"
 #undef FM_ISA
 static const char built[] = "generic";
-#define CALL(isa, name, ...) PRECISION(generic, name, __VA_ARGS__)
+#define CALL(isa, name, ...) ((void)(isa), PRECISION(generic, name, __VA_ARGS__))
 #endif
 
 #define PRECISION(isa, name, ...)                                                      \

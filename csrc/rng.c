@@ -1,6 +1,7 @@
 /* numpy's RandomState shuffle, reproduced so that epochs can be shuffled in
  * C and still draw exactly what scikit-learn draws: the MT19937 generator,
  * bounded integers by masked rejection, and Fisher-Yates from the end. */
+#include "compat.h"
 #include "fastmlp.h"
 
 #define MT_N 624
@@ -40,12 +41,7 @@ static uint32_t bounded(fm_mt19937 *s, uint32_t max)
 {
     if (max == 0) return 0;
     /* all ones up to max's highest set bit */
-#if defined(__GNUC__)
-    const uint32_t mask = 0xffffffffu >> __builtin_clz(max);
-#else
-    uint32_t mask = max;
-    for (int shift = 1; shift < 32; shift *= 2) mask |= mask >> shift;
-#endif
+    const uint32_t mask = 0xffffffffu >> fm_clz32(max);
     uint32_t v;
     while ((v = mt_next32(s) & mask) > max) {
     }
