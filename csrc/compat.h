@@ -107,11 +107,13 @@ static inline int fm_clz32(uint32_t x) { return __builtin_clz(x); }
 
 #ifdef FM_MSVC
 /* x64: an aligned load after stores that are all interlocked (full
- * barriers) is sequentially consistent; ARM64: a load-acquire. */
+ * barriers) is sequentially consistent; ARM64: a load, then a barrier. */
 static inline int64_t fm_atomic_load(volatile int64_t *p)
 {
 #ifdef FM_AARCH64
-    return (int64_t)__ldar64((volatile unsigned __int64 *)p);
+    const int64_t v = __iso_volatile_load64((const volatile __int64 *)p);
+    __dmb(_ARM64_BARRIER_ISH);
+    return v;
 #else
     const int64_t v = *p;
     _ReadWriteBarrier();

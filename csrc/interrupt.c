@@ -14,10 +14,15 @@
 #include "compat.h"
 #include "fastmlp.h"
 
-/* Written by the handler, so of sig_atomic_t, which is int wherever the
- * engine builds (the flag is handed out as an int). */
+#ifdef _WIN32
+/* written by the console handler, which Windows runs on a thread of its own */
+static volatile int seen;
+#else
+/* written by the signal handler, so of sig_atomic_t, which is int wherever
+ * the engine builds (the flag is handed out as an int) */
 typedef char fm_sig_atomic_is_int[sizeof(sig_atomic_t) == sizeof(int) ? 1 : -1];
 static volatile sig_atomic_t seen;
+#endif
 static int caught;
 
 const volatile int *fm_interrupt_flag(void) { return (const volatile int *)&seen; }

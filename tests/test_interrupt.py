@@ -97,6 +97,9 @@ def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # a child that never gets as far as printing is killed, not waited for
+    watchdog = threading.Timer(300, child.kill)
+    watchdog.start()
     try:
         assert child.stdout.readline().strip() == "fitting"
         if params.get("verbose"):
@@ -108,6 +111,7 @@ def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
         child.send_signal(signal.SIGINT)
         out, err = child.communicate(timeout=120)
     finally:
+        watchdog.cancel()
         child.kill()
     assert child.returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
