@@ -9,8 +9,8 @@
  *
  * Large products run through a packed, cache-blocked GEMM: C is cut into
  * MR x NR tiles that a register-blocked micro-kernel computes (AVX-512,
- * AVX2 + FMA, NEON or portable C: the one of the instruction set this file
- * is compiled for, see real.h); bias,
+ * AVX2 + FMA, SSE2, NEON or portable C: the one of the instruction set
+ * this file is compiled for, see real.h); bias,
  * activation and derivative are applied to each tile after its last K block,
  * while it is still in cache. Small products take the direct `_naive` loops,
  * which are also the reference the tests hold the fast path to.
@@ -24,7 +24,7 @@
 
 #include "common.h"
 
-#if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)
+#if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2) || defined(FM_ISA_SSE2)
 #include <immintrin.h>
 #elif defined(FM_ISA_NEON)
 #include "kernels_neon.h"
@@ -41,11 +41,9 @@
  * would cost more than it saves; threads join above FM_PARALLEL_MIN_WORK. */
 #define FM_PACKED_MIN_WORK 4096
 #define FM_PACKED_MIN_ROWS 16
-/* Batches of fewer than FM_SMALL_ROWS rows through layers with at most
- * FM_SMALL_WEIGHTS weights skip packing altogether: the weights stay in
- * cache and packing them costs more than it saves; more rows repay it. */
+/* A B operand (the weights, going forward) of at most this many elements
+ * stays in cache: the packed GEMM reads it where it lies. */
 #define FM_SMALL_WEIGHTS 16384
-#define FM_SMALL_ROWS 128
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -263,28 +261,30 @@ void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
 }
 
 /* ---- micro-kernels ---------------------------------------------------------
- * acc[MR x NR] = sum_{p < kc} a[p MR + r] b[p NR + c] from zero, in ascending
- * p; then the tile t (leading dimension ldt) becomes acc, or t + acc. */
+ * acc[MR x NR] = sum_{p < kc} a[p MR + r] b[p ldb + c] from zero, in ascending
+ * p; then the tile t (leading dimension ldt) becomes acc, or t + acc. b is a
+ * packed panel (ldb = NR) or B itself (ldb its row stride). */
 
-typedef void (*micro_kernel)(int64_t kc, const real *a, const real *b, real *t, int64_t ldt,
-                             int add);
+typedef void (*micro_kernel)(int64_t kc, const real *a, const real *b, int64_t ldb, real *t,
+                             int64_t ldt, int add);
 
 typedef struct {
     int mr, nr;
     micro_kernel run;
 } kernel_shape;
 
-#if !defined(FM_ISA_AVX512) && !defined(FM_ISA_AVX2) && !defined(FM_ISA_NEON)
+#if !defined(FM_ISA_AVX512) && !defined(FM_ISA_AVX2) && !defined(FM_ISA_SSE2) && \
+    !defined(FM_ISA_NEON)
 #define GENERIC_MR 4
 #define GENERIC_NR 16
 
 static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM_RESTRICT b,
-                                  real *FM_RESTRICT t, int64_t ldt, int add)
+                           int64_t ldb, real *FM_RESTRICT t, int64_t ldt, int add)
 {
     real acc[GENERIC_MR][GENERIC_NR];
     memset(acc, 0, sizeof acc);
     for (int64_t p = 0; p < kc; p++) {
-        const real *bp = b + p * GENERIC_NR;
+        const real *bp = b + p * ldb;
         for (int r = 0; r < GENERIC_MR; r++) {
             const real ar = a[p * GENERIC_MR + r];
             for (int c = 0; c < GENERIC_NR; c++) acc[r][c] = fm_madd(ar, bp[c], acc[r][c]);
@@ -300,14 +300,13 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
 #if defined(FM_ISA_AVX512)
 #ifdef FM_REAL_F32
 /* AVX-512, float: 12 rows x 32 columns in 24 zmm accumulators. */
-static void kernel_avx512(int64_t kc, const float *a,
-                                                             const float *b, float *t,
-                                                             int64_t ldt, int add)
+static void kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb,
+                          float *t, int64_t ldt, int add)
 {
     __m512 c[12][2];
     for (int r = 0; r < 12; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_loadu_ps(b + p * 32), b1 = _mm512_loadu_ps(b + p * 32 + 16);
+        const __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
         for (int r = 0; r < 12; r++) {
             const __m512 ar = _mm512_set1_ps(a[p * 12 + r]);
             c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
@@ -324,14 +323,13 @@ static void kernel_avx512(int64_t kc, const float *a,
 #define KERNEL_NR 32
 #else
 /* AVX-512, double: 8 rows x 16 columns in 16 zmm accumulators. */
-static void kernel_avx512(int64_t kc, const double *a,
-                                                             const double *b, double *t,
-                                                             int64_t ldt, int add)
+static void kernel_avx512(int64_t kc, const double *a, const double *b, int64_t ldb,
+                          double *t, int64_t ldt, int add)
 {
     __m512d c[8][2];
     for (int r = 0; r < 8; r++) c[r][0] = c[r][1] = _mm512_setzero_pd();
     for (int64_t p = 0; p < kc; p++) {
-        const __m512d b0 = _mm512_loadu_pd(b + p * 16), b1 = _mm512_loadu_pd(b + p * 16 + 8);
+        const __m512d b0 = _mm512_loadu_pd(b + p * ldb), b1 = _mm512_loadu_pd(b + p * ldb + 8);
         for (int r = 0; r < 8; r++) {
             const __m512d ar = _mm512_set1_pd(a[p * 8 + r]);
             c[r][0] = _mm512_fmadd_pd(ar, b0, c[r][0]);
@@ -351,14 +349,13 @@ static void kernel_avx512(int64_t kc, const double *a,
 #elif defined(FM_ISA_AVX2)
 #ifdef FM_REAL_F32
 /* AVX2 + FMA, float: 6 rows x 16 columns in 12 ymm accumulators. */
-static void kernel_avx2(int64_t kc, const float *a,
-                                                            const float *b, float *t,
-                                                            int64_t ldt, int add)
+static void kernel_avx2(int64_t kc, const float *a, const float *b, int64_t ldb,
+                          float *t, int64_t ldt, int add)
 {
     __m256 c[6][2];
     for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
     for (int64_t p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_loadu_ps(b + p * 16), b1 = _mm256_loadu_ps(b + p * 16 + 8);
+        const __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);
         for (int r = 0; r < 6; r++) {
             const __m256 ar = _mm256_set1_ps(a[p * 6 + r]);
             c[r][0] = _mm256_fmadd_ps(ar, b0, c[r][0]);
@@ -375,14 +372,13 @@ static void kernel_avx2(int64_t kc, const float *a,
 #define KERNEL_NR 16
 #else
 /* AVX2 + FMA, double: 6 rows x 8 columns in 12 ymm accumulators. */
-static void kernel_avx2(int64_t kc, const double *a,
-                                                            const double *b, double *t,
-                                                            int64_t ldt, int add)
+static void kernel_avx2(int64_t kc, const double *a, const double *b, int64_t ldb,
+                          double *t, int64_t ldt, int add)
 {
     __m256d c[6][2];
     for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_pd();
     for (int64_t p = 0; p < kc; p++) {
-        const __m256d b0 = _mm256_loadu_pd(b + p * 8), b1 = _mm256_loadu_pd(b + p * 8 + 4);
+        const __m256d b0 = _mm256_loadu_pd(b + p * ldb), b1 = _mm256_loadu_pd(b + p * ldb + 4);
         for (int r = 0; r < 6; r++) {
             const __m256d ar = _mm256_set1_pd(a[p * 6 + r]);
             c[r][0] = _mm256_fmadd_pd(ar, b0, c[r][0]);
@@ -399,6 +395,55 @@ static void kernel_avx2(int64_t kc, const double *a,
 #define KERNEL_NR 8
 #endif
 #define KERNEL kernel_avx2
+#elif defined(FM_ISA_SSE2)
+/* SSE2 (every x86-64), without fused multiply-adds: 6 rows x 2 vectors in
+ * 12 of the 16 xmm registers. */
+#ifdef FM_REAL_F32
+static void kernel_sse2(int64_t kc, const float *a, const float *b, int64_t ldb, float *t,
+                        int64_t ldt, int add)
+{
+    __m128 c[6][2];
+    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm_setzero_ps();
+    for (int64_t p = 0; p < kc; p++) {
+        const __m128 b0 = _mm_loadu_ps(b + p * ldb), b1 = _mm_loadu_ps(b + p * ldb + 4);
+        for (int r = 0; r < 6; r++) {
+            const __m128 ar = _mm_set1_ps(a[p * 6 + r]);
+            c[r][0] = _mm_add_ps(_mm_mul_ps(ar, b0), c[r][0]);
+            c[r][1] = _mm_add_ps(_mm_mul_ps(ar, b1), c[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++) {
+            float *dst = t + r * ldt + 4 * h;
+            _mm_storeu_ps(dst, add ? _mm_add_ps(_mm_loadu_ps(dst), c[r][h]) : c[r][h]);
+        }
+}
+#define KERNEL_MR 6
+#define KERNEL_NR 8
+#else
+static void kernel_sse2(int64_t kc, const double *a, const double *b, int64_t ldb, double *t,
+                        int64_t ldt, int add)
+{
+    __m128d c[6][2];
+    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm_setzero_pd();
+    for (int64_t p = 0; p < kc; p++) {
+        const __m128d b0 = _mm_loadu_pd(b + p * ldb), b1 = _mm_loadu_pd(b + p * ldb + 2);
+        for (int r = 0; r < 6; r++) {
+            const __m128d ar = _mm_set1_pd(a[p * 6 + r]);
+            c[r][0] = _mm_add_pd(_mm_mul_pd(ar, b0), c[r][0]);
+            c[r][1] = _mm_add_pd(_mm_mul_pd(ar, b1), c[r][1]);
+        }
+    }
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++) {
+            double *dst = t + r * ldt + 2 * h;
+            _mm_storeu_pd(dst, add ? _mm_add_pd(_mm_loadu_pd(dst), c[r][h]) : c[r][h]);
+        }
+}
+#define KERNEL_MR 6
+#define KERNEL_NR 4
+#endif
+#define KERNEL kernel_sse2
 #elif defined(FM_ISA_NEON)
 #ifdef FM_REAL_F32
 #define KERNEL fm_kernel_neon_f32
@@ -555,9 +600,12 @@ static void epilogue(const gemm_args *g, int64_t i0, int64_t mr, int64_t j0, int
     }
 }
 
-/* Rows [m0, m1) x columns [n0, n1) of C, with this thread's pack buffers. */
-static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, int64_t m0,
-                       int64_t m1, int64_t n0, int64_t n1)
+/* Rows [m0, m1) x columns [n0, n1) of C, with this thread's pack buffers.
+ * With b_in_place, the micro-kernel reads B's full panels where B lies (a
+ * small B stays in cache, and packing it would cost more than it saves);
+ * only a last, partial panel is packed, zero-padded. */
+static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, int b_in_place,
+                       int64_t m0, int64_t m1, int64_t n0, int64_t n1)
 {
     real *pa = pack, *pb = pack + MC * KC;
     real tile[MR_MAX * NR_MAX];
@@ -566,23 +614,29 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
      * not 3 x 256 + 16, whose short block would cost as much as a long one) */
     const int64_t kstep = ceil_div(g->k, ceil_div(g->k, KC));
     for (int64_t jc = n0; jc < n1; jc += NC) {
-        const int64_t nc = fm_min64(NC, n1 - jc);
+        const int64_t nc = fm_min64(NC, n1 - jc), full = nc / nr * nr;
         for (int64_t pc = 0; pc < g->k; pc += kstep) {
             const int64_t kc = fm_min64(kstep, g->k - pc);
             const int add = g->accumulate || pc > 0, last = pc + kc == g->k;
-            pack_b(pb, g, pc, kc, jc, nc, nr);
+            if (!b_in_place)
+                pack_b(pb, g, pc, kc, jc, nc, nr);
+            else if (full < nc)
+                pack_b(pb + full * kc, g, pc, kc, jc + full, nc - full, nr);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fm_min64(MC, m1 - ic);
                 pack_a(pa, g, ic, mc, pc, kc, mr);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int64_t nn = fm_min64(nr, nc - jr);
+                    const int direct = b_in_place && jr < full;
+                    const real *b = direct ? g->b + pc * g->ldb + jc + jr : pb + jr * kc;
+                    const int64_t ldb = direct ? g->ldb : nr;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const int64_t mm = fm_min64(mr, mc - ir);
                         real *c = g->c + (ic + ir) * g->ldc + jc + jr;
                         if (mm == mr && nn == nr) {
-                            ks->run(kc, pa + ir * kc, pb + jr * kc, c, g->ldc, add);
+                            ks->run(kc, pa + ir * kc, b, ldb, c, g->ldc, add);
                         } else {
-                            ks->run(kc, pa + ir * kc, pb + jr * kc, tile, nr, 0);
+                            ks->run(kc, pa + ir * kc, b, ldb, tile, nr, 0);
                             for (int64_t r = 0; r < mm; r++)
                                 for (int64_t j = 0; j < nn; j++)
                                     c[r * g->ldc + j] = add ? c[r * g->ldc + j] + tile[r * nr + j]
@@ -600,7 +654,7 @@ typedef struct {
     const gemm_args *g;
     real *pack;
     int64_t panels, n_tasks;
-    int by_cols;
+    int by_cols, b_in_place;
 } gemm_split;
 
 /* Task `task` of n_tasks: an equal share of whole panels of C's columns
@@ -612,9 +666,11 @@ static void gemm_task(void *ctx, int64_t task, int tid)
     const int64_t first = s->panels * task / s->n_tasks, end = s->panels * (task + 1) / s->n_tasks;
     real *mine = s->pack + (int64_t)tid * fm_pack_elems();
     if (s->by_cols)
-        gemm_block(g, &chosen, mine, 0, g->m, first * chosen.nr, fm_min64(end * chosen.nr, g->n));
+        gemm_block(g, &chosen, mine, s->b_in_place, 0, g->m, first * chosen.nr,
+                   fm_min64(end * chosen.nr, g->n));
     else
-        gemm_block(g, &chosen, mine, first * chosen.mr, fm_min64(end * chosen.mr, g->m), 0, g->n);
+        gemm_block(g, &chosen, mine, s->b_in_place, first * chosen.mr,
+                   fm_min64(end * chosen.mr, g->m), 0, g->n);
 }
 
 /* A packed element costs about this many multiply-adds (a load and a store
@@ -633,10 +689,12 @@ static int64_t share_cost(int64_t len, int64_t other, int64_t k, int64_t panels,
 }
 
 /* Split C in whole tiles, one share per thread, along the side whose
- * largest share costs least. */
+ * largest share costs least. A B of at most FM_SMALL_WEIGHTS elements,
+ * row-major, is read where it lies. */
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
+    const int b_in_place = !g->b_trans && g->k * g->n <= FM_SMALL_WEIGHTS;
     const int64_t col_panels = ceil_div(g->n, chosen.nr), row_panels = ceil_div(g->m, chosen.mr);
     const int nth = thread_count(n_threads, g->m * g->n * g->k,
                                  col_panels > row_panels ? col_panels : row_panels);
@@ -645,7 +703,7 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
                        share_cost(g->m, g->n, g->k, row_panels, chosen.mr, nth);
     const int64_t panels = by_cols ? col_panels : row_panels;
     const int used = (int)fm_min64(nth, panels);
-    gemm_split s = {g, pack, panels, used, by_cols};
+    gemm_split s = {g, pack, panels, used, by_cols, b_in_place};
     fm_parallel_for(used, used, gemm_task, &s);
 }
 
@@ -685,11 +743,10 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
 {
     if (n_out < FM_NARROW && (n < FM_PACKED_MIN_ROWS || n_in * n_out <= FM_SMALL_WEIGHTS)) {
         forward_narrow(Y, X, rows, W, b, n, n_in, n_out);
-    } else if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS ||
-               (n_in * n_out <= FM_SMALL_WEIGHTS && n < FM_SMALL_ROWS)) {
-        /* few rows, or weights small enough to stay in cache: the weights
-         * stream past once per four rows, unpacked, split over threads by
-         * blocks of columns or groups of rows (small_forward_part) */
+    } else if (n * n_in * n_out < FM_PACKED_MIN_WORK || n < FM_PACKED_MIN_ROWS) {
+        /* few rows: the weights stream past once per four rows, unpacked,
+         * split over threads by blocks of columns or groups of rows
+         * (small_forward_task) */
         small_forward f = {Y, X, W, b, rows, n, n_in, n_out, ceil_div(n_out, FM_COLS_1), 1};
         /* with few rows the weights' trip from memory dominates: count each
          * weight as several multiply-adds when deciding on threads */

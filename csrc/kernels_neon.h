@@ -1,9 +1,10 @@
 /* NEON micro-kernels for aarch64, float and double.
  *
- *   acc [MR x NR] = sum_{p < kc} a[p MR + r] b[p NR + c], from zero, ascending p
+ *   acc [MR x NR] = sum_{p < kc} a[p MR + r] b[p ldb + c], from zero, ascending p
  *   t   [MR x NR, leading dimension ldt] = acc, or t + acc when add
  *
- * a is an MR-row panel and b an NR-column panel, both packed p-major. Every
+ * a is an MR-row panel packed p-major, b an NR-column panel packed p-major
+ * (ldb = NR) or NR columns of a row-major matrix (ldb its row stride). Every
  * element takes one fused multiply-add per p in ascending p and then one
  * add into t: bit for bit the scalar loop acc = fma(a, b, acc) followed by
  * t = add ? t + acc : acc, like the x86 kernels, so results do not depend
@@ -68,8 +69,8 @@ static inline void fm_neon_store_f64(double *dst, float64x2_t v, int add)
     c##R##_0 = vfmaq_laneq_f32(c##R##_0, b0, A, L); \
     c##R##_1 = vfmaq_laneq_f32(c##R##_1, b1, A, L);
 
-static inline void fm_kernel_neon_f32(int64_t kc, const float *a, const float *b, float *t,
-                                      int64_t ldt, int add)
+static inline void fm_kernel_neon_f32(int64_t kc, const float *a, const float *b, int64_t ldb,
+                                      float *t, int64_t ldt, int add)
 {
     const float32x4_t z = vdupq_n_f32(0.0f);
     float32x4_t c0_0 = z, c0_1 = z, c1_0 = z, c1_1 = z, c2_0 = z, c2_1 = z;
@@ -92,7 +93,7 @@ static inline void fm_kernel_neon_f32(int64_t kc, const float *a, const float *b
         FM_NEON_FMA_F32(10, a2, 2)
         FM_NEON_FMA_F32(11, a2, 3)
         a += FM_NEON_F32_MR;
-        b += FM_NEON_F32_NR;
+        b += ldb;
     }
     fm_neon_store_f32(t, c0_0, add);
     fm_neon_store_f32(t + 4, c0_1, add);
@@ -127,8 +128,8 @@ static inline void fm_kernel_neon_f32(int64_t kc, const float *a, const float *b
     c##R##_2 = vfmaq_laneq_f64(c##R##_2, b2, A, L); \
     c##R##_3 = vfmaq_laneq_f64(c##R##_3, b3, A, L);
 
-static inline void fm_kernel_neon_f64(int64_t kc, const double *a, const double *b, double *t,
-                                      int64_t ldt, int add)
+static inline void fm_kernel_neon_f64(int64_t kc, const double *a, const double *b,
+                                      int64_t ldb, double *t, int64_t ldt, int add)
 {
     const float64x2_t z = vdupq_n_f64(0.0);
     float64x2_t c0_0 = z, c0_1 = z, c0_2 = z, c0_3 = z, c1_0 = z, c1_1 = z, c1_2 = z, c1_3 = z;
@@ -145,7 +146,7 @@ static inline void fm_kernel_neon_f64(int64_t kc, const double *a, const double 
         FM_NEON_FMA_F64(4, a2, 0)
         FM_NEON_FMA_F64(5, a2, 1)
         a += FM_NEON_F64_MR;
-        b += FM_NEON_F64_NR;
+        b += ldb;
     }
     fm_neon_store_f64(t, c0_0, add);
     fm_neon_store_f64(t + 2, c0_1, add);

@@ -58,7 +58,9 @@ static double uniform(void) { return (double)(next_u64() >> 11) * 0x1p-52 - 1.0;
         const int64_t ldt = (NR) + EXTRA_COLS;                                              \
         /* one element more than needed, used as offset so nothing is 16-byte aligned */    \
         T *a_buf = malloc((size_t)(kc * (MR) + 1) * sizeof(T));                             \
-        T *b_buf = malloc((size_t)(kc * (NR) + 1) * sizeof(T));                             \
+        /* b packed (ldb = NR) or read in place from a wider matrix */                    \
+        const int64_t ldb = (NR) + (kc % 2 ? 5 : 0);                                         \
+        T *b_buf = malloc((size_t)(kc * ldb + 1) * sizeof(T));                              \
         T *t_buf = malloc((size_t)((MR) * ldt + 1) * sizeof(T));                            \
         T *before = malloc((size_t)((MR) * ldt) * sizeof(T));                               \
         if (!a_buf || !b_buf || !t_buf || !before) {                                        \
@@ -67,22 +69,22 @@ static double uniform(void) { return (double)(next_u64() >> 11) * 0x1p-52 - 1.0;
         }                                                                                   \
         T *a = a_buf + 1, *b = b_buf + 1, *t = t_buf + 1;                                   \
         for (int64_t i = 0; i < kc * (MR); i++) a[i] = (T)uniform();                        \
-        for (int64_t i = 0; i < kc * (NR); i++)                                             \
+        for (int64_t i = 0; i < kc * ldb; i++)                                              \
             b[i] = zeros ? (next_u64() >> 63 ? (T)-0.0 : (T)0.0) : (T)uniform();            \
         for (int64_t i = 0; i < (MR) * ldt; i++) t[i] = before[i] = (T)uniform();           \
-        KERNEL(kc, a, b, t, ldt, add);                                                      \
+        KERNEL(kc, a, b, ldb, t, ldt, add);                                                 \
         int bad = 0;                                                                        \
         for (int r = 0; r < (MR); r++) {                                                    \
             for (int c = 0; c < (NR); c++) {                                                \
                 T acc = 0, up = 0, down = 0;                                                \
                 for (int64_t p = 0; p < kc; p++) {                                          \
-                    acc = FMA(a[p * (MR) + r], b[p * (NR) + c], acc);                       \
+                    acc = FMA(a[p * (MR) + r], b[p * ldb + c], acc);                        \
                     /* volatile: the product is rounded before the add */                   \
-                    volatile T prod = a[p * (MR) + r] * b[p * (NR) + c];                    \
+                    volatile T prod = a[p * (MR) + r] * b[p * ldb + c];                     \
                     up = prod + up;                                                         \
                 }                                                                           \
                 for (int64_t p = kc - 1; p >= 0; p--)                                       \
-                    down = FMA(a[p * (MR) + r], b[p * (NR) + c], down);                     \
+                    down = FMA(a[p * (MR) + r], b[p * ldb + c], down);                      \
                 const T old = before[r * ldt + c];                                          \
                 const T want = add ? old + acc : acc;                                       \
                 const T got = t[r * ldt + c];                                               \
