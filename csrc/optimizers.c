@@ -36,14 +36,17 @@ typedef struct {
     int norm_pass;        /* the chunk sums are of the squared gradient */
 } step_args;
 
-/* Elements [i0, i1), all weights (weights = 1) or all biases. */
+/* Elements [i0, i1), all weights (weights = 1) or all biases. Every
+ * setting is read into a local first: a store through p, m or v could
+ * otherwise change it as far as some compilers can tell, and they would not
+ * vectorise the loops. */
 static double grad_sumsq(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
     const real *FM_RESTRICT p = a->p, *FM_RESTRICT g = a->g;
-    const real alpha = weights ? a->alpha : 0;
+    const real alpha = weights ? a->alpha : 0, S = a->S;
     double s = 0;
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / a->S;
+        const real grad = (g[i] + alpha * p[i]) / S;
         s += (double)grad * (double)grad;
     }
     return s;
@@ -54,10 +57,10 @@ static void sgd_span(const step_args *a, int64_t i0, int64_t i1, int weights)
     real *FM_RESTRICT p = a->p, *FM_RESTRICT v = a->s1;
     const real *FM_RESTRICT g = a->g;
     const real lr = (real)a->lr, mu = (real)a->opt->momentum;
-    const real alpha = weights ? a->alpha : 0;
+    const real alpha = weights ? a->alpha : 0, S = a->S, scale = a->scale;
     const int nesterov = a->opt->nesterov;
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
+        const real grad = (g[i] + alpha * p[i]) / S * scale;
         v[i] = mu * v[i] - lr * grad;
         p[i] += nesterov ? mu * v[i] - lr * grad : v[i];
     }
@@ -71,12 +74,12 @@ static void adam_span(const step_args *a, int64_t i0, int64_t i1, int weights)
     const fm_optimizer *o = a->opt;
     const real b1 = (real)o->beta_1, c1 = (real)(1 - o->beta_1);
     const real b2 = (real)o->beta_2, c2 = (real)(1 - o->beta_2), eps = (real)o->epsilon;
-    const real alpha = weights ? a->alpha : 0, lr = (real)a->lr;
+    const real alpha = weights ? a->alpha : 0, lr = (real)a->lr, S = a->S, scale = a->scale;
     const real keep = (real)(weights && o->solver == FM_ADAMW
                                  ? 1 - o->learning_rate * o->weight_decay
                                  : 1);
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
+        const real grad = (g[i] + alpha * p[i]) / S * scale;
         m[i] = b1 * m[i] + c1 * grad;
         v[i] = b2 * v[i] + c2 * (grad * grad);
         p[i] = keep * p[i] - lr * m[i] / (fm_sqrt(v[i]) + eps);
@@ -90,9 +93,9 @@ static void rprop_span(const step_args *a, int64_t i0, int64_t i1, int weights)
 {
     real *FM_RESTRICT p = a->p, *FM_RESTRICT prev = a->s1, *FM_RESTRICT step = a->s2;
     const real *FM_RESTRICT g = a->g;
-    const real alpha = weights ? a->alpha : 0;
+    const real alpha = weights ? a->alpha : 0, S = a->S, scale = a->scale;
     for (int64_t i = i0; i < i1; i++) {
-        real grad = (g[i] + alpha * p[i]) / a->S * a->scale;
+        real grad = (g[i] + alpha * p[i]) / S * scale;
         const real agree = prev[i] * grad;
         if (agree > 0) {
             step[i] = fm_fmin(step[i] * (real)1.2, (real)50);
