@@ -335,37 +335,42 @@ def machine():
     return f"{model}, {os.cpu_count()} cores"
 
 
-def run(quick=False, repeats=None, with_torch=True, memory=True):
+def start_results(quick, repeats, use_torch=False):
+    """The results' header (machine, date, versions, sizes, repeats), once
+    the one-time costs (imports, thread pools) have been paid."""
     import sklearn
 
     import fastmlp
 
-    repeats = repeats or (1 if quick else 3)
     # fits are cut at a fixed number of epochs on purpose
     warnings.filterwarnings("ignore", category=UserWarning)
-    use_torch = with_torch and torch_available()
     results = {
         "machine": machine(),
         "date": datetime.date.today().isoformat(),
         "versions": {"fastmlp": fastmlp.__version__, "scikit-learn": sklearn.__version__},
         "quick": quick,
-        "repeats": repeats,
-        "gemm_peak_gflops": {"float32": gemm_peak_gflops(np.float32),
-                             "float64": gemm_peak_gflops(np.float64)},
+        "repeats": repeats or (1 if quick else 3),
         "rows": [],
     }
     if use_torch:
         import torch
 
         results["versions"]["PyTorch"] = torch.__version__
-
-    # one-time costs (imports, thread pools) are paid before any timing
     tiny = Workload("warm-up", "", 64, 4, "binary", (4,), 1, 16)
     Xw, yw = make_data(tiny)
     fastmlp_fit(tiny, Xw, yw)
     sklearn_fit(tiny, Xw, yw)
     if use_torch:
         torch_fit(tiny, Xw, yw, 1)
+    return results
+
+
+def run(quick=False, repeats=None, with_torch=True, memory=True):
+    use_torch = with_torch and torch_available()
+    results = start_results(quick, repeats, use_torch)
+    results["gemm_peak_gflops"] = {"float32": gemm_peak_gflops(np.float32),
+                                   "float64": gemm_peak_gflops(np.float64)}
+    repeats = results["repeats"]
 
     for base in WORKLOADS:
         w = scaled(base, quick)
@@ -492,24 +497,8 @@ def run_under_load(quick=False, repeats=None, loads=(0, 1)):
     """W1, W2, W3 with fastmlp's default threads, one thread and
     scikit-learn, beside k busy processes for each k in loads; and a
     GridSearchCV(n_jobs=2) with the default threads and with one."""
-    import sklearn
-
-    import fastmlp
-
-    repeats = repeats or (1 if quick else 3)
-    warnings.filterwarnings("ignore", category=UserWarning)
-    results = {
-        "machine": machine(),
-        "date": datetime.date.today().isoformat(),
-        "versions": {"fastmlp": fastmlp.__version__, "scikit-learn": sklearn.__version__},
-        "quick": quick,
-        "repeats": repeats,
-        "rows": [],
-    }
-    tiny = Workload("warm-up", "", 64, 4, "binary", (4,), 1, 16)
-    Xw, yw = make_data(tiny)
-    fastmlp_fit(tiny, Xw, yw)
-    sklearn_fit(tiny, Xw, yw)
+    results = start_results(quick, repeats)
+    repeats = results["repeats"]
     grid_w = scaled(WORKLOADS[2], True)
     Xg, yg = make_data(grid_w)
     grid_search(Xg, yg, grid_w, 1)  # starts the worker processes

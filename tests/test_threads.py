@@ -53,25 +53,28 @@ def test_bit_identical_for_sparse_input():
         assert np.array_equal(u, v)
 
 
-def test_concurrent_fits_in_python_threads_match_serial_fits():
-    Xr = X[:, :20]
-    target = X[:, 20]
-
-    def make(seed):
-        return MLPRegressor(hidden_layer_sizes=(64,), max_iter=5, random_state=seed, n_threads=1)
-
-    serial = []
+def fits_alone_and_at_once(make, seeds, X, y):
+    """Models make(seed) fitted one after the other, and fitted all at once
+    in Python threads; asserts both give the same weights."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        serial = [make(seed).fit(Xr, target) for seed in range(4)]
-        concurrent = [make(seed) for seed in range(4)]
-        threads = [threading.Thread(target=m.fit, args=(Xr, target)) for m in concurrent]
+        serial = [make(seed).fit(X, y) for seed in seeds]
+        concurrent = [make(seed) for seed in seeds]
+        threads = [threading.Thread(target=m.fit, args=(X, y)) for m in concurrent]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
     for a, b in zip(serial, concurrent):
-        assert np.array_equal(a.coefs_[0], b.coefs_[0])
+        for u, v in zip(a.coefs_, b.coefs_):
+            assert np.array_equal(u, v)
+
+
+def test_concurrent_fits_in_python_threads_match_serial_fits():
+    def make(seed):
+        return MLPRegressor(hidden_layer_sizes=(64,), max_iter=5, random_state=seed, n_threads=1)
+
+    fits_alone_and_at_once(make, range(4), X[:, :20], X[:, 20])
 
 
 def test_n_threads_resolution():
@@ -116,24 +119,11 @@ def test_bit_identical_when_threads_lose_their_cores():
 
 
 def test_many_concurrent_fits_on_more_threads_than_cores():
-    Xr, target = X[:400, :30], X[:400, 30]
-
     def make(seed):
         return MLPRegressor(hidden_layer_sizes=(96, 64), batch_size=200, max_iter=3,
                             random_state=seed, n_threads=3)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        serial = [make(seed).fit(Xr, target) for seed in range(6)]
-        concurrent = [make(seed) for seed in range(6)]
-        threads = [threading.Thread(target=m.fit, args=(Xr, target)) for m in concurrent]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    for a, b in zip(serial, concurrent):
-        for u, v in zip(a.coefs_, b.coefs_):
-            assert np.array_equal(u, v)
+    fits_alone_and_at_once(make, range(6), X[:400, :30], X[:400, 30])
 
 
 def test_omp_num_threads_caps_the_default(monkeypatch):
