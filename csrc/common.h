@@ -70,6 +70,11 @@ int fm_is_canonical(int32_t loss, int32_t out_activation);
 int fm_needs_preactivation(int32_t activation);
 /* 1 when hidden layer `layer` (1 .. n_layers - 1) has a dropout rate. */
 int fm_dropout(const fm_net *net, int64_t layer);
+/* 0 when no loop of a pass of `rows` rows through net can use a second
+ * thread (every product, and the optimizer's step, below the sizes where
+ * the kernels start one; see the kernels' thread counts): a tuner then has
+ * nothing to time. */
+int fm_may_use_threads(const fm_net *net, int64_t rows);
 /* bytes rounded up to a 64-byte boundary */
 int64_t fm_buffer_bytes(int64_t bytes);
 /* Workspace bytes of layer `layer` (1 .. n_layers) for `rows` samples: its

@@ -104,6 +104,16 @@ int64_t fm_pack_bytes(fm_dtype dtype, int n_threads)
     return bytes;
 }
 
+int fm_may_use_threads(const fm_net *net, int64_t rows)
+{
+    if (fm_n_params(net) > 2 * FM_STEP_CHUNK) return 1;
+    /* rows x n_in x n_out x 8 >= FM_PARALLEL_MIN_WORK, without overflow */
+    const int64_t least = FM_PARALLEL_MIN_WORK / 8 / (rows > 0 ? rows : 1);
+    for (int64_t l = 0; l < net->n_layers; l++)
+        if (net->units[l] * net->units[l + 1] >= least) return 1;
+    return 0;
+}
+
 int64_t fm_buffer_bytes(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 int fm_dropout(const fm_net *net, int64_t layer)

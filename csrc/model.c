@@ -313,6 +313,7 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     const int64_t n_params = fm_n_params(net);
     const int64_t n_state = (opt->solver == FM_SGD ? 1 : 2) * n_params;
+    if (!fm_may_use_threads(net, chunk)) tuner = NULL;
     fm_scope scope;
     fm_scope_begin(&scope, n_threads);
     fm_status status = FM_OK;
@@ -365,6 +366,7 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
     const int64_t n = data->n_samples;
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     double wloss = 0, S = 0;
+    if (!fm_may_use_threads(net, chunk)) tuner = NULL;
     fm_scope scope;
     fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
@@ -423,6 +425,7 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     const int64_t K = net->units[net->n_layers], n_in = net->units[0];
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     fm_status status = FM_OK;
+    if (!fm_may_use_threads(net, chunk)) tuner = NULL;
     fm_scope scope;
     fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
