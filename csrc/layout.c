@@ -107,10 +107,15 @@ int64_t fm_pack_bytes(fm_dtype dtype, int n_threads)
 int fm_may_use_threads(const fm_net *net, int64_t rows)
 {
     if (fm_n_params(net) > 2 * FM_STEP_CHUNK) return 1;
-    /* rows x n_in x n_out x 8 >= FM_PARALLEL_MIN_WORK, without overflow */
-    const int64_t least = FM_PARALLEL_MIN_WORK / 8 / (rows > 0 ? rows : 1);
+    if (rows < 1) return 0;
+    /* the products' work as the kernels weigh it (gemm.c: a product of few
+     * rows counts each weight as 8 multiply-adds of up to 16 rows), and the
+     * check of the input for NaN (8 per element), each against
+     * FM_PARALLEL_MIN_WORK, by divisions that cannot overflow */
+    const int64_t weighted = rows > 8 * fm_min64(rows, 16) ? rows : 8 * fm_min64(rows, 16);
+    if (net->units[0] >= FM_PARALLEL_MIN_WORK / 8 / rows) return 1;
     for (int64_t l = 0; l < net->n_layers; l++)
-        if (net->units[l] * net->units[l + 1] >= least) return 1;
+        if (net->units[l] * net->units[l + 1] >= FM_PARALLEL_MIN_WORK / weighted) return 1;
     return 0;
 }
 
