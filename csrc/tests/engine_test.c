@@ -1,6 +1,8 @@
 /* The C API on its own, under every instruction set this CPU runs:
  *   - the worked backpropagation example (shared/WORKED_EXAMPLE.md), one
  *     step then one epoch, in both precisions, to 1e-6;
+ *   - the three dense products through the packed GEMM against the direct
+ *     loops kept as their reference, over shapes around the blocking;
  *   - products and whole training runs bit-identical for 1 and several
  *     threads, with and without the tuner, and two trainings at once on
  *     two threads of the application;
@@ -220,6 +222,87 @@ static void threads_do_not_change_results(fm_dtype dtype)
                                        same(reference.out, second.out, n));
 }
 
+/* ---- the packed GEMM against the direct loops --------------------------------- */
+
+#define MAX_DIM 300
+
+/* largest |a - b| / (1 + |b|) over n elements */
+static double worst(const double *a, const double *b, int64_t n)
+{
+    double w = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs(a[i] - b[i]) / (1 + fabs(b[i]));
+        if (d > w) w = d;
+    }
+    return w;
+}
+
+static double xs[MAX_DIM * MAX_DIM], ws[MAX_DIM * MAX_DIM], bs[MAX_DIM], ys[MAX_DIM * MAX_DIM];
+static double fast[MAX_DIM * MAX_DIM], slow[MAX_DIM * MAX_DIM], fast_b[MAX_DIM], slow_b[MAX_DIM];
+static float xf[MAX_DIM * MAX_DIM], wf[MAX_DIM * MAX_DIM], bf[MAX_DIM], yf[MAX_DIM * MAX_DIM];
+static float outf[MAX_DIM * MAX_DIM], outf_b[MAX_DIM];
+static unsigned char pack[1 << 24];
+
+/* out [count] (double) from the buffer of dtype */
+static void widen(double *out, const void *in, fm_dtype dtype, int64_t count)
+{
+    for (int64_t i = 0; i < count; i++)
+        out[i] = dtype == FM_FLOAT32 ? ((const float *)in)[i] : ((const double *)in)[i];
+}
+
+static void products_match_the_direct_loops(fm_dtype dtype)
+{
+    static const int64_t shapes[][3] = {{16, 5, 8},     {37, 70, 9},    {130, 70, 90},
+                                         {100, 300, 40}, {64, 50, 128},  {200, 33, 260},
+                                         {17, 257, 31},  {96, 128, 64}};
+    const double tol = dtype == FM_FLOAT32 ? 1e-4 : 1e-11;
+    const int f32 = dtype == FM_FLOAT32;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int64_t n = shapes[s][0], n_in = shapes[s][1], n_out = shapes[s][2];
+        for (int64_t i = 0; i < MAX_DIM * MAX_DIM; i++) {
+            xs[i] = uniform();
+            ws[i] = uniform();
+            ys[i] = uniform();
+            xf[i] = (float)xs[i];
+            wf[i] = (float)ws[i];
+            yf[i] = (float)ys[i];
+        }
+        for (int64_t i = 0; i < MAX_DIM; i++) bf[i] = (float)(bs[i] = uniform());
+        void *x = f32 ? (void *)xf : (void *)xs, *w = f32 ? (void *)wf : (void *)ws;
+        void *b = f32 ? (void *)bf : (void *)bs, *dy = f32 ? (void *)yf : (void *)ys;
+        void *out = f32 ? (void *)outf : (void *)fast, *out_b = f32 ? (void *)outf_b : (void *)fast_b;
+        for (int threads = 1; threads <= 3; threads += 2) {
+            /* forward: Y = X W + b */
+            fm_dense_forward_naive(dtype, out, x, NULL, w, b, n, n_in, n_out);
+            widen(slow, out, dtype, n * n_out);
+            fm_dense_forward(dtype, out, x, NULL, w, b, FM_IDENTITY, n, n_in, n_out, pack, threads);
+            widen(fast, out, dtype, n * n_out);
+            check("forward GEMM against the direct loops", worst(fast, slow, n * n_out) < tol);
+            /* backward data: dX = dY W^T */
+            fm_dense_backward_data_naive(dtype, out, dy, w, n, n_in, n_out);
+            widen(slow, out, dtype, n * n_in);
+            fm_dense_backward_data(dtype, out, dy, w, NULL, FM_IDENTITY, n, n_in, n_out, pack,
+                                   threads);
+            widen(fast, out, dtype, n * n_in);
+            check("backward-data GEMM against the direct loops", worst(fast, slow, n * n_in) < tol);
+            /* backward params: dW = X^T dY, db = sum dY (both from zero) */
+            const size_t size = f32 ? sizeof(float) : sizeof(double);
+            memset(out, 0, (size_t)(n_in * n_out) * size);
+            memset(out_b, 0, (size_t)n_out * size);
+            fm_dense_backward_params_naive(dtype, out, out_b, x, NULL, dy, n, n_in, n_out);
+            widen(slow, out, dtype, n_in * n_out);
+            widen(slow_b, out_b, dtype, n_out);
+            memset(out, 0, (size_t)(n_in * n_out) * size);
+            memset(out_b, 0, (size_t)n_out * size);
+            fm_dense_backward_params(dtype, out, out_b, x, NULL, dy, n, n_in, n_out, pack, threads);
+            widen(fast, out, dtype, n_in * n_out);
+            widen(fast_b, out_b, dtype, n_out);
+            check("backward-params GEMM against the direct loops",
+                  worst(fast, slow, n_in * n_out) < tol && worst(fast_b, slow_b, n_out) < tol);
+        }
+    }
+}
+
 /* ---- Ctrl-C ----------------------------------------------------------------------- */
 
 static volatile int previous_seen;
@@ -341,6 +424,8 @@ int main(int argc, char **argv)
         check("switching instruction set", fm_set_isa(isa) == FM_OK);
         const int before = failures;
         worked_example();
+        products_match_the_direct_loops(FM_FLOAT64);
+        products_match_the_direct_loops(FM_FLOAT32);
         threads_do_not_change_results(FM_FLOAT64);
         threads_do_not_change_results(FM_FLOAT32);
         printf("isa %s: kernels %s (float32), %s (float64): %s\n", fm_isa(),
