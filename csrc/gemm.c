@@ -679,13 +679,13 @@ static void gemm_task(void *ctx, int64_t task, int tid)
 
 /* Cost of the largest share when C's side of length `len`, cut in `panels`
  * panels of `width`, is split among nth threads: its multiply-adds, and
- * what it packs: the whole of the other operand (other x k) and its part
- * of its own. */
+ * what it packs of the other operand (other x k: all of it, unless it is a
+ * B read where it lies) and of its own (its part). */
 static int64_t share_cost(int64_t len, int64_t other, int64_t k, int64_t panels, int width,
-                          int nth)
+                          int nth, int pack_other, int pack_own)
 {
     const int64_t share = fm_min64(ceil_div(panels, nth) * width, len);
-    return share * other * k + FM_PACK_COST * (other * k + share * k);
+    return share * other * k + FM_PACK_COST * (pack_other * other * k + pack_own * share * k);
 }
 
 /* Split C in whole tiles, one share per thread, along the side whose
@@ -699,8 +699,8 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
     const int nth = thread_count(n_threads, g->m * g->n * g->k,
                                  col_panels > row_panels ? col_panels : row_panels);
     const int by_cols =
-        nth > 1 && share_cost(g->n, g->m, g->k, col_panels, chosen.nr, nth) <
-                       share_cost(g->m, g->n, g->k, row_panels, chosen.mr, nth);
+        nth > 1 && share_cost(g->n, g->m, g->k, col_panels, chosen.nr, nth, 1, !b_in_place) <
+                       share_cost(g->m, g->n, g->k, row_panels, chosen.mr, nth, !b_in_place, 1);
     const int64_t panels = by_cols ? col_panels : row_panels;
     const int used = (int)fm_min64(nth, panels);
     gemm_split s = {g, pack, panels, used, by_cols, b_in_place};
