@@ -88,7 +88,10 @@ CASES = {
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(
+    "case", [case if case == "adam" else pytest.param(case, marks=pytest.mark.slow)
+             for case in CASES]
+)
 def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
     rows, params, last_epoch = CASES[case]
     child = subprocess.Popen(
