@@ -46,12 +46,18 @@ def estimators(task):
 
 
 def fit_both(task, X, y, fit_params=None, **params):
-    theirs_cls, ours_cls = estimators(task)
+    """scikit-learn's model and ours, fitted alike; both must give the same
+    warnings (the ConvergenceWarning of fits cut short on purpose aside)."""
     fit_params = fit_params or {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        theirs = theirs_cls(**params).fit(X, y, **fit_params)
-        ours = ours_cls(**params).fit(X, y, **fit_params)
+    models, warned = [], []
+    for cls in estimators(task):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            models.append(cls(**params).fit(X, y, **fit_params))
+        warned.append([(w.category, str(w.message)) for w in caught])
+    assert warned[0] == warned[1]
+    theirs, ours = models
     return theirs, ours
 
 
@@ -192,8 +198,10 @@ def test_variant_matches_sklearn(name):
     task, X, y, params, fit_params = variant_setup(name)
     if params.get("random_state") == "instance":
         theirs_cls, ours_cls = estimators(task)
-        theirs = theirs_cls(**dict(params, random_state=np.random.RandomState(3))).fit(X, y)
-        ours = ours_cls(**dict(params, random_state=np.random.RandomState(3))).fit(X, y)
+        with pytest.warns(ConvergenceWarning):  # 30 epochs, on purpose
+            theirs = theirs_cls(**dict(params, random_state=np.random.RandomState(3))).fit(X, y)
+        with pytest.warns(ConvergenceWarning):
+            ours = ours_cls(**dict(params, random_state=np.random.RandomState(3))).fit(X, y)
     else:
         theirs, ours = fit_both(task, X, y, fit_params, **params)
     assert_same_model(theirs, ours, np.float64, X)
