@@ -50,4 +50,5 @@ def test_docs_build_without_warnings(tmp_path):
     # every example has its page; the gallery ran the quick ones and shows their output
     for script in (ROOT / "examples").glob("*.py"):
         assert (out / "auto_examples" / f"{script.stem}.html").exists(), script.name
-    assert "reloaded checkpoint has n_iter_" in (out / "auto_examples" / "callbacks.html").read_text()
+    callbacks_page = (out / "auto_examples" / "callbacks.html").read_text()
+    assert "reloaded checkpoint has n_iter_" in callbacks_page

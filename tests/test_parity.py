@@ -288,7 +288,6 @@ def _report():
         print(f"{row[0]:8s} {row[1]:32s} {row[2]:9s} {row[3]:6s} {row[4]:.2e}")
 
 
-
 def test_warm_start_after_early_stopping_matches_sklearn():
     """A second warm-started fit that never beats the first fit's best
     validation score ends, in both libraries, with its last epoch's weights."""
@@ -421,7 +420,8 @@ def _report_long_lbfgs():
     (tol=0), fastmlp against scikit-learn, and scikit-learn against itself
     on the same rows in another order: the same objective, summed in
     another order, so what is left is rounding."""
-    print("data       max_iter  iterations  fastmlp-sklearn  sklearn-reordered  loss sklearn/fastmlp")
+    print("data       max_iter  iterations  fastmlp-sklearn  sklearn-reordered  "
+          "loss sklearn/fastmlp")
     for name in ("digits", "friedman1"):
         task, X, y, network = long_lbfgs_data(name)
         order = np.random.RandomState(1).permutation(len(X))
