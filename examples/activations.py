@@ -1,4 +1,10 @@
-"""Activations: scikit-learn's four, fastmlp's five more, and one per layer."""
+"""
+Activations
+===========
+
+scikit-learn's four, fastmlp's five more, and one per layer, each fitting
+the same nonlinear regression.
+"""
 
 import warnings
 

@@ -1,5 +1,10 @@
-"""Callbacks: watch every epoch, stop when you like, and checkpoint the best
-model to a file."""
+"""
+Callbacks
+=========
+
+Watch every epoch, stop when you like, and checkpoint the best model to a
+file.
+"""
 
 import warnings
 

@@ -1,5 +1,10 @@
-"""class_weight: weighting a rare class moves the decision boundary toward
-it, so more of it is found."""
+"""
+Class weights
+=============
+
+Weighting a rare class moves the decision boundary toward it, so more of
+it is found.
+"""
 
 import warnings
 

@@ -1,6 +1,11 @@
-"""Beyond one machine with Dask: incremental training over a dask array too
-large for one chunk, on a cluster of worker processes, and a grid search
-whose fits run on the workers (pip install fastmlp[dask])."""
+"""
+Training with Dask
+==================
+
+Beyond one machine: incremental training over a dask array too large for
+one chunk, on a cluster of worker processes, and a grid search whose fits
+run on the workers (``pip install fastmlp[dask]``).
+"""
 
 import tempfile
 import warnings

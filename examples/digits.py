@@ -1,5 +1,10 @@
-"""Handwritten digits: fastmlp next to scikit-learn's MLPClassifier, same
-parameters, same random_state, same model."""
+"""
+Handwritten digits
+==================
+
+fastmlp next to scikit-learn's MLPClassifier: same parameters, same
+random_state, same model.
+"""
 
 import warnings
 

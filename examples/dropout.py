@@ -1,5 +1,10 @@
-"""dropout: on a small noisy data set a wide network memorises the training
-set; dropout narrows the gap between training and validation accuracy."""
+"""
+Dropout
+=======
+
+On a small noisy data set a wide network memorises the training set;
+dropout narrows the gap between training and validation accuracy.
+"""
 
 import warnings
 

@@ -1,4 +1,9 @@
-"""AdamW (decoupled weight decay), full-batch iRprop-, and gradient clipping."""
+"""
+More optimizers
+===============
+
+AdamW (decoupled weight decay), full-batch iRprop-, and gradient clipping.
+"""
 
 import warnings
 

@@ -1,5 +1,10 @@
-"""Multi-output regression, float32 end to end, and the model saved to a
-file that cannot run code when loaded."""
+"""
+Regression in float32, saved to a file
+======================================
+
+Multi-output regression, float32 end to end, and the model saved to a file
+that cannot run code when loaded.
+"""
 
 import warnings
 

@@ -1,5 +1,9 @@
-"""Starting weights without a dummy fit: give them outright, or choose how
-they are drawn."""
+"""
+Starting weights
+================
+
+Without a dummy fit: give them outright, or choose how they are drawn.
+"""
 
 import warnings
 

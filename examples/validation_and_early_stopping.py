@@ -1,5 +1,10 @@
-"""A validation set of your own: its loss is recorded every epoch, and early
-stopping can watch that loss (not only the score) and keep the best weights."""
+"""
+A validation set and early stopping
+===================================
+
+A validation set of your own: its loss is recorded every epoch, and early
+stopping can watch that loss (not only the score) and keep the best weights.
+"""
 
 import warnings
 

@@ -1,5 +1,10 @@
-"""The classic hand-worked backpropagation example, step by step, as the
-fastmlp engine computes it (the first part of `python -m fastmlp demo`)."""
+"""
+The worked backpropagation example
+==================================
+
+The classic hand-worked example, step by step, as the fastmlp engine
+computes it (the first part of ``fastmlp demo``).
+"""
 
 from fastmlp._demo import run_worked_example
 

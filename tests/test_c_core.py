@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     shutil.which("cmake") is None or not (ROOT / "CMakeLists.txt").exists(),
     reason="needs cmake and the source tree",

@@ -207,7 +207,14 @@ BAD_CASE_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("name", BAD_CASE_NAMES)
+# one of each kind (a data file, a parameter, a model file) in the quick subset
+QUICK_BAD_CASES = {"words in a csv", "bad parameter value", "not a model"}
+
+
+@pytest.mark.parametrize(
+    "name", [name if name in QUICK_BAD_CASES else pytest.param(name, marks=pytest.mark.slow)
+             for name in BAD_CASE_NAMES]
+)
 def test_bad_files_and_arguments_get_one_line_errors(bad_cases, name):
     assert sorted(bad_cases) == sorted(BAD_CASE_NAMES)
     arguments, message = bad_cases[name]

@@ -32,6 +32,7 @@ def client():
 X, y = make_classification(4000, 20, n_informative=10, n_classes=3, random_state=0)
 
 
+@pytest.mark.slow
 def test_incremental_training_on_worker_processes_matches_in_memory(client):
     X_d, y_d = da.from_array(X, chunks=1000), da.from_array(y, chunks=1000)
     assert X_d.numblocks[0] == 4
@@ -53,6 +54,7 @@ def test_incremental_training_on_worker_processes_matches_in_memory(client):
     assert trained.score(X, y) > 0.8
 
 
+@pytest.mark.slow
 def test_grid_search_runs_its_fits_on_the_workers(client):
     import joblib
     from sklearn.model_selection import GridSearchCV

@@ -13,10 +13,16 @@ import pytest
 EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.py"))
 # the modules of an optional extra that an example imports
 NEEDS = {"dask_training.py": ["dask", "distributed", "dask_ml"]}
+# seconds each: a Dask cluster, scikit-learn's own fit, eight L-BFGS fits
+SLOW_EXAMPLES = {"dask_training.py", "digits.py", "activations.py"}
 
 
 @pytest.mark.skipif(not EXAMPLES, reason="needs the source tree")
-@pytest.mark.parametrize("script", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "script",
+    [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW_EXAMPLES else p for p in EXAMPLES],
+    ids=lambda p: p.name,
+)
 def test_example_runs(script, tmp_path):
     missing = [m for m in NEEDS.get(script.name, []) if importlib.util.find_spec(m) is None]
     if missing:

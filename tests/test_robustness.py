@@ -64,6 +64,7 @@ def rss_mib():
     pytest.skip("no /proc/self/status")
 
 
+@pytest.mark.slow
 def test_repeated_fit_predict_partial_fit_does_not_leak():
     def cycle():
         with warnings.catch_warnings():

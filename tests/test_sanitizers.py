@@ -24,6 +24,7 @@ SUBSET = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("FASTMLP_SANITIZED") == "1", reason="already running under the sanitizers"
 )

@@ -170,6 +170,7 @@ def _default_threads_in_worker():
     return os.environ.get("OMP_NUM_THREADS"), default_n_threads()
 
 
+@pytest.mark.slow
 def test_joblib_workers_follow_their_inner_thread_limit():
     from joblib import Parallel, delayed, parallel_config
 

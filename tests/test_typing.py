@@ -17,6 +17,7 @@ def test_package_is_marked_typed():
     assert (Path(fastmlp.__file__).parent / "py.typed").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / "src" / "fastmlp").exists(), reason="needs the source tree")
 def test_mypy_is_clean():
     pytest.importorskip("mypy")

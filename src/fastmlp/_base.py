@@ -355,22 +355,36 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     # ---- persistence -----------------------------------------------------------
 
     def save(self, file: Any) -> None:
-        """Write the fitted model to `file` (a path or a binary file object) in
-        fastmlp's format: an .npz archive of the arrays with JSON metadata,
-        which fastmlp.load reads back without running any code from the file.
+        """Write the fitted model in fastmlp's format, for fastmlp.load.
+
+        The file is an .npz archive of the arrays with JSON metadata, which
+        fastmlp.load reads back without running any code from the file.
         Callbacks are code and are not saved (the loaded model has
         callbacks=None); saving a model that has some warns so. Same as
         fastmlp.save(model, file). (fastmlp addition; pickle and joblib work
-        too.)"""
+        too.)
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file object
+            Where to write; a path's file is created or replaced.
+        """
         from fastmlp._persist import warn_if_callbacks, write
 
         write(self, file)
         warn_if_callbacks(self, stacklevel=3)
 
     def to_sklearn(self) -> Any:
-        """The equal scikit-learn estimator (weights, fitted attributes and
-        optimizer state copied); ValueError names what scikit-learn cannot
-        express. See also fastmlp.from_sklearn. (fastmlp addition.)"""
+        """The equal scikit-learn estimator.
+
+        Weights, fitted attributes and optimizer state are copied; a
+        ValueError names what scikit-learn cannot express. See also
+        fastmlp.from_sklearn. (fastmlp addition.)
+
+        Returns
+        -------
+        sklearn.neural_network.MLPClassifier or MLPRegressor
+        """
         from fastmlp._interop import to_sklearn
 
         return to_sklearn(self)

@@ -33,11 +33,19 @@ def config():
 
 
 def show_config(file=None):
-    """Print how fastmlp runs on this machine: the instruction set and GEMM
-    micro-kernels in use (e.g. ``avx2 6x16``, ``neon 12x8``), the engine's
-    threads and the default thread count, with what limits it (usable CPUs,
-    OMP_NUM_THREADS, a threadpoolctl limit). The instruction set can be
-    narrowed with the environment variable FASTMLP_ISA (e.g. ``avx2``)."""
+    """Print how fastmlp runs on this machine.
+
+    The lines name the instruction set and GEMM micro-kernels in use (e.g.
+    ``avx2 6x16``, ``neon 12x8``), the engine's threads and the default
+    thread count, with what limits it (usable CPUs, OMP_NUM_THREADS, a
+    threadpoolctl limit). The instruction set can be narrowed with the
+    environment variable FASTMLP_ISA (e.g. ``avx2``).
+
+    Parameters
+    ----------
+    file : file object, default=None
+        Where to print; None is sys.stdout.
+    """
     c = config()
     runs = " ".join(c["isa_runnable"])
     if c["threads"] == "none":

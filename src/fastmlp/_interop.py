@@ -59,7 +59,9 @@ def from_sklearn(model: Any) -> Any:
 
     Parameters
     ----------
-    model : sklearn.neural_network.MLPClassifier or MLPRegressor, fitted
+    model : sklearn.neural_network.MLPClassifier or MLPRegressor
+        A fitted model; its optimizer state comes along, so partial_fit
+        carries on as it would have.
 
     Returns
     -------

@@ -84,8 +84,8 @@ _COMMON_PARAMETERS_DOC = """
 
     warm_start : bool, default=False
         Continue from the current weights on the next fit instead of drawing
-        new ones. Assigning arrays to coefs_ and intercepts_ and fitting with
-        warm_start=True starts from those weights.
+        new ones. Assigning arrays to ``coefs_`` and ``intercepts_`` and
+        fitting with warm_start=True starts from those weights.
 
     momentum : float, default=0.9
         Momentum of 'sgd', in [0, 1].
@@ -187,23 +187,23 @@ _COMMON_ATTRIBUTES_DOC = """
         term; warm starts and partial_fit append. (fastmlp addition.)
 
     best_validation_loss_ : float
-        Lowest value of validation_loss_curve_. (fastmlp addition.)
+        Lowest value of ``validation_loss_curve_``. (fastmlp addition.)
 
     t_ : int
         Training samples seen by the stochastic solver.
 
-    coefs_ : list of ndarray, length n_layers_ - 1
+    coefs_ : list of ndarray, length ``n_layers_ - 1``
         coefs_[i] of shape (n_units_i, n_units_i+1) maps layer i to layer i+1.
         Views into one parameter buffer: writing into them changes the model,
         and arrays assigned to them are taken up by the next fit or predict.
 
-    intercepts_ : list of ndarray, length n_layers_ - 1
+    intercepts_ : list of ndarray, length ``n_layers_ - 1``
         intercepts_[i] of shape (n_units_i+1,) is the bias of layer i+1.
 
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Feature names seen during fit, when X had string column names.
 
     n_iter_ : int
@@ -443,12 +443,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Class labels, or a label indicator matrix for multilabel data.
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample in the loss (multiplied by class_weight's).
-        X_val, y_val : array-likes of shapes (n_val, n_features) and like y,
-            default=None
-            A validation set: its loss is recorded after every epoch in
-            validation_loss_curve_, and early stopping watches it instead of
-            holding out part of X. Stochastic solvers only. (fastmlp
-            addition.)
+        X_val, y_val : array-like, default=None
+            A validation set, of shapes (n_val, n_features) and like y: its
+            loss is recorded after every epoch in ``validation_loss_curve_``,
+            and early stopping watches it instead of holding out part of X.
+            Stochastic solvers only. (fastmlp addition.)
 
         Returns
         -------
@@ -477,8 +476,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a label indicator matrix for multilabel data.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss.
         classes : array-like of shape (n_classes,), default=None
             Every class that may ever appear; required on the first call,
             optional (and checked) afterwards.
@@ -520,6 +522,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples.
 
         Returns
         -------
@@ -534,18 +537,30 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns in the order of classes_; for multilabel targets, the
+            Columns in the order of ``classes_``; for multilabel targets, the
             probability of each label.
         """
         self._check_fitted()
         return self._forward_pass_fast(X, two_class=self.n_outputs_ == 1)
 
     def predict_log_proba(self, X: Any) -> NDArray[np.floating]:
-        """Natural log of predict_proba(X), of shape (n_samples, n_classes)."""
+        """Natural logarithm of the probability of each class.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``np.log(predict_proba(X))``.
+        """
         proba = self.predict_proba(X)
         return np.log(proba, out=proba)
 
@@ -737,14 +752,14 @@ default=None
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data; float32 data is trained in float32.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each sample in the loss.
-        X_val, y_val : array-likes of shapes (n_val, n_features) and like y,
-            default=None
-            A validation set: its loss is recorded after every epoch in
-            validation_loss_curve_, and early stopping watches it instead of
-            holding out part of X. Stochastic solvers only. (fastmlp
-            addition.)
+        X_val, y_val : array-like, default=None
+            A validation set, of shapes (n_val, n_features) and like y: its
+            loss is recorded after every epoch in ``validation_loss_curve_``,
+            and early stopping watches it instead of holding out part of X.
+            Stochastic solvers only. (fastmlp addition.)
 
         Returns
         -------
@@ -760,8 +775,11 @@ default=None
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Target values.
         sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss.
 
         Returns
         -------
@@ -775,6 +793,7 @@ default=None
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The samples.
 
         Returns
         -------

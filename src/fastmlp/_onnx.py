@@ -21,7 +21,8 @@ def to_onnx(model: Any, X_sample: Any = None) -> Any:
 
     Parameters
     ----------
-    model : fastmlp.MLPClassifier or fastmlp.MLPRegressor, fitted
+    model : fastmlp.MLPClassifier or fastmlp.MLPRegressor
+        A fitted model.
     X_sample : array-like of shape (n_samples, n_features), optional
         Only its dtype is used: float64 data gives a float64 graph; the
         default is float32.

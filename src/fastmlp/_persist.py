@@ -67,18 +67,28 @@ def _digest(array):
 
 
 def save(model: Any, file: Union[str, "os.PathLike[str]", BinaryIO]) -> None:
-    """Write a fitted fastmlp model to `file` (a path or a binary file
-    object), for fastmlp.load: an .npz archive of the arrays with JSON
-    metadata, from which loading never runs code. (`model.save(file)` does
-    the same.)
+    """Write a fitted fastmlp model to a file, for fastmlp.load.
 
+    The file is an .npz archive of the arrays with JSON metadata, from which
+    loading never runs code. (``model.save(file)`` does the same.)
     Callbacks, being code, are not saved: the loaded model has
     callbacks=None, and saving a model that has callbacks warns so.
 
-    Raises TypeError for anything but a fastmlp estimator, and ValueError
-    for a model that is not fitted, that holds classes of an object dtype,
-    or whose random_state is a RandomState instance (which the format cannot
-    hold; pickle can).
+    Parameters
+    ----------
+    model : fastmlp.MLPClassifier or fastmlp.MLPRegressor
+        A fitted model.
+    file : str, os.PathLike or binary file object
+        Where to write; a path's file is created or replaced.
+
+    Raises
+    ------
+    TypeError
+        For anything but a fastmlp estimator.
+    ValueError
+        For a model that is not fitted, that holds classes of an object
+        dtype, or whose random_state is a RandomState instance (which the
+        format cannot hold; pickle can).
     """
     write(model, file)
     warn_if_callbacks(model, stacklevel=3)
@@ -273,13 +283,30 @@ class _Reader:
 
 
 def load(file: Union[str, "os.PathLike[str]", BinaryIO]) -> Any:
-    """Read a model written by `fastmlp.save` (or `model.save`) from a path
-    or a binary file object. Nothing in the file is run.
+    """Read a model written by fastmlp.save (or ``model.save``).
 
-    Raises OSError when the file cannot be opened (FileNotFoundError for a
-    missing one), and ValueError for a file that is not a fastmlp model (a
-    pickle, a text file, another archive) or one that is truncated, tampered
-    with, inconsistent, or written by a newer format version."""
+    Nothing in the file is run: every array is read without pickle and
+    checked against the metadata's shapes, dtypes and digests.
+
+    Parameters
+    ----------
+    file : str, os.PathLike or binary file object
+        The saved model.
+
+    Returns
+    -------
+    fastmlp.MLPClassifier or fastmlp.MLPRegressor
+        The fitted model, as it was saved (with callbacks=None).
+
+    Raises
+    ------
+    OSError
+        When the file cannot be opened (FileNotFoundError for a missing one).
+    ValueError
+        For a file that is not a fastmlp model (a pickle, a text file,
+        another archive) or one that is truncated, tampered with,
+        inconsistent, or written by a newer format version.
+    """
     from fastmlp._mlp import MLPClassifier, MLPRegressor
 
     r = _Reader(file)

@@ -94,15 +94,16 @@ class ProgressBar:
     """A live tqdm progress bar, one step per epoch, showing the loss, the
     validation score when there is one, and samples per second.
 
+    Needs the ``tqdm`` package (``pip install fastmlp[progress]``).
+
     Parameters
     ----------
     total : int or None
         Bar length in epochs; None takes the estimator's max_iter.
-    file : file object, default=sys.stderr
+    file : file object, default=None
+        Where the bar is drawn; None is sys.stderr.
     disable : bool or None, default=None
         None shows the bar only when `file` is a terminal.
-
-    Needs the ``tqdm`` package (``pip install fastmlp[progress]``).
     """
 
     def __init__(self, total=None, file=None, disable=None):

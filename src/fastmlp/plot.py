@@ -15,12 +15,13 @@ def _axes(ax):
 
 
 def loss_curve(model, ax=None):
-    """Plot the training loss of every epoch (loss_curve_), and the validation
-    loss (validation_loss_curve_) when there is one.
+    """Plot the training loss of every epoch (``loss_curve_``), and the
+    validation loss (``validation_loss_curve_``) when there is one.
 
     Parameters
     ----------
-    model : fitted fastmlp estimator with a stochastic solver
+    model : fastmlp.MLPClassifier or fastmlp.MLPRegressor
+        A model fitted by a stochastic solver.
     ax : matplotlib Axes, optional
         Drawn into a new figure when None.
 
@@ -50,10 +51,14 @@ def decision_boundary(model, X, y, ax=None, resolution=200):
 
     Parameters
     ----------
-    model : fitted fastmlp.MLPClassifier on two features
+    model : fastmlp.MLPClassifier
+        A classifier fitted on two features.
     X : array-like of shape (n_samples, 2)
+        The samples to draw.
     y : array-like of shape (n_samples,)
+        Their classes, which colour them.
     ax : matplotlib Axes, optional
+        Drawn into a new figure when None.
     resolution : int, default=200
         Grid points along each axis.
 
