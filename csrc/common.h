@@ -20,6 +20,12 @@
  * work to a second thread and waiting for it costs about a microsecond,
  * which smaller products finish in alone. */
 #define FM_PARALLEL_MIN_WORK (1 << 18)
+/* When deciding on threads, an element streamed from memory (a weight read
+ * for few rows, a sparse row's outputs, a value checked for NaN) counts as
+ * this many multiply-adds; products of fewer than FM_PACKED_MIN_ROWS rows
+ * are weighed that way. */
+#define FM_STREAM_COST 8
+#define FM_PACKED_MIN_ROWS 16
 
 /* ---- threads (threads.c) ----
  * An entry point runs inside a scope: the first parallel loop in it borrows

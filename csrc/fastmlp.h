@@ -129,6 +129,7 @@ typedef struct {
     int32_t rounds;       /* of the trial, done */
     int32_t up;           /* the next trial goes up (1) or down (0) */
     int32_t last;         /* the count of the last piece of work */
+    int64_t piece_ns;     /* how long the last piece of work took */
     int64_t interval_ns;  /* work between trials */
     int64_t left_ns;      /* of the stretch or block under way */
     double base_ns, base_rows;   /* the trial's blocks at `threads` */

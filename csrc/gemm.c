@@ -37,10 +37,10 @@
 #define NR_MAX 32
 
 /* Products below this many multiply-adds take the naive loops, and so do
- * products with fewer than FM_PACKED_MIN_ROWS rows when packing the weights
- * would cost more than it saves; threads join above FM_PARALLEL_MIN_WORK. */
+ * products with fewer than FM_PACKED_MIN_ROWS rows (packing a panel of
+ * rows would cost more than it saves; FM_PACKED_MIN_ROWS is in common.h);
+ * threads join above FM_PARALLEL_MIN_WORK. */
 #define FM_PACKED_MIN_WORK 4096
-#define FM_PACKED_MIN_ROWS 16
 /* A B operand (the weights, going forward) of at most this many elements
  * stays in cache: the packed GEMM reads it where it lies. */
 #define FM_SMALL_WEIGHTS 16384
@@ -751,7 +751,7 @@ void FM_FN(fm_dense_forward)(real *Y, const real *X, const int64_t *rows, const 
         /* with few rows the weights' trip from memory dominates: count each
          * weight as several multiply-adds when deciding on threads */
         const int64_t macs = n * n_in * n_out;
-        const int64_t streamed = fm_min64(n, FM_PACKED_MIN_ROWS) * n_in * n_out * 8;
+        const int64_t streamed = fm_min64(n, FM_PACKED_MIN_ROWS) * n_in * n_out * FM_STREAM_COST;
         const int64_t units = f.blocks > n / 4 ? f.blocks : n / 4;
         f.n_tasks = thread_count(n_threads, streamed > macs ? streamed : macs, units);
         fm_parallel_for((int)f.n_tasks, f.n_tasks, small_forward_task, &f);
@@ -851,7 +851,7 @@ void FM_FN(fm_csr_dense_forward)(real *Y, const int64_t *indptr, const int64_t *
 {
     (void)n_in;
     csr_args a = {Y, NULL, indptr, indices, rows, values, W, b, NULL, n, n_out, 0, 1};
-    a.n_tasks = thread_count(n_threads, n * n_out * 8, n);
+    a.n_tasks = thread_count(n_threads, n * n_out * FM_STREAM_COST, n);
     fm_parallel_for((int)a.n_tasks, a.n_tasks, csr_forward_task, &a);
     FM_FN(fm_activation_forward)(Y, n, n_out, activation);
 }
@@ -894,7 +894,7 @@ void FM_FN(fm_csr_backward_params)(real *dW, real *db, const int64_t *indptr,
     (void)n_in;
     csr_args a = {NULL, dW, indptr, indices, rows, values, NULL, NULL, dY, n, n_out,
                   ceil_div(n_out, FM_COL_BLOCK), 1};
-    a.n_tasks = thread_count(n_threads, n * n_out * 8, a.blocks);
+    a.n_tasks = thread_count(n_threads, n * n_out * FM_STREAM_COST, a.blocks);
     fm_parallel_for((int)a.n_tasks, a.n_tasks, csr_params_task, &a);
     bias_grad(db, dY, n, n_out);
 }

@@ -23,7 +23,8 @@
  * 1.5 vectors), double 12 x 4 would load 8 and need all 32 registers.
  *
  * Inner loop per p, counted in aarch64-linux-gnu-objdump -d of GCC 12 -O3
- * and clang 14 -O3 builds, the same for both compilers:
+ * and clang 14 -O3 builds (b's stride a run-time argument), the same for
+ * both compilers:
  *   float:  3 vectors of a and 2 of b in 3 load instructions (2 ldp, 1 ldr),
  *           24 fmla, no stores, nothing from the stack;
  *   double: 3 vectors of a and 4 of b in 4 load instructions (3 ldp, and

@@ -108,14 +108,15 @@ int fm_may_use_threads(const fm_net *net, int64_t rows)
 {
     if (fm_n_params(net) > 2 * FM_STEP_CHUNK) return 1;
     if (rows < 1) return 0;
-    /* the products' work as the kernels weigh it (gemm.c: a product of few
-     * rows counts each weight as 8 multiply-adds of up to 16 rows), and the
-     * check of the input for NaN (8 per element), each against
+    /* each product's work as the kernels weigh it, the sparse first layer's
+     * and the NaN check's (FM_STREAM_COST per element), against
      * FM_PARALLEL_MIN_WORK, by divisions that cannot overflow */
-    const int64_t weighted = rows > 8 * fm_min64(rows, 16) ? rows : 8 * fm_min64(rows, 16);
-    if (net->units[0] >= FM_PARALLEL_MIN_WORK / 8 / rows) return 1;
+    const int64_t few = FM_STREAM_COST * fm_min64(rows, FM_PACKED_MIN_ROWS);
+    const int64_t weight = rows > few ? rows : few;
+    const int64_t least = FM_PARALLEL_MIN_WORK / FM_STREAM_COST / rows;
+    if (net->units[0] >= least || net->units[1] >= least) return 1;
     for (int64_t l = 0; l < net->n_layers; l++)
-        if (net->units[l] * net->units[l + 1] >= FM_PARALLEL_MIN_WORK / weighted) return 1;
+        if (net->units[l] * net->units[l + 1] >= FM_PARALLEL_MIN_WORK / weight) return 1;
     return 0;
 }
 

@@ -410,7 +410,8 @@ static int rows_finite(const real *x, const int64_t *rows, int64_t n, int64_t n_
                        int n_threads)
 {
     finite_check c = {x, rows, n, n_in, 1, 0};
-    if (n_threads > 1 && n * n_in >= FM_PARALLEL_MIN_WORK / 8) c.n_tasks = fm_min64(n_threads, n);
+    if (n_threads > 1 && n * n_in * FM_STREAM_COST >= FM_PARALLEL_MIN_WORK)
+        c.n_tasks = fm_min64(n_threads, n);
     fm_parallel_for((int)c.n_tasks, c.n_tasks, finite_task, &c);
     return !fm_atomic_load(&c.bad);
 }

@@ -419,19 +419,25 @@ int fm_workers_alive(void)
  * trial against a neighbouring count (half, or double up to max): rounds
  * of a block at each count in turn, so that both meet the same load on a
  * busy machine, and it keeps whichever did more rows per second. A trial
- * that loses makes the next one wait twice as long (up to FM_TUNE_CAP_NS of
- * work), so a choice that keeps winning costs little; a switch brings the
- * next look closer. The first piece of work after each change of count is
- * not timed: it pays for waking the threads that slept meanwhile, a cost
- * of the switch, not of the count. */
+ * that loses makes the next one wait twice as long, up to FM_TUNE_CAP_NS of
+ * work or FM_TUNE_SHARE times the trial's own length if that is longer
+ * (pieces of work that take seconds each), so a choice that keeps winning
+ * costs little; a switch brings the next look closer. A short first piece
+ * after a change of count is not timed: it pays for waking the threads
+ * that slept meanwhile, a cost of the switch, not of the count. */
 
 #define FM_TUNE_BASE_NS 20000000LL
 #define FM_TUNE_CAP_NS 1000000000LL
-/* a trial: this many rounds of a block at each count, each block at least
- * FM_TUNE_BLOCK_MIN_NS and 1/FM_TUNE_BLOCK_FRACTION of the interval */
+#define FM_TUNE_SHARE 64
+#define FM_TUNE_LOST 8
+/* a trial: this many rounds (one when a piece fills a block alone) of a
+ * block at each count, each block at least FM_TUNE_BLOCK_MIN_NS and
+ * 1/FM_TUNE_BLOCK_FRACTION of the interval */
 #define FM_TUNE_ROUNDS 4
 #define FM_TUNE_BLOCK_MIN_NS 500000LL
 #define FM_TUNE_BLOCK_FRACTION 256
+/* pieces shorter than this right after a change are not timed */
+#define FM_TUNE_SETTLE_NS 2000000LL
 /* the other count must be this much faster (time per row) to take over */
 #define FM_TUNE_MARGIN 0.95
 
@@ -458,6 +464,11 @@ static int64_t block_ns(const fm_tuner *t)
     return span > FM_TUNE_BLOCK_MIN_NS ? span : FM_TUNE_BLOCK_MIN_NS;
 }
 
+static int trial_rounds(const fm_tuner *t)
+{
+    return t->piece_ns >= block_ns(t) ? 1 : FM_TUNE_ROUNDS;
+}
+
 static void tuner_start_trial(fm_tuner *t)
 {
     const int lower = t->threads / 2 > 1 ? t->threads / 2 : 1;
@@ -465,8 +476,6 @@ static void tuner_start_trial(fm_tuner *t)
     int other = t->up ? upper : lower;
     if (other == t->threads) other = t->up ? lower : upper;
     t->up = !t->up;
-    t->left_ns = t->interval_ns;
-    if (other == t->threads) return;
     t->trial = other;
     t->on_trial = 1;
     t->rounds = 0;
@@ -477,13 +486,20 @@ static void tuner_start_trial(fm_tuner *t)
 static void tuner_decide(fm_tuner *t)
 {
     const double base = t->base_ns / t->base_rows, trial = t->trial_ns / t->trial_rows;
+    /* a trial lasts 2 rounds x max(block, piece); after a lost one, the
+     * next waits at least FM_TUNE_LOST of those, at most FM_TUNE_SHARE */
+    const int64_t block = block_ns(t) > t->piece_ns ? block_ns(t) : t->piece_ns;
+    const int64_t trial_len = 2 * trial_rounds(t) * block;
+    const int64_t cap = FM_TUNE_SHARE * trial_len > FM_TUNE_CAP_NS ? FM_TUNE_SHARE * trial_len
+                                                                   : FM_TUNE_CAP_NS;
     if (trial < base * FM_TUNE_MARGIN) {
         t->threads = t->trial;
         t->interval_ns = t->interval_ns / 4 > FM_TUNE_BASE_NS ? t->interval_ns / 4
                                                                : FM_TUNE_BASE_NS;
     } else {
-        t->interval_ns = t->interval_ns * 2 < FM_TUNE_CAP_NS ? t->interval_ns * 2
-                                                             : FM_TUNE_CAP_NS;
+        int64_t next = 2 * t->interval_ns;
+        if (next < FM_TUNE_LOST * trial_len) next = FM_TUNE_LOST * trial_len;
+        t->interval_ns = next < cap ? next : cap;
     }
     t->trial = 0;
     t->left_ns = t->interval_ns;
@@ -492,15 +508,14 @@ static void tuner_decide(fm_tuner *t)
 void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
 {
     if (!t || t->max <= 1 || threads != fm_tuner_pick(t, t->max)) return;
-    /* the first piece after a change of count pays for waking or settling
-     * the threads: it is not counted */
+    t->piece_ns = ns;
     if (threads != t->last) {
         t->last = threads;
-        return;
+        if (ns < FM_TUNE_SETTLE_NS) return;
     }
     t->left_ns -= ns;
     if (!t->trial) {
-        if (t->left_ns <= 0) tuner_start_trial(t);
+        if (t->left_ns <= 0 && t->max > 1) tuner_start_trial(t);
         return;
     }
     if (t->on_trial) {
@@ -514,5 +529,5 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
     /* the block is over: a round is a block on trial, then one at threads */
     t->on_trial = !t->on_trial;
     t->left_ns = block_ns(t);
-    if (t->on_trial && ++t->rounds == FM_TUNE_ROUNDS) tuner_decide(t);
+    if (t->on_trial && ++t->rounds >= trial_rounds(t)) tuner_decide(t);
 }

@@ -9,6 +9,8 @@
 #   mingw            Windows x86-64, x86_64-w64-mingw32-gcc; engine test
 #                    under wine when wine is installed
 #   clang            this machine with clang; engine test
+#   generic          this machine, compiled as for an architecture without
+#                    kernels of its own (the portable micro-kernel); engine test
 #   msvc-syntax      every source in MSVC mode (clang -fms-compatibility with
 #                    __clang__ undefined, so compat.h takes its FM_MSVC
 #                    branches) against wine's MSVC-style headers, for x64 and
@@ -34,7 +36,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-all_targets="aarch64 aarch64-nothr aarch64-clang mingw clang msvc-syntax"
+all_targets="aarch64 aarch64-nothr aarch64-clang mingw clang generic msvc-syntax"
 targets="${*:-$all_targets}"
 for t in $targets; do
     case " $all_targets " in *" $t "*) ;; *) echo "unknown target $t (known: $all_targets)"; exit 2 ;; esac
@@ -277,12 +279,14 @@ target_mingw() {
     row "$name" yes wine "$(kernels_of "$dir/engine.txt")"
 }
 
-target_clang() {
-    local name=clang dir="$work/clang" why
-    why="$(need cmake clang)"
+# native NAME CMAKE_ARGS...: built on this machine, its engine test run here
+target_native() {
+    local name="$1" dir="$work/$1" why
+    shift
+    why="$(need cmake "${CC:-cc}")"
     if [ -n "$why" ]; then skip "$name" "$why"; return; fi
-    echo "== $name: build (clang, this machine)"
-    configure_and_build "$name" "$dir" -DCMAKE_C_COMPILER=clang || { row "$name" FAILED - -; return; }
+    echo "== $name: build ($*)"
+    configure_and_build "$name" "$dir" "$@" || { row "$name" FAILED - -; return; }
     echo "== $name: engine test"
     if ! timeout 600 "$dir/fastmlp_engine_test" >"$dir/engine.out" 2>&1; then
         cat "$dir/engine.out"
@@ -391,7 +395,9 @@ for t in $targets; do
         aarch64-nothr) target_aarch64 aarch64-nothr OFF ;;
         aarch64-clang) target_aarch64_clang ;;
         mingw) target_mingw ;;
-        clang) target_clang ;;
+        clang) if command -v clang >/dev/null 2>&1; then target_native clang -DCMAKE_C_COMPILER=clang
+               else skip clang "clang not found"; fi ;;
+        generic) target_native generic -DFASTMLP_ARCH=generic ;;
         msvc-syntax) target_msvc_syntax ;;
     esac
 done

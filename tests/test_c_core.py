@@ -42,11 +42,11 @@ def test_c_core_builds_and_passes_its_tests(tmp_path, threads):
 
 
 @pytest.mark.skipif(
-    shutil.which("cython") is None or not (ROOT / "src" / "fastmlp" / "_engine.pyx").exists(),
+    shutil.which("cython") is None or not (ROOT / "src" / "fastmlp" / "_fastmlp_engine.pyx").exists(),
     reason="needs cython and the source tree",
 )
 def test_cython_binding_translates_without_warnings(tmp_path):
-    source = ROOT / "src" / "fastmlp" / "_engine.pyx"
+    source = ROOT / "src" / "fastmlp" / "_fastmlp_engine.pyx"
     result = subprocess.run(
         ["cython", "-3", str(source), "-o", str(tmp_path / "engine.c"),
          "-I", str(source.parent)],

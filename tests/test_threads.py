@@ -1,6 +1,7 @@
 """Results do not depend on the thread count, and fits in concurrent Python
 threads (the engine releases the GIL) give what they give alone."""
 
+import os
 import threading
 import warnings
 
@@ -96,23 +97,48 @@ def test_default_threads_give_the_one_thread_result():
             assert np.array_equal(a, b)
 
 
+def busy_processes(k, seconds=120):
+    """k processes that keep a core busy each, for at most `seconds` (and
+    no longer than this test process lives); returns once they run."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys, time; parent = os.getppid(); end = time.time() + %d; "
+        "print('ready', flush=True)\n"
+        "while time.time() < end and os.getppid() == parent:\n"
+        "    for _ in range(100000): pass" % seconds
+    )
+    procs = []
+    try:
+        for _ in range(k):
+            procs.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                          text=True))
+        for p in procs:
+            assert p.stdout.readline().strip() == "ready"
+    except BaseException:
+        stop(procs)
+        raise
+    return procs
+
+
+def stop(procs):
+    for p in procs:
+        p.kill()
+        p.wait()
+
+
 def test_bit_identical_when_threads_lose_their_cores():
     """Busy processes on every core make the engine's threads claim tasks in
     ever-changing order and wait for each other; the weights stay those of
     one thread."""
-    import os
-    import subprocess
-    import sys
-
     reference = fit(1, "sgd")
-    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            for _ in range(os.cpu_count() or 1)]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    busy = busy_processes(min(cores or 1, 4))
     try:
         models = [fit(k, "sgd") for k in (2, 4, None)]
     finally:
-        for p in busy:
-            p.kill()
-            p.wait()
+        stop(busy)
     for m in models:
         for a, b in zip(reference.coefs_, m.coefs_):
             assert np.array_equal(a, b)
@@ -133,8 +159,9 @@ def test_omp_num_threads_caps_the_default(monkeypatch):
     assert effective_n_threads(None) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "3,2")
     assert default_n_threads() == min(3, _usable_cpus())
-    monkeypatch.setenv("OMP_NUM_THREADS", "nonsense")
-    assert default_n_threads() == min(_usable_cpus(), _engine.MAX_THREADS)
+    for nonsense in ("nonsense", "-2", "0", "\u00b2", ""):
+        monkeypatch.setenv("OMP_NUM_THREADS", nonsense)
+        assert default_n_threads() == min(_usable_cpus(), _engine.MAX_THREADS)
     # an explicit count is used as given
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert effective_n_threads(4) == (4 if _engine.HAVE_THREADS else 1)
@@ -148,7 +175,7 @@ def test_threadpoolctl_lists_and_limits_the_engine():
     assert len(ours) == 1
     assert ours[0]["user_api"] == "openmp"
     assert ours[0]["num_threads"] == default_n_threads()
-    assert ours[0]["filepath"] == _engine.__file__
+    assert os.path.realpath(ours[0]["filepath"]) == os.path.realpath(_engine.extension_file)
     before = default_n_threads()
     with threadpoolctl.threadpool_limits(limits=1):
         assert default_n_threads() == 1
@@ -159,6 +186,33 @@ def test_threadpoolctl_lists_and_limits_the_engine():
     assert default_n_threads() == before
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
         assert default_n_threads() == 1
+    assert default_n_threads() == before
+
+
+def test_threadpoolctl_limits_are_per_thread_as_openmps():
+    """A limit set in one Python thread holds there only, and limits set and
+    lifted in two threads at once leave none behind."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastmlp._threads import default_n_threads
+
+    before = default_n_threads()
+    entered, leave = threading.Barrier(2), threading.Barrier(2)
+    seen = {}
+
+    def limited(limit, name):
+        with threadpoolctl.threadpool_limits(limits=limit, user_api="openmp"):
+            entered.wait()
+            seen[name] = default_n_threads()
+            leave.wait()
+
+    threads = [threading.Thread(target=limited, args=(k, k)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    entered_main = default_n_threads()  # the main thread set no limit
+    for t in threads:
+        t.join()
+    assert seen == {1: 1, 2: min(2, before)}
+    assert entered_main == before
     assert default_n_threads() == before
 
 
@@ -234,9 +288,23 @@ def test_idle_workers_end():
 
     if not _engine.HAVE_THREADS:
         pytest.skip("a build without threads")
-    fit(4, "adam")
-    assert _engine.workers_alive() >= 3
-    deadline = time.monotonic() + 20
+    model = MLPClassifier(hidden_layer_sizes=(256, 256), batch_size=512, max_iter=40, tol=0,
+                          random_state=0, n_threads=4)
+    seen = []
+    fitting = threading.Thread(target=fit_quietly, args=(model, X, y))
+    fitting.start()
+    while fitting.is_alive():  # workers exist while the fit runs
+        seen.append(_engine.workers_alive())
+        time.sleep(0.01)
+    fitting.join()
+    assert max(seen) >= 1
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _engine.workers_alive() > 0:
         time.sleep(0.1)
     assert _engine.workers_alive() == 0
+
+
+def fit_quietly(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "common.h"
 #include "compat.h"
 #include "fastmlp.h"
 
@@ -130,15 +131,17 @@ static void make_problem(void)
     for (int64_t i = 0; i < prob.n_params; i++) prob.start[i] = 0.1 * uniform();
 }
 
+#define EPOCHS 8
+
 typedef struct {
-    int n_threads, use_tuner;
+    int n_threads, use_tuner, tuned;
     fm_dtype dtype;
     double out[sizeof prob.start / sizeof prob.start[0]];
     volatile int64_t finished;
     fm_status status;
 } training;
 
-/* Two epochs of Adam, batches of 100 rows, on n_threads threads. */
+/* EPOCHS epochs of Adam, batches of 100 rows, on n_threads threads. */
 static void train(void *arg)
 {
     training *t = arg;
@@ -164,13 +167,18 @@ static void train(void *arg)
     }
     fm_data data = {N_ROWS, x, NULL, NULL, NULL, y, NULL};
     fm_optimizer opt = {FM_ADAM, 1e-3, 0.9, 1, 0.9, 0.999, 1e-8, 0, 0, 0};
-    fm_run run = {2, 0, 1, FM_CONSTANT, 1e-4, 10, 1e-3, 0.5, 0, 1e300, 0, 0, 0, 0};
+    fm_run run = {EPOCHS, 0, 1, FM_CONSTANT, 1e-4, 10, 1e-3, 0.5, 0, 1e300, 0, 0, 0, 0};
+    /* a tuner set to start a trial at once, so that the count changes while
+     * it trains */
     fm_tuner tuner;
     memset(&tuner, 0, sizeof tuner);
-    double curve[2];
+    tuner.max = tuner.threads = t->n_threads;
+    tuner.interval_ns = tuner.left_ns = 1;
+    double curve[EPOCHS];
     t->status = fm_train(t->dtype, params, grads, state, NULL, work, curve, order, N_ROWS,
                          &run, NULL, &data, &prob.net, &opt, 100, 64, t->n_threads,
                          t->use_tuner ? &tuner : NULL, NULL);
+    t->tuned = tuner.trial != 0 || tuner.interval_ns != 1;
     for (int64_t i = 0; i < n; i++)
         t->out[i] = t->dtype == FM_FLOAT32 ? ((float *)params)[i] : ((double *)params)[i];
     free(x);
@@ -207,6 +215,7 @@ static void threads_do_not_change_results(fm_dtype dtype)
             train(&other);
             check("training on several threads",
                   other.status == FM_OK && same(reference.out, other.out, n));
+            if (tuned) check("the tuner changed the thread count", other.tuned);
         }
     /* two trainings at once, each on two threads */
     memset(&other, 0, sizeof other);
@@ -224,7 +233,8 @@ static void threads_do_not_change_results(fm_dtype dtype)
 
 /* ---- the packed GEMM against the direct loops --------------------------------- */
 
-#define MAX_DIM 300
+#define MAX_ELEMS 90000
+#define MAX_COLS 2048
 
 /* largest |a - b| / (1 + |b|) over n elements */
 static double worst(const double *a, const double *b, int64_t n)
@@ -237,10 +247,12 @@ static double worst(const double *a, const double *b, int64_t n)
     return w;
 }
 
-static double xs[MAX_DIM * MAX_DIM], ws[MAX_DIM * MAX_DIM], bs[MAX_DIM], ys[MAX_DIM * MAX_DIM];
-static double fast[MAX_DIM * MAX_DIM], slow[MAX_DIM * MAX_DIM], fast_b[MAX_DIM], slow_b[MAX_DIM];
-static float xf[MAX_DIM * MAX_DIM], wf[MAX_DIM * MAX_DIM], bf[MAX_DIM], yf[MAX_DIM * MAX_DIM];
-static float outf[MAX_DIM * MAX_DIM], outf_b[MAX_DIM];
+static double xs[MAX_ELEMS], ws[MAX_ELEMS], ys[MAX_ELEMS], as[MAX_ELEMS], bs[MAX_COLS];
+static float xf[MAX_ELEMS], wf[MAX_ELEMS], yf[MAX_ELEMS], af[MAX_ELEMS], bf[MAX_COLS];
+/* outputs: [0] the direct loops, [1] the GEMM on one thread, [2] on three */
+static double out64[3][MAX_ELEMS], outb64[3][MAX_COLS];
+static float out32[3][MAX_ELEMS], outb32[3][MAX_COLS];
+static double wide[2][MAX_ELEMS];
 static unsigned char pack[1 << 24];
 
 /* out [count] (double) from the buffer of dtype */
@@ -250,57 +262,110 @@ static void widen(double *out, const void *in, fm_dtype dtype, int64_t count)
         out[i] = dtype == FM_FLOAT32 ? ((const float *)in)[i] : ((const double *)in)[i];
 }
 
+/* The GEMM's results on one and three threads: within tol of the direct
+ * loops' (variant 0), and bit-identical to each other. */
+static void compare(const char *what, fm_dtype dtype, void *const *out, int64_t count,
+                    double tol)
+{
+    const size_t size = dtype == FM_FLOAT32 ? sizeof(float) : sizeof(double);
+    widen(wide[0], out[0], dtype, count);
+    widen(wide[1], out[1], dtype, count);
+    check(what, worst(wide[1], wide[0], count) < tol &&
+                    memcmp(out[1], out[2], (size_t)count * size) == 0);
+}
+
 static void products_match_the_direct_loops(fm_dtype dtype)
 {
-    static const int64_t shapes[][3] = {{16, 5, 8},     {37, 70, 9},    {130, 70, 90},
-                                         {100, 300, 40}, {64, 50, 128},  {200, 33, 260},
-                                         {17, 257, 31},  {96, 128, 64}};
+    /* rows, inputs, outputs: around the tiles and blocks, K over one block
+     * (300 inputs), C over one column block (1100 outputs), with a B packed
+     * (30 x 1100) and read where it lies (10 x 1100) */
+    static const int64_t shapes[][3] = {{37, 70, 9},   {130, 70, 90},  {100, 300, 40},
+                                         {64, 50, 128}, {200, 33, 260}, {17, 257, 31},
+                                         {96, 128, 64}, {40, 30, 1100},  {40, 10, 1100}};
     const double tol = dtype == FM_FLOAT32 ? 1e-4 : 1e-11;
     const int f32 = dtype == FM_FLOAT32;
+    const size_t size = f32 ? sizeof(float) : sizeof(double);
+    int64_t rows[256];
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const int64_t n = shapes[s][0], n_in = shapes[s][1], n_out = shapes[s][2];
-        for (int64_t i = 0; i < MAX_DIM * MAX_DIM; i++) {
-            xs[i] = uniform();
-            ws[i] = uniform();
-            ys[i] = uniform();
-            xf[i] = (float)xs[i];
-            wf[i] = (float)ws[i];
-            yf[i] = (float)ys[i];
+        for (int64_t i = 0; i < MAX_ELEMS; i++) {
+            xf[i] = (float)(xs[i] = uniform());
+            wf[i] = (float)(ws[i] = uniform());
+            yf[i] = (float)(ys[i] = uniform());
+            af[i] = (float)(as[i] = tanh(uniform()));
         }
-        for (int64_t i = 0; i < MAX_DIM; i++) bf[i] = (float)(bs[i] = uniform());
+        for (int64_t i = 0; i < MAX_COLS; i++) bf[i] = (float)(bs[i] = uniform());
+        for (int64_t i = 0; i < n; i++) rows[i] = (i * 7 + 3) % n; /* a permutation of X's rows */
         void *x = f32 ? (void *)xf : (void *)xs, *w = f32 ? (void *)wf : (void *)ws;
         void *b = f32 ? (void *)bf : (void *)bs, *dy = f32 ? (void *)yf : (void *)ys;
-        void *out = f32 ? (void *)outf : (void *)fast, *out_b = f32 ? (void *)outf_b : (void *)fast_b;
-        for (int threads = 1; threads <= 3; threads += 2) {
-            /* forward: Y = X W + b */
-            fm_dense_forward_naive(dtype, out, x, NULL, w, b, n, n_in, n_out);
-            widen(slow, out, dtype, n * n_out);
-            fm_dense_forward(dtype, out, x, NULL, w, b, FM_IDENTITY, n, n_in, n_out, pack, threads);
-            widen(fast, out, dtype, n * n_out);
-            check("forward GEMM against the direct loops", worst(fast, slow, n * n_out) < tol);
-            /* backward data: dX = dY W^T */
-            fm_dense_backward_data_naive(dtype, out, dy, w, n, n_in, n_out);
-            widen(slow, out, dtype, n * n_in);
-            fm_dense_backward_data(dtype, out, dy, w, NULL, FM_IDENTITY, n, n_in, n_out, pack,
-                                   threads);
-            widen(fast, out, dtype, n * n_in);
-            check("backward-data GEMM against the direct loops", worst(fast, slow, n * n_in) < tol);
-            /* backward params: dW = X^T dY, db = sum dY (both from zero) */
-            const size_t size = f32 ? sizeof(float) : sizeof(double);
-            memset(out, 0, (size_t)(n_in * n_out) * size);
-            memset(out_b, 0, (size_t)n_out * size);
-            fm_dense_backward_params_naive(dtype, out, out_b, x, NULL, dy, n, n_in, n_out);
-            widen(slow, out, dtype, n_in * n_out);
-            widen(slow_b, out_b, dtype, n_out);
-            memset(out, 0, (size_t)(n_in * n_out) * size);
-            memset(out_b, 0, (size_t)n_out * size);
-            fm_dense_backward_params(dtype, out, out_b, x, NULL, dy, n, n_in, n_out, pack, threads);
-            widen(fast, out, dtype, n_in * n_out);
-            widen(fast_b, out_b, dtype, n_out);
-            check("backward-params GEMM against the direct loops",
-                  worst(fast, slow, n_in * n_out) < tol && worst(fast_b, slow_b, n_out) < tol);
+        void *a = f32 ? (void *)af : (void *)as;
+        void *out[3], *out_b[3];
+        for (int v = 0; v < 3; v++) {
+            out[v] = f32 ? (void *)out32[v] : (void *)out64[v];
+            out_b[v] = f32 ? (void *)outb32[v] : (void *)outb64[v];
         }
+        /* forward through rows, with tanh: Y = tanh(X[rows] W + b) */
+        fm_dense_forward_naive(dtype, out[0], x, rows, w, b, n, n_in, n_out);
+        fm_activation_forward(dtype, out[0], n, n_out, FM_TANH);
+        for (int v = 1; v < 3; v++)
+            fm_dense_forward(dtype, out[v], x, rows, w, b, FM_TANH, n, n_in, n_out, pack,
+                             v == 1 ? 1 : 3);
+        compare("forward GEMM against the direct loops", dtype, out, n * n_out, tol);
+        /* backward data with the derivative: dX = (dY W^T) * (1 - A^2) */
+        fm_dense_backward_data_naive(dtype, out[0], dy, w, n, n_in, n_out);
+        fm_activation_backward(dtype, out[0], a, NULL, n, n_in, FM_TANH);
+        for (int v = 1; v < 3; v++)
+            fm_dense_backward_data(dtype, out[v], dy, w, a, FM_TANH, n, n_in, n_out, pack,
+                                   v == 1 ? 1 : 3);
+        compare("backward-data GEMM against the direct loops", dtype, out, n * n_in, tol);
+        /* backward params adding into gradients that hold something:
+         * dW += X[rows]^T dY, db += sum dY */
+        for (int v = 0; v < 3; v++) {
+            memcpy(out[v], a, (size_t)(n_in * n_out) * size);
+            memcpy(out_b[v], b, (size_t)n_out * size);
+        }
+        fm_dense_backward_params_naive(dtype, out[0], out_b[0], x, rows, dy, n, n_in, n_out);
+        for (int v = 1; v < 3; v++)
+            fm_dense_backward_params(dtype, out[v], out_b[v], x, rows, dy, n, n_in, n_out, pack,
+                                     v == 1 ? 1 : 3);
+        compare("backward-params GEMM against the direct loops", dtype, out, n_in * n_out, tol);
+        compare("bias gradient against the direct loop", dtype, out_b, n_out, tol);
     }
+}
+
+/* ---- the tuner ----------------------------------------------------------------- */
+
+/* n pieces of `rows` rows whose time is piece_ns x cost[threads]; returns
+ * the share of the time spent at other counts than `best`, and checks the
+ * tuner ends on `best`. */
+static double tune(int max, const double *cost, int best, int64_t piece_ns, int n)
+{
+    fm_tuner t;
+    memset(&t, 0, sizeof t);
+    double total = 0, lost = 0;
+    for (int i = 0; i < n; i++) {
+        const int threads = fm_tuner_pick(&t, max);
+        const int64_t ns = (int64_t)((double)piece_ns * cost[threads]);
+        total += (double)ns;
+        if (threads != best) lost += (double)ns;
+        fm_tuner_record(&t, threads, ns, 64);
+    }
+    check("the tuner settles on the fastest count", fm_tuner_pick(&t, max) == best);
+    return lost / total;
+}
+
+static void tuner_settles(void)
+{
+    /* cost[k]: time of a piece on k threads, relative */
+    const double faster[3] = {0, 1.0, 0.55}, slower[3] = {0, 1.0, 2.0};
+    const double two_of_four[5] = {0, 1.0, 0.6, 0.8, 0.9};
+    /* 100 us pieces over 10 s of work; then 1 s pieces (a full batch each)
+     * over 200 s: most of the time at the right count either way */
+    check("short pieces, more threads faster", tune(2, faster, 2, 100000, 100000) < 0.05);
+    check("short pieces, more threads slower", tune(2, slower, 1, 100000, 100000) < 0.05);
+    check("long pieces, more threads faster", tune(2, faster, 2, 1000000000, 200) < 0.1);
+    check("long pieces, more threads slower", tune(2, slower, 1, 1000000000, 200) < 0.1);
+    check("four threads, two the fastest", tune(4, two_of_four, 2, 100000, 100000) < 0.1);
 }
 
 /* ---- Ctrl-C ----------------------------------------------------------------------- */
@@ -432,6 +497,7 @@ int main(int argc, char **argv)
                fm_kernel(FM_FLOAT32), fm_kernel(FM_FLOAT64),
                failures == before ? "ok" : "FAILED");
     }
+    tuner_settles();
     ctrl_c();
     printf("%s (threads %s)\n", failures ? "FAILED" : "ok", fm_threads_backend());
     return failures ? 1 : 0;

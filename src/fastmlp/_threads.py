@@ -11,31 +11,43 @@ An explicit n_threads is used as given.
 """
 
 import os
-from functools import lru_cache
+import threading
 
 import joblib
 
 from fastmlp import _engine
 
+_cpus: dict[int, int] = {}
 
-@lru_cache(maxsize=1)
+
 def _usable_cpus():
-    return joblib.cpu_count(only_physical_cores=False)
+    """The CPUs this process may use (affinity, cgroup quotas), looked up
+    once per process."""
+    pid = os.getpid()
+    if pid not in _cpus:
+        _cpus[pid] = joblib.cpu_count(only_physical_cores=False)
+    return _cpus[pid]
 
 
 def _omp_num_threads():
     """The first count in OMP_NUM_THREADS (it may list one per nesting
     level), or None when unset or not a positive integer."""
     value = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    try:
+        count = int(value) if value.isascii() and value.isdecimal() else 0
+    except ValueError:
+        count = 0
+    return count if count > 0 else None
 
 
-# A limit threadpoolctl set on the default thread count; 0 for none.
-_thread_limit = 0
+# Limits threadpoolctl set on the default thread count, one per Python
+# thread as OpenMP's are (threadpool_limits in one thread leaves fits in
+# others alone); 0 for none.
+_limits = threading.local()
 
 
 def thread_limit():
-    return _thread_limit
+    return getattr(_limits, "value", 0)
 
 
 def _unlimited_default():
@@ -49,7 +61,8 @@ def default_n_threads():
     if not _engine.HAVE_THREADS:
         return 1
     count = _unlimited_default()
-    return min(count, _thread_limit) if _thread_limit else count
+    limit = thread_limit()
+    return min(count, limit) if limit else count
 
 
 def effective_n_threads(n_threads):
@@ -91,12 +104,8 @@ def _register_with_threadpoolctl():
     class FastmlpController(threadpoolctl.LibController):
         user_api = "openmp"
         internal_api = "fastmlp"
-        filename_prefixes = ("_engine",)
-
-        def set_additional_attributes(self):
-            # other packages' modules may start with the same name
-            if os.path.realpath(self.filepath) != os.path.realpath(_engine.__file__):
-                raise OSError("not fastmlp's engine")
+        # the extension's file name, which no other library's starts with
+        filename_prefixes = ("_fastmlp_engine",)
 
         def get_num_threads(self):
             return default_n_threads()
@@ -104,8 +113,7 @@ def _register_with_threadpoolctl():
         def set_num_threads(self, num_threads):
             # threadpoolctl restores a limit by setting the count it read,
             # which is the default without a limit when there was none
-            global _thread_limit
-            _thread_limit = 0 if num_threads >= _unlimited_default() else max(1, num_threads)
+            _limits.value = 0 if num_threads >= _unlimited_default() else max(1, num_threads)
 
         def get_version(self):
             from fastmlp import __version__

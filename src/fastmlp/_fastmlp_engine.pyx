@@ -87,9 +87,10 @@ def workers_alive():
 
 
 cdef class Tuner:
-    """The engine's running choice of thread count for one fit (fm_tuner):
-    pass the same Tuner to every call of the fit. `threads` is the count in
-    use (0 before the first call)."""
+    """The engine's running choice of thread count (fm_tuner): pass the same
+    Tuner to every call of a fit (or of a series of partial_fit calls), from
+    one Python thread at a time. `threads` is the count in use (0 before
+    the first call)."""
     cdef fm_tuner state
 
     def __cinit__(self):
