@@ -93,14 +93,15 @@ _TUNERS: "weakref.WeakKeyDictionary[BaseMultilayerPerceptron, Any]" = (
 
 def _tuner(model, carry_on):
     """The engine's thread-count tuner for a fit of model with
-    n_threads=None (None otherwise): the one of its last fit when
-    carry_on (partial_fit), else a fresh one."""
+    n_threads=None (None otherwise): the one of its last fit when carry_on
+    (partial_fit) and the batch size is the same, else a fresh one."""
     if not adaptive_threads(model.n_threads):
         return None
-    tuner = _TUNERS.get(model) if carry_on else None
-    if tuner is None:
-        tuner = _TUNERS[model] = _engine.Tuner()
-    return tuner
+    key = model.batch_size
+    kept = _TUNERS.get(model) if carry_on else None
+    if kept is None or kept[0] != key:
+        kept = _TUNERS[model] = (key, _engine.Tuner())
+    return kept[1]
 
 
 class _Undo:
