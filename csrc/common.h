@@ -54,16 +54,34 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows);
 
 static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* Small networks pass rows through in blocks of at most FM_BLOCK_ROWS rows,
+ * each block all the way through the network on one thread, its gradient
+ * summed apart and the blocks' sums added in block order: threads then share
+ * whole passes, which small layers repay, where a share of each product
+ * would not. The blocks are cut from the rows alone (fm_block_rows), so
+ * results do not depend on the thread count. */
+#define FM_BLOCK_ROWS 32
+#define FM_BLOCK_MAX_PARAMS 65536
+#define FM_BLOCK_MAX_ROWS 1024
+/* FM_BLOCK_ROWS when passes of up to `rows` rows through net go in blocks,
+ * else 0. */
+int64_t fm_block_rows(const fm_net *net, int64_t rows);
+
 /* Workspace layout for `rows` samples and n_threads threads: 64-byte
  * aligned regions in order
- *   acts   per layer 1..L: its buffers (fm_layer_bytes)
- *   delta  2 x [rows x max(units[1..L])]  ping-pong deltas
- *   loss   [rows] doubles        per-sample losses
+ *   blocks areas, each for area_rows rows (rows, or FM_BLOCK_ROWS in blocks):
+ *       acts   per layer 1..L: its buffers (fm_layer_bytes)
+ *       delta  2 x [area_rows x max(units[1..L])]  ping-pong deltas
+ *       loss   [area_rows] doubles        per-sample losses
+ *   partials (blocks - 1) x [n_params]   the gradient sums of blocks 1..
  *   steps  [n_params / FM_STEP_CHUNK + 1] doubles  optimizer partial sums
- *   pack   n_threads x fm_pack_elems  GEMM packing buffers                 */
+ *   pack   n_threads x fm_pack_elems  GEMM packing buffers
+ * The offsets of acts, delta0, delta1 and loss are the first area's; area
+ * b's are block_bytes x b further. */
 typedef struct {
     int64_t acts; /* byte offset of layer 1's activations; layer l follows l-1 */
     int64_t delta0, delta1, loss, steps, pack, total;
+    int64_t area_rows, blocks, block_bytes, partials;
 } fm_layout;
 
 fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes,

@@ -60,25 +60,40 @@ static int region(int64_t *off, int64_t count, int64_t size)
            add_ok(*off, bytes / 64 * 64, off);
 }
 
+int64_t fm_block_rows(const fm_net *net, int64_t rows)
+{
+    return fm_n_params(net) <= FM_BLOCK_MAX_PARAMS && rows > FM_BLOCK_ROWS &&
+                   rows <= FM_BLOCK_MAX_ROWS
+               ? FM_BLOCK_ROWS
+               : 0;
+}
+
 /* The layout, or total = -1 when a size would overflow. */
 fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_bytes,
                               int n_threads)
 {
-    fm_layout lay = {0, 0, 0, 0, 0, 0, -1};
+    fm_layout lay = {0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0};
     int64_t off = 0, max_row = 0, pack = 0;
+    const int64_t block = fm_block_rows(net, rows);
+    lay.area_rows = block ? block : rows;
+    lay.blocks = block ? (rows + block - 1) / block : 1;
     int ok = mul_ok(fm_max_width(net), elem_bytes, &max_row) &&
              mul_ok(fm_pack_elems(), elem_bytes, &pack);
     lay.acts = off;
     for (int64_t l = 1; ok && l <= net->n_layers; l++) {
-        const int64_t bytes = fm_layer_bytes(net, rows, l, elem_bytes);
+        const int64_t bytes = fm_layer_bytes(net, lay.area_rows, l, elem_bytes);
         ok = bytes >= 0 && add_ok(off, bytes, &off);
     }
     lay.delta0 = off;
-    ok = ok && region(&off, rows, max_row);
+    ok = ok && region(&off, lay.area_rows, max_row);
     lay.delta1 = off;
-    ok = ok && region(&off, rows, max_row);
+    ok = ok && region(&off, lay.area_rows, max_row);
     lay.loss = off;
-    ok = ok && region(&off, rows, (int64_t)sizeof(double));
+    ok = ok && region(&off, lay.area_rows, (int64_t)sizeof(double));
+    lay.block_bytes = off;
+    ok = ok && mul_ok(lay.block_bytes, lay.blocks, &off);
+    lay.partials = off;
+    ok = ok && region(&off, (lay.blocks - 1) * fm_n_params(net), elem_bytes);
     lay.steps = off;
     ok = ok && region(&off, fm_n_params(net) / FM_STEP_CHUNK + 1, (int64_t)sizeof(double));
     lay.pack = off;

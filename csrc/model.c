@@ -241,9 +241,120 @@ static FM_FN(fm_batch) batch_of(const fm_data *data, const fm_net *net, int64_t 
     return b;
 }
 
+/* ---- a piece of rows, whole or in blocks ---------------------------------- */
+
+#define FM_MAX_BLOCKS (FM_BLOCK_MAX_ROWS / FM_BLOCK_ROWS)
+
+/* The layout with area b's buffers in place of the first area's. */
+static fm_layout area_of(const fm_layout *lay, int64_t b)
+{
+    fm_layout area = *lay;
+    const int64_t shift = b * lay->block_bytes;
+    area.acts += shift;
+    area.delta0 += shift;
+    area.delta1 += shift;
+    area.loss += shift;
+    return area;
+}
+
+/* n rows through the network: the rows order[start ..] of data (the rows
+ * from start when order is NULL). Training or the loss and gradient
+ * (out NULL): the gradient sums go into grads (written when fresh, else
+ * added; none when grads is NULL) and the weighted losses and weights into
+ * *wloss and *wsum. Prediction: the outputs go into out [n x K]. */
+typedef struct {
+    real *grads, *out;
+    int fresh;
+    double *wloss, *wsum;
+    void *work;
+    const fm_layout *lay;
+    const fm_data *data;
+    const fm_net *net;
+    const real *params;
+    const int64_t *order;
+    int64_t start, n, blocks;
+    const training_pass *train;
+    double block_wloss[FM_MAX_BLOCKS], block_wsum[FM_MAX_BLOCKS];
+} piece_args;
+
+static FM_FN(fm_batch) piece_batch(const piece_args *p, int64_t r0)
+{
+    return batch_of(p->data, p->net, p->start + r0, p->order ? p->order + p->start + r0 : NULL);
+}
+
+/* Block b of the piece on one thread: its rows [n b / blocks, n (b + 1) /
+ * blocks) in area b; block 0's gradient goes into grads, block b's into
+ * the partials' (b - 1)th. */
+static void block_task(void *ctx, int64_t b, int tid)
+{
+    piece_args *p = ctx;
+    (void)tid;
+    const int64_t r0 = p->n * b / p->blocks, r1 = p->n * (b + 1) / p->blocks;
+    const FM_FN(fm_batch) batch = piece_batch(p, r0);
+    const fm_layout area = area_of(p->lay, b);
+    training_pass pass;
+    if (p->train) {
+        pass = *p->train;
+        pass.row0 += r0;
+    }
+    if (p->out) {
+        forward(p->out + r0 * p->net->units[p->net->n_layers], p->work, &area, &batch, p->params,
+                p->net, r1 - r0, p->lay->area_rows, NULL, 1);
+        return;
+    }
+    real *grads = p->grads;
+    if (grads && b > 0)
+        grads = (real *)((char *)p->work + p->lay->partials) + (b - 1) * fm_n_params(p->net);
+    p->block_wloss[b] = p->block_wsum[b] = 0;
+    accumulate(grads, b == 0 ? p->fresh : 1, &p->block_wloss[b], &p->block_wsum[b], p->work,
+               &area, &batch, p->params, p->net, r1 - r0, p->lay->area_rows,
+               p->train ? &pass : NULL, 1);
+}
+
+/* grads += the blocks' partial sums, in block order: chunk c's elements. */
+static void reduce_task(void *ctx, int64_t c, int tid)
+{
+    const piece_args *p = ctx;
+    (void)tid;
+    const int64_t n_params = fm_n_params(p->net);
+    const int64_t i0 = c * FM_STEP_CHUNK, i1 = fm_min64(i0 + FM_STEP_CHUNK, n_params);
+    const real *partials = (const real *)((const char *)p->work + p->lay->partials);
+    real *FM_RESTRICT g = p->grads;
+    for (int64_t b = 1; b < p->blocks; b++) {
+        const real *FM_RESTRICT q = partials + (b - 1) * n_params;
+        for (int64_t i = i0; i < i1; i++) g[i] += q[i];
+    }
+}
+
+static void pass_piece(piece_args *p, int n_threads)
+{
+    p->blocks = p->lay->blocks > 1 ? (p->n + p->lay->area_rows - 1) / p->lay->area_rows : 1;
+    if (p->blocks == 1) { /* the whole piece at once, the products shared by the threads */
+        const FM_FN(fm_batch) batch = piece_batch(p, 0);
+        if (p->out)
+            forward(p->out, p->work, p->lay, &batch, p->params, p->net, p->n, p->lay->area_rows,
+                    NULL, n_threads);
+        else
+            accumulate(p->grads, p->fresh, p->wloss, p->wsum, p->work, p->lay, &batch, p->params,
+                       p->net, p->n, p->lay->area_rows, p->train, n_threads);
+        return;
+    }
+    fm_parallel_for(n_threads, p->blocks, block_task, p);
+    if (p->out) return;
+    if (p->grads) {
+        const int64_t chunks = (fm_n_params(p->net) + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
+        fm_parallel_for(chunks > 2 ? n_threads : 1, chunks, reduce_task, p);
+    }
+    for (int64_t b = 0; b < p->blocks; b++) {
+        *p->wloss += p->block_wloss[b];
+        *p->wsum += p->block_wsum[b];
+    }
+}
+
 /* One epoch over order [n]: returns FM_OK with *loss_sum = sum of batch
  * losses times batch lengths, or FM_ERR_INTERRUPTED. A batch goes through
- * the network `chunk` rows at a time, its gradient summed over the pieces. */
+ * the network `chunk` rows at a time (in blocks, for small networks), its
+ * gradient summed over the pieces. */
 static fm_status train_epoch(real *params, real *grads, real *state, void *work,
                              const fm_layout *lay, double *loss_sum, const int64_t *order,
                              int64_t n, const fm_data *data, const fm_net *net,
@@ -259,10 +370,12 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
         double wloss = 0, S = 0;
         for (int64_t row0 = 0; row0 < B; row0 += chunk) {
             if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
-            const FM_FN(fm_batch) piece = batch_of(data, net, start + row0, order + start + row0);
             const training_pass pass = {*step, row0};
-            accumulate(grads, row0 == 0, &wloss, &S, work, lay, &piece, params, net,
-                       fm_min64(chunk, B - row0), chunk, &pass, n_threads);
+            piece_args p = {.grads = grads, .fresh = row0 == 0, .wloss = &wloss, .wsum = &S,
+                            .work = work, .lay = lay, .data = data, .net = net,
+                            .params = params, .order = order, .start = start + row0,
+                            .n = fm_min64(chunk, B - row0), .train = &pass};
+            pass_piece(&p, n_threads);
         }
         *step += 1;
         const double l2 = optimizer_step(params, grads, state,
@@ -371,11 +484,12 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
     fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
         const int64_t B = fm_min64(chunk, n - start);
-        const FM_FN(fm_batch) batch = batch_of(data, net, start, NULL);
         const int threads = fm_tuner_pick(tuner, n_threads);
         const int64_t began = tuner ? fm_now_ns() : 0;
-        accumulate(grads, start == 0, &wloss, &S, work, &lay, &batch, params, net, B, chunk, NULL,
-                   threads);
+        piece_args p = {.grads = grads, .fresh = start == 0, .wloss = &wloss, .wsum = &S,
+                        .work = work, .lay = &lay, .data = data, .net = net, .params = params,
+                        .start = start, .n = B};
+        pass_piece(&p, threads);
         if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
     }
     fm_scope_end(&scope);
@@ -439,7 +553,9 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
             status = FM_ERR_NONFINITE;
             break;
         }
-        forward(out + start * K, work, &lay, &batch, params, net, B, chunk, NULL, threads);
+        piece_args p = {.out = out + start * K, .work = work, .lay = &lay, .data = data,
+                        .net = net, .params = params, .order = rows, .start = start, .n = B};
+        pass_piece(&p, threads);
         if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
     }
     fm_scope_end(&scope);

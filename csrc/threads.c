@@ -3,7 +3,10 @@
  * and the tuner that picks how many threads a call should run.
  *
  * A parallel loop runs tasks 0 .. n_tasks-1, each exactly once, on whichever
- * team member claims it first (an atomic ticket). Each task writes its own
+ * team member claims it first. Each member has a share of the tasks, the
+ * same share of every loop of the same size (so that a thread meets again
+ * the data it worked on, in its own cache), and claims from its share
+ * first, then from the others' (atomic counters). Each task writes its own
  * part of the output in a fixed way, so results never depend on which
  * thread ran what. The caller takes part and waits only for the tasks, not
  * for the other threads: a worker that lost its core before it claimed
@@ -17,8 +20,8 @@
  * Memory ordering: every shared counter goes through compat.h's sequentially
  * consistent atomics. A job's description is published under a sequence
  * number (odd while it is written), and a claim succeeds only while the
- * ticket still carries that job's generation, so a worker that reads a job
- * late never runs a task of the wrong job.
+ * share's counter still carries that job's generation, so a worker that
+ * reads a job late never runs a task of the wrong job.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -44,13 +47,19 @@ typedef struct fm_worker {
 
 /* The counters every member writes sit on cache lines of their own. */
 #define FM_LINE 64
+/* Member m's share of a job's tasks, on a cache line of its own:
+ * (g << FM_TASK_BITS) | the next unclaimed task of the share. */
+typedef struct {
+    volatile int64_t next;
+    char pad[FM_LINE - sizeof(int64_t)];
+} fm_share;
+
 struct fm_team {
     /* the job: seq is odd while it is written, 2 g + 2 once job g is out */
     volatile int64_t seq;
     volatile int64_t fn, ctx, n_tasks, n_members;
     char pad0[FM_LINE - 5 * sizeof(int64_t)];
-    volatile int64_t ticket; /* (g << FM_TASK_BITS) | next task */
-    char pad1[FM_LINE - sizeof(int64_t)];
+    fm_share shares[FM_MAX_THREADS];
     volatile int64_t done;   /* tasks of the job finished */
     volatile int64_t caller_sleeping;
     char pad2[FM_LINE - 2 * sizeof(int64_t)];
@@ -177,14 +186,19 @@ static void run_tasks(fm_team *t, int tid)
     const int64_t gen = (seq / 2 - 1) & (FM_MAX_TASKS - 1);
     in_task = 1;
     task_tid = tid;
-    for (;;) {
-        const int64_t ticket = fm_atomic_load(&t->ticket);
-        const int64_t task = ticket & (((int64_t)1 << FM_TASK_BITS) - 1);
-        if ((ticket >> FM_TASK_BITS) != gen || task >= n_tasks) break;
-        if (!fm_atomic_cas(&t->ticket, ticket, ticket + 1)) continue;
-        fn(ctx, task, tid);
-        if (fm_atomic_add(&t->done, 1) == n_tasks)
-            wake_sleeper(&t->lock, &t->done_cond, &t->caller_sleeping);
+    /* its own share first, then what is left of the others', in turn */
+    for (int64_t k = 0; k < members; k++) {
+        const int64_t m = (tid + k) % members, end = n_tasks * (m + 1) / members;
+        volatile int64_t *next = &t->shares[m].next;
+        for (;;) {
+            const int64_t claim = fm_atomic_load(next);
+            const int64_t task = claim & (((int64_t)1 << FM_TASK_BITS) - 1);
+            if ((claim >> FM_TASK_BITS) != gen || task >= end) break;
+            if (!fm_atomic_cas(next, claim, claim + 1)) continue;
+            fn(ctx, task, tid);
+            if (fm_atomic_add(&t->done, 1) == n_tasks)
+                wake_sleeper(&t->lock, &t->done_cond, &t->caller_sleeping);
+        }
     }
     in_task = 0;
 }
@@ -277,7 +291,7 @@ static fm_team *team_acquire(int size)
         fm_cond_init(&t->done_cond);
     }
     fm_atomic_store(&t->seq, 0);
-    fm_atomic_store(&t->ticket, 0);
+    for (int m = 0; m < FM_MAX_THREADS; m++) fm_atomic_store(&t->shares[m].next, 0);
     fm_atomic_store(&t->refs, 1);
     t->size = 1;
     while (t->size < size && t->size < FM_MAX_THREADS) {
@@ -334,7 +348,9 @@ static void team_run(fm_team *t, int members, task_fn fn, void *ctx, int64_t n_t
     fm_atomic_store(&t->n_tasks, n_tasks);
     fm_atomic_store(&t->n_members, members);
     fm_atomic_store(&t->done, 0);
-    fm_atomic_store(&t->ticket, (gen & (FM_MAX_TASKS - 1)) << FM_TASK_BITS);
+    for (int m = 0; m < members; m++)
+        fm_atomic_store(&t->shares[m].next,
+                        ((gen & (FM_MAX_TASKS - 1)) << FM_TASK_BITS) + n_tasks * m / members);
     fm_atomic_store(&t->seq, 2 * gen + 2);
     for (int i = 1; i < members; i++) poke(t->members[i]);
     run_tasks(t, 0);
