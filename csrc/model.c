@@ -540,7 +540,7 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     const int64_t K = net->units[net->n_layers], n_in = net->units[0];
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     fm_status status = FM_OK;
-    if (!fm_may_use_threads(net, chunk)) tuner = NULL;
+    if (!fm_may_use_threads(net, fm_min64(chunk, n))) tuner = NULL;
     fm_scope scope;
     fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {

@@ -40,14 +40,19 @@ def _omp_num_threads():
     return count if count > 0 else None
 
 
-# Limits threadpoolctl set on the default thread count, one per Python
-# thread as OpenMP's are (threadpool_limits in one thread leaves fits in
-# others alone); 0 for none.
-_limits = threading.local()
+class _Limit(threading.local):
+    """A limit threadpoolctl set on the default thread count, one per Python
+    thread as OpenMP's are (threadpool_limits in one thread leaves fits in
+    others alone); 0 for none."""
+
+    value = 0
+
+
+_limits = _Limit()
 
 
 def thread_limit():
-    return getattr(_limits, "value", 0)
+    return _limits.value
 
 
 def _unlimited_default():
