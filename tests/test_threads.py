@@ -236,8 +236,10 @@ def test_joblib_workers_follow_their_inner_thread_limit():
 @pytest.mark.slow
 def test_dask_workers_follow_their_thread_limit():
     distributed = pytest.importorskip("distributed")
+    # a dashboard on a free port: another cluster on the machine may hold
+    # the usual one
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0", silence_logs=50) as cluster:
         with distributed.Client(cluster) as client:
             env, count = client.submit(_default_threads_in_worker).result(timeout=120)
     assert count == 1, env
