@@ -551,10 +551,7 @@ def load_table(results):
         )
     lines += [
         "",
-        f"Machine: {results['machine']}; {results['date']}; "
-        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-        + f"; medians of {results['repeats']} run(s)"
-        + (" (quick sizes)" if results["quick"] else "")
+        machine_line(results)
         + f". GridSearchCV: fastmlp on W3's quick data ({scaled(WORKLOADS[2], True).n_samples:,} "
         "rows), n_jobs=2, 6 settings x 3 folds (joblib's workers set OMP_NUM_THREADS to the "
         "cores / n_jobs, so the fits in them run the same threads either way; the two "
@@ -565,6 +562,16 @@ def load_table(results):
 
 def ratio(a, b):
     return f"{b / a:.1f}x" if a and b else ""
+
+
+def machine_line(results):
+    """Machine, date, versions and repeats: how a table was measured."""
+    return (
+        f"Machine: {results['machine']}; {results['date']}; "
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
+        + f"; medians of {results['repeats']} run(s)"
+        + (" (quick sizes)" if results["quick"] else "")
+    )
 
 
 def table(results):
@@ -588,10 +595,7 @@ def table(results):
     peak = results["gemm_peak_gflops"]
     notes = [
         "",
-        f"Machine: {results['machine']}; {results['date']}; "
-        + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
-        + f"; medians of {results['repeats']} run(s)"
-        + (" (quick sizes)" if results["quick"] else "")
+        machine_line(results)
         + f". numpy GEMM peak: {peak['float32']:.0f} GFLOP/s float32, "
         f"{peak['float64']:.0f} GFLOP/s float64.",
     ]
