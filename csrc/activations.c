@@ -25,33 +25,42 @@ static void map_inplace(real *FM_RESTRICT A, int64_t len, int32_t activation)
 {
     switch (activation) {
     case FM_LOGISTIC:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = 1 / (1 + fm_exp(-A[i]));
         break;
     case FM_TANH:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = fm_tanh(A[i]);
         break;
     case FM_RELU:
         /* keeps NaN, as max(z, 0) with NaN propagation does */
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = A[i] < 0 ? 0 : A[i];
         break;
     case FM_EXP:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = fm_exp(A[i]);
         break;
     case FM_LEAKY_RELU:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = A[i] < 0 ? (real)FM_LEAKY_SLOPE * A[i] : A[i];
         break;
     case FM_ELU:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = A[i] > 0 ? A[i] : fm_expm1(A[i]);
         break;
     case FM_GELU:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++)
             A[i] = (real)0.5 * A[i] * (1 + fm_erf(A[i] * (real)0.70710678118654752440));
         break;
     case FM_SOFTPLUS:
         /* z beyond the threshold: log(1 + e^z) is z to working precision */
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = A[i] > 20 ? A[i] : fm_log1p(fm_exp(A[i]));
         break;
     case FM_SILU:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) A[i] = A[i] / (1 + fm_exp(-A[i]));
         break;
     default:
@@ -67,31 +76,44 @@ void FM_FN(fm_activation_forward)(real *A, int64_t n, int64_t m, int32_t activat
         map_inplace(A, n * m, activation);
 }
 
+void FM_FN(fm_activation_forward_tile)(real *A, int64_t ld, int64_t n, int64_t m,
+                                      int32_t activation)
+{
+    for (int64_t r = 0; r < n; r++) map_inplace(A + r * ld, m, activation);
+}
+
 static void derivative_inplace(real *FM_RESTRICT dZ, const real *FM_RESTRICT A,
                                       int64_t len, int32_t activation)
 {
     switch (activation) {
     case FM_LOGISTIC:
         /* two roundings, (d a)(1 - a), in that order */
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) dZ[i] = dZ[i] * A[i] * (1 - A[i]);
         break;
     case FM_TANH:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) dZ[i] *= 1 - A[i] * A[i];
         break;
     case FM_RELU:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) dZ[i] = A[i] == 0 ? 0 : dZ[i];
         break;
     case FM_EXP:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) dZ[i] *= A[i];
         break;
     case FM_LEAKY_RELU:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) dZ[i] *= A[i] > 0 ? 1 : (real)FM_LEAKY_SLOPE;
         break;
     case FM_ELU:
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) dZ[i] *= A[i] > 0 ? 1 : A[i] + 1;
         break;
     case FM_SOFTPLUS:
         /* the logistic of z, 1 - e^(-a) */
+        FM_SHORT_LOOP
         for (int64_t i = 0; i < len; i++) dZ[i] *= -fm_expm1(-A[i]);
         break;
     default:
@@ -118,6 +140,12 @@ static void derivative_from_z(real *FM_RESTRICT dZ, const real *FM_RESTRICT Z, i
     }
 }
 
+
+void FM_FN(fm_activation_backward_tile)(real *dZ, const real *A, int64_t ld, int64_t n,
+                                       int64_t m, int32_t activation)
+{
+    for (int64_t r = 0; r < n; r++) derivative_inplace(dZ + r * ld, A + r * ld, m, activation);
+}
 
 void FM_FN(fm_activation_backward)(real *dZ, const real *A, const real *Z, int64_t n,
                                    int64_t m, int32_t activation)

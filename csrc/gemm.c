@@ -587,17 +587,19 @@ static void pack_b(real *FM_RESTRICT dst, const gemm_args *g, int64_t p0, int64_
  * [j0, j0+nr) of C. */
 static void epilogue(const gemm_args *g, int64_t i0, int64_t mr, int64_t j0, int64_t nr)
 {
-    for (int64_t r = 0; r < mr; r++) {
-        real *c = g->c + (i0 + r) * g->ldc + j0;
-        if (g->epilogue == EPI_BIAS_ACTIVATION) {
-            for (int64_t j = 0; j < nr; j++) c[j] += g->bias[j0 + j];
-            if (g->activation != FM_SOFTMAX)
-                FM_FN(fm_activation_forward)(c, 1, nr, g->activation);
-        } else {
-            FM_FN(fm_activation_backward)(c, g->aux + (i0 + r) * g->ldc + j0, NULL, 1, nr,
-                                          g->activation);
-        }
+    real *c = g->c + i0 * g->ldc + j0;
+    if (g->epilogue == EPI_DERIVATIVE) {
+        FM_FN(fm_activation_backward_tile)(c, g->aux + i0 * g->ldc + j0, g->ldc, mr, nr,
+                                           g->activation);
+        return;
     }
+    const real *FM_RESTRICT bias = g->bias + j0;
+    for (int64_t r = 0; r < mr; r++) {
+        FM_SHORT_LOOP
+        for (int64_t j = 0; j < nr; j++) c[r * g->ldc + j] += bias[j];
+    }
+    if (g->activation != FM_SOFTMAX && g->activation != FM_IDENTITY)
+        FM_FN(fm_activation_forward_tile)(c, g->ldc, mr, nr, g->activation);
 }
 
 /* Rows [m0, m1) x columns [n0, n1) of C, with this thread's pack buffers.
