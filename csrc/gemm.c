@@ -44,6 +44,8 @@
 /* A B operand (the weights, going forward) of at most this many elements
  * stays in cache: the packed GEMM reads it where it lies. */
 #define FM_SMALL_WEIGHTS 16384
+/* Columns of a gradient a thread takes at a time when they are shared out. */
+#define FM_COL_BLOCK 64
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -229,11 +231,37 @@ static void backward_params_rows(real *FM_RESTRICT dW, const real *FM_RESTRICT X
     }
 }
 
-/* db += sum_i dY_i, serially in ascending i. */
-static void bias_grad(real *FM_RESTRICT db, const real *FM_RESTRICT dY, int64_t n, int64_t n_out)
+/* Columns [j0, j1) of db += sum_i dY_i, in ascending i. */
+static void bias_grad_cols(real *FM_RESTRICT db, const real *FM_RESTRICT dY, int64_t n,
+                           int64_t n_out, int64_t j0, int64_t j1)
 {
     for (int64_t i = 0; i < n; i++)
-        for (int64_t j = 0; j < n_out; j++) db[j] += dY[i * n_out + j];
+        for (int64_t j = j0; j < j1; j++) db[j] += dY[i * n_out + j];
+}
+
+typedef struct {
+    real *db;
+    const real *dY;
+    int64_t n, n_out, n_tasks;
+} bias_args;
+
+static void bias_task(void *ctx, int64_t task, int tid)
+{
+    const bias_args *a = ctx;
+    (void)tid;
+    const int64_t blocks = ceil_div(a->n_out, FM_COL_BLOCK);
+    bias_grad_cols(a->db, a->dY, a->n, a->n_out,
+                   fm_min64(blocks * task / a->n_tasks * FM_COL_BLOCK, a->n_out),
+                   fm_min64(blocks * (task + 1) / a->n_tasks * FM_COL_BLOCK, a->n_out));
+}
+
+/* db += sum_i dY_i, each column in ascending i; blocks of columns shared
+ * by the threads when there are enough rows and columns. */
+static void bias_grad(real *db, const real *dY, int64_t n, int64_t n_out, int n_threads)
+{
+    bias_args a = {db, dY, n, n_out, 1};
+    a.n_tasks = thread_count(n_threads, n * n_out * FM_STREAM_COST, ceil_div(n_out, FM_COL_BLOCK));
+    fm_parallel_for((int)a.n_tasks, a.n_tasks, bias_task, &a);
 }
 
 void FM_FN(fm_dense_forward_naive)(real *Y, const real *X, const int64_t *rows,
@@ -257,7 +285,7 @@ void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
                                            int64_t n_in, int64_t n_out)
 {
     backward_params_rows(dW, X, rows, dY, n, n_in, n_out);
-    bias_grad(db, dY, n, n_out);
+    bias_grad(db, dY, n, n_out, 1);
 }
 
 /* ---- micro-kernels ---------------------------------------------------------
@@ -804,12 +832,10 @@ void FM_FN(fm_dense_backward_params_to)(real *dW, real *db, const real *X,
                              EPI_NONE, NULL, NULL, 0};
         gemm(&g, (real *)pack, n_threads);
     }
-    bias_grad(db, dY, n, n_out);
+    bias_grad(db, dY, n, n_out, n_threads);
 }
 
 /* ---- CSR input ------------------------------------------------------------- */
-
-#define FM_COL_BLOCK 64
 
 /* Rows [i0, i1) of Y = X W + b for CSR X. */
 static void csr_forward_rows(real *FM_RESTRICT Y, const int64_t *indptr,
@@ -898,5 +924,5 @@ void FM_FN(fm_csr_backward_params)(real *dW, real *db, const int64_t *indptr,
                   ceil_div(n_out, FM_COL_BLOCK), 1};
     a.n_tasks = thread_count(n_threads, n * n_out * FM_STREAM_COST, a.blocks);
     fm_parallel_for((int)a.n_tasks, a.n_tasks, csr_params_task, &a);
-    bias_grad(db, dY, n, n_out);
+    bias_grad(db, dY, n, n_out, n_threads);
 }
