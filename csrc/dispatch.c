@@ -154,6 +154,23 @@ fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                 tuner);
 }
 
+fm_status fm_loss_grad_sums(fm_dtype dtype, void *grads, double *wloss, double *wsum,
+                            void *work, const fm_data *data, const int64_t *rows,
+                            int64_t n_rows, const void *params, const fm_net *net,
+                            int64_t chunk, int n_threads, fm_tuner *tuner)
+{
+    const int isa = current_isa();
+    return CALL(isa, fm_loss_grad_sums, grads, wloss, wsum, work, data, rows, n_rows, params,
+                net, chunk, n_threads, tuner);
+}
+
+fm_status fm_loss_grad_finish(fm_dtype dtype, void *grads, double *loss, double wloss,
+                              double wsum, const void *params, const fm_net *net)
+{
+    const int isa = current_isa();
+    return CALL(isa, fm_loss_grad_finish, grads, loss, wloss, wsum, params, net);
+}
+
 fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                      const int64_t *rows, int64_t n_rows, const void *params,
                      const fm_net *net, int64_t chunk, int n_threads, fm_tuner *tuner,

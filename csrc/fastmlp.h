@@ -235,6 +235,21 @@ fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void 
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                        const fm_data *data, const void *params, const fm_net *net,
                        int64_t chunk, int n_threads, fm_tuner *tuner);
+/* fm_loss_grad in two halves, so that pieces of a data set (on several
+ * machines) can be summed in a fixed order and finished once. The raw sums
+ * over the rows `rows` [n_rows] of data (every row, when rows is NULL):
+ * wloss (OUT) = sum_i sw_i l_i, wsum (OUT) = S = sum_i sw_i, grads (OUT)
+ * [n_params] = d wloss / d params (no L2 term), all zero without rows;
+ * grads may be NULL. chunk and work as in fm_loss_grad. */
+fm_status fm_loss_grad_sums(fm_dtype dtype, void *grads, double *wloss, double *wsum,
+                            void *work, const fm_data *data, const int64_t *rows,
+                            int64_t n_rows, const void *params, const fm_net *net,
+                            int64_t chunk, int n_threads, fm_tuner *tuner);
+/* Finish raw sums as fm_loss_grad does: grads (INOUT) [n_params] = (grads +
+ * alpha W) / S on the weights, grads / S on the biases (none when NULL);
+ * loss (OUT) = wloss / S + 0.5 alpha sum ||W||^2 / S, S = wsum. */
+fm_status fm_loss_grad_finish(fm_dtype dtype, void *grads, double *loss, double wloss,
+                              double wsum, const void *params, const fm_net *net);
 
 /* Network outputs for the rows `rows` [n_rows] of data (every row, n_rows =
  * data->n_samples, when rows is NULL): out [n_rows x units[n_layers]].

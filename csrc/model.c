@@ -470,15 +470,18 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
     return status;
 }
 
-fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
-                              const real *params, const fm_net *net, int64_t chunk,
-                              int n_threads, fm_tuner *tuner)
+fm_status FM_FN(fm_loss_grad_sums)(real *grads, double *wloss, double *wsum, void *work,
+                                   const fm_data *data, const int64_t *rows, int64_t n_rows,
+                                   const real *params, const fm_net *net, int64_t chunk,
+                                   int n_threads, fm_tuner *tuner)
 {
-    /* the first chunk writes grads: there must be one */
-    if (fm_check_net(net) != FM_OK || chunk < 1 || data->n_samples < 1) return FM_ERR_ARGUMENT;
-    const int64_t n = data->n_samples;
+    if (fm_check_net(net) != FM_OK || chunk < 1 || n_rows < 0) return FM_ERR_ARGUMENT;
+    const int64_t n = rows ? n_rows : data->n_samples;
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
-    double wloss = 0, S = 0;
+    *wloss = 0;
+    *wsum = 0;
+    /* the first chunk writes grads: without one, the sums are zero */
+    if (n == 0 && grads) memset(grads, 0, (size_t)fm_n_params(net) * sizeof(real));
     if (!fm_may_use_threads(net, chunk)) tuner = NULL;
     fm_scope scope;
     fm_scope_begin(&scope, n_threads);
@@ -486,16 +489,35 @@ fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_da
         const int64_t B = fm_min64(chunk, n - start);
         const int threads = fm_tuner_pick(tuner, n_threads);
         const int64_t began = tuner ? fm_now_ns() : 0;
-        piece_args p = {.grads = grads, .fresh = start == 0, .wloss = &wloss, .wsum = &S,
+        piece_args p = {.grads = grads, .fresh = start == 0, .wloss = wloss, .wsum = wsum,
                         .work = work, .lay = &lay, .data = data, .net = net, .params = params,
-                        .start = start, .n = B};
+                        .order = rows, .start = start, .n = B};
         pass_piece(&p, threads);
         if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
     }
     fm_scope_end(&scope);
-    const double l2 = finalize(grads, params, net, S);
-    *loss = wloss / S + l2;
     return FM_OK;
+}
+
+fm_status FM_FN(fm_loss_grad_finish)(real *grads, double *loss, double wloss, double wsum,
+                                     const real *params, const fm_net *net)
+{
+    if (fm_check_net(net) != FM_OK) return FM_ERR_ARGUMENT;
+    const double l2 = finalize(grads, params, net, wsum);
+    *loss = wloss / wsum + l2;
+    return FM_OK;
+}
+
+fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
+                              const real *params, const fm_net *net, int64_t chunk,
+                              int n_threads, fm_tuner *tuner)
+{
+    if (data->n_samples < 1) return FM_ERR_ARGUMENT;
+    double wloss, S;
+    const fm_status status = FM_FN(fm_loss_grad_sums)(grads, &wloss, &S, work, data, NULL, 0,
+                                                      params, net, chunk, n_threads, tuner);
+    if (status != FM_OK) return status;
+    return FM_FN(fm_loss_grad_finish)(grads, loss, wloss, S, params, net);
 }
 
 typedef struct {

@@ -197,3 +197,67 @@ def test_batches_larger_than_the_workspace_train_the_same(solver):
         pieces, piece_loss = train_one_epoch(np.float64, chunk, solver)
         np.testing.assert_allclose(pieces, whole, rtol=1e-12, atol=1e-13)
         assert piece_loss == pytest.approx(loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_raw_sums_of_pieces_finish_into_the_loss_and_gradient(dtype, weighted):
+    """loss_grad is loss_grad_sums then loss_grad_finish, to the bit; the
+    sums of pieces of the data (rows chosen by index, in any order) add up
+    to the sums of the whole, and finish into its loss and gradient."""
+    X, Y, params, sw = problem("log_loss", dtype, seed=4, n=41)
+    sw = sw if weighted else None
+    net = _engine.Network(UNITS, ["tanh", "relu", "softmax"], "log_loss", 0.2, dtype)
+    data = _engine.Dataset(net, X, Y, sw)
+    work = net.workspace(6, 2)
+    value, grads = engine_loss_grad(net, X, Y, params, sw, chunk=6, n_threads=2)
+
+    whole = np.empty_like(params)
+    wloss, wsum = _engine.loss_grad_sums(net, data, params, whole, work, 6, 2)
+    assert wsum == pytest.approx(41 if sw is None else sw.astype(np.float64).sum(), rel=1e-12)
+    assert _engine.loss_grad_finish(net, params, whole, wloss, wsum) == value
+    np.testing.assert_array_equal(whole, grads)
+
+    order = np.random.default_rng(0).permutation(41)
+    total, total_loss, total_weight = np.zeros_like(params), 0.0, 0.0
+    for rows in np.array_split(order, 3):
+        piece = np.empty_like(params)
+        piece_loss, piece_weight = _engine.loss_grad_sums(net, data, params, piece, work, 6, 2,
+                                                          rows.astype(np.int64))
+        total += piece
+        total_loss += piece_loss
+        total_weight += piece_weight
+    assert total_weight == pytest.approx(wsum, rel=1e-12)
+    assert _engine.loss_grad_finish(net, params, total, total_loss, total_weight) == (
+        pytest.approx(value, rel=1e-5 if dtype == np.float32 else 1e-12))
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(total, grads, rtol=tol, atol=tol)
+
+
+def test_raw_sums_read_chosen_rows_as_a_copy_of_them():
+    X, Y, params, sw = problem("squared_error", np.float64, seed=5, n=30)
+    net = _engine.Network(UNITS, ["relu", "tanh", "identity"], "squared_error", 0.0, np.float64)
+    rows = np.array([29, 4, 4, 11, 0, 7, 19], np.int64)
+    work = net.workspace(4, 1)
+    picked, copied = np.empty_like(params), np.empty_like(params)
+    sums = _engine.loss_grad_sums(net, _engine.Dataset(net, X, Y, sw), params, picked, work, 4, 1,
+                                  rows)
+    copy_sums = _engine.loss_grad_sums(net, _engine.Dataset(net, X[rows], Y[rows], sw[rows]),
+                                       params, copied, work, 4, 1)
+    assert sums == copy_sums
+    np.testing.assert_array_equal(picked, copied)
+
+
+def test_raw_sums_of_no_rows_are_zero_and_bad_rows_are_refused():
+    X, Y, params, _ = problem("poisson", np.float32, seed=6, n=10)
+    net = _engine.Network(UNITS, ["tanh", "tanh", "exp"], "poisson", 0.0, np.float32)
+    data = _engine.Dataset(net, X, Y)
+    grads = np.full_like(params, np.nan)
+    work = net.workspace(4, 1)
+    assert _engine.loss_grad_sums(net, data, params, grads, work, 4, 1,
+                                  np.empty(0, np.int64)) == (0.0, 0.0)
+    assert not grads.any()
+    with pytest.raises(ValueError, match="out of range"):
+        _engine.loss_grad_sums(net, data, params, grads, work, 4, 1, np.array([10], np.int64))
+    with pytest.raises(ValueError, match="grads must have"):
+        _engine.loss_grad_finish(net, params, grads[1:], 1.0, 1.0)

@@ -606,6 +606,55 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
     return loss
 
 
+def loss_grad_sums(Network net, Dataset data, params, grads, work, int64_t chunk,
+                   int n_threads, rows=None, Tuner tuner=None):
+    """Raw sums of the loss and gradient over every sample, or over the rows
+    `rows`, before loss_grad divides them (fm_loss_grad_sums).
+
+    params (IN) : ndarray of shape (n_params,)
+    grads (OUT) : ndarray of shape (n_params,): d wloss / d params without
+        the L2 term, or None for the sums of the loss alone
+    work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
+    rows (IN) : int64 ndarray of row indices, optional
+    tuner : Tuner, optional; lets the engine pick the thread count by timing
+
+    Returns (wloss, wsum): the sample-weighted loss and the weight total.
+    """
+    data.check_for(net, True)
+    thread_count(n_threads)
+    cdef int64_t n = data.n_samples if rows is None else len(rows)
+    cdef const int64_t *r = optional_rows(rows, n, data.n_samples)
+    cdef const void *p = pointer(params, "params", net.dtype, net.n_params, False)
+    cdef void *g = NULL
+    if grads is not None:
+        g = pointer(grads, "grads", net.dtype, net.n_params, True)
+    cdef void *w = pointer(work, "work", np.uint8,
+                           checked_bytes(fm_workspace_bytes(&net.net, chunk, net.code, n_threads)),
+                           True, True)
+    cdef double wloss = 0, wsum = 0
+    cdef fm_status status
+    cdef fm_tuner *t = tuner_of(tuner)
+    with nogil:
+        status = fm_loss_grad_sums(net.code, g, &wloss, &wsum, w, &data.data, r, n, p,
+                                   &net.net, chunk, n_threads, t)
+    check_status(status)
+    return wloss, wsum
+
+
+def loss_grad_finish(Network net, params, grads, double wloss, double wsum):
+    """The loss (returned) and, unless grads is None, the gradient in grads
+    (INOUT: raw sums in, finished gradient out) from raw sums, added up
+    over any pieces of the data, exactly as loss_grad finishes its own
+    (fm_loss_grad_finish)."""
+    cdef const void *p = pointer(params, "params", net.dtype, net.n_params, False)
+    cdef void *g = NULL
+    if grads is not None:
+        g = pointer(grads, "grads", net.dtype, net.n_params, True)
+    cdef double loss = 0
+    check_status(fm_loss_grad_finish(net.code, g, &loss, wloss, wsum, p, &net.net))
+    return loss
+
+
 def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_threads,
             rows=None, Tuner tuner=None):
     """Network outputs (fm_predict) for every row, or for the rows `rows`.
