@@ -493,18 +493,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             return self._fit_unguarded(X, y, sample_weight, incremental, X_val, y_val, undo)
 
     def _fit_unguarded(self, X, y, sample_weight, incremental, X_val, y_val, undo):
-        validate_parameters(self, self._parameter_constraints)
-        hidden = self._hidden_sizes()
+        hidden = self._checked_settings(X_val, y_val)
         stochastic = self.solver in _STOCHASTIC_SOLVERS
-        if not stochastic:
-            for name, value in (("dropout", self._dropout_rates(len(hidden))),
-                                ("callbacks", self.callbacks),
-                                ("clip_grad_norm", self.clip_grad_norm),
-                                ("X_val", X_val is not None)):
-                if value:
-                    raise ValueError(f"{name} needs a stochastic solver, not solver='lbfgs'.")
-        if (X_val is None) != (y_val is None):
-            raise ValueError("X_val and y_val go together: give both or neither.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
         sample_weight = self._class_weighted(y, sample_weight, incremental)
@@ -536,11 +526,34 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             net = self._network(layer_units, dtype)
             data = self._dataset(net, X, y, sample_weight)
             undo.training_begins()
-            self._fit_lbfgs(net, data, params, n_threads)
+            work = net.workspace(_CHUNK_ROWS, n_threads)
+            tuner = _tuner(self, False)
+
+            def objective(params, grads):
+                return _engine.loss_grad(net, data, params, grads, work, _CHUNK_ROWS,
+                                         n_threads, tuner)
+
+            self._fit_lbfgs(params, objective)
 
         if not np.isfinite(self._params).all():
             raise ValueError(_NON_FINITE)
         return self
+
+    def _checked_settings(self, X_val, y_val):
+        """Check the parameters and what goes with the solver; returns the
+        hidden layer sizes."""
+        validate_parameters(self, self._parameter_constraints)
+        hidden = self._hidden_sizes()
+        if self.solver not in _STOCHASTIC_SOLVERS:
+            for name, value in (("dropout", self._dropout_rates(len(hidden))),
+                                ("callbacks", self.callbacks),
+                                ("clip_grad_norm", self.clip_grad_norm),
+                                ("X_val", X_val is not None)):
+                if value:
+                    raise ValueError(f"{name} needs a stochastic solver, not solver='lbfgs'.")
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val go together: give both or neither.")
+        return hidden
 
     def _class_weighted(self, y, sample_weight, incremental):
         """Sample weights with the class weights folded in (classifiers)."""
@@ -555,10 +568,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype),
         )
 
-    def _fit_lbfgs(self, net, data, params, n_threads):
+    def _fit_lbfgs(self, params, objective, interruptible=False, stacklevel=5):
+        """L-BFGS from params (INOUT) on objective(params, grads), which
+        returns the loss and writes the gradient into grads. interruptible:
+        Ctrl-C ends the fit with the weights of the last completed
+        iteration and a warning (else KeyboardInterrupt goes through);
+        stacklevel: of the convergence warning, that of fit's caller."""
         grads = np.empty_like(params)
-        work = net.workspace(_CHUNK_ROWS, n_threads)
-        tuner = _tuner(self, False)
 
         # For float32 data scipy evaluates the objective at float32 points. The
         # loss scikit-learn hands back is then float32 for the softmax log-loss
@@ -567,21 +583,36 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         def loss_and_grad(x):
             params[:] = x
-            loss = _engine.loss_grad(net, data, params, grads, work, _CHUNK_ROWS, n_threads,
-                                     tuner)
+            loss = objective(params, grads)
             return float(rounded(loss)), grads.astype(np.float64)
 
         options = {"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol}
         if _scipy_takes_iprint():
             options["iprint"] = 1 if self.verbose else -1
         start = params.copy()
-        result = scipy.optimize.minimize(
-            loss_and_grad,
-            start.copy(),
-            method="L-BFGS-B",
-            jac=True,
-            options=options,
-        )
+        reached = []  # (point, loss) of each completed iteration
+
+        def keep(intermediate_result):
+            reached.append((intermediate_result.x.copy(), intermediate_result.fun))
+
+        try:
+            result = scipy.optimize.minimize(
+                loss_and_grad,
+                start.copy(),
+                method="L-BFGS-B",
+                jac=True,
+                options=options,
+                callback=keep if interruptible else None,
+            )
+        except KeyboardInterrupt:
+            if not interruptible:
+                raise
+            self.n_iter_ = len(reached)
+            params[:] = reached[-1][0] if reached else start
+            if reached:
+                self.loss_ = np.float64(reached[-1][1])
+            warnings.warn("Training interrupted by user.")
+            return
         self.n_iter_ = min(result.nit, self.max_iter)
         if result.status != 0:
             # What failed and scipy's reason are said as scikit-learn says
@@ -598,7 +629,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 "example with sklearn.preprocessing.StandardScaler) often helps."
             )
             # at the caller of fit: _fit_lbfgs < _fit_unguarded < _fit < fit < caller
-            warnings.warn(message, ConvergenceWarning, stacklevel=5)
+            warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel)
         self.loss_ = np.float64(result.fun)
         if np.isfinite(result.x).all():
             params[:] = result.x
@@ -609,23 +640,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _fit_stochastic(self, X, y, sample_weight, X_val, y_val, params, layer_units,
                         incremental, n_threads, undo):
         dtype = params.dtype
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = StochasticOptimizer(
-                self.solver,
-                params.size,
-                dtype,
-                learning_rate_init=self.learning_rate_init,
-                lr_schedule=self.learning_rate,
-                momentum=self.momentum,
-                nesterov=self.nesterovs_momentum,
-                power_t=self.power_t,
-                beta_1=self.beta_1,
-                beta_2=self.beta_2,
-                epsilon=self.epsilon,
-            )
-        optimizer = self._optimizer
-        optimizer.astype(dtype)
-
+        optimizer = self._stochastic_optimizer(params, incremental)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
@@ -665,18 +680,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                             dropout_seed=getattr(self, "_dropout_seed", 0))
         data = self._dataset(net, X, y, sample_weight)
 
-        if self.solver == "rprop":
-            batch_size = n_samples  # iRprop- steps on the whole training set
-        elif self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(
-                    "Got `batch_size` less than 1 or larger than sample size. It is "
-                    "going to be clipped"
-                )
-            batch_size = int(np.clip(self.batch_size, 1, n_samples))
-
+        batch_size = self._batch_rows(n_samples)
         # Epochs shuffle `order` in place; the rows are never moved.
         order = np.arange(n_samples) if train_rows is None else train_rows.astype(np.int64)
         trainer = _engine.Trainer(
@@ -714,8 +718,51 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         )
         validation = None
         if X_val is not None:
-            validation = _Validation(self, layer_units, params, X_val, y_val, val_targets,
-                                     sw_val, n_threads)
+            validation = _Validation.in_memory(self, layer_units, params, X_val, y_val,
+                                               val_targets, sw_val, n_threads)
+        self._train_epochs(trainer, optimizer, validation, params, incremental, bool(rates),
+                           undo)
+
+    def _stochastic_optimizer(self, params, incremental):
+        """The optimizer state a fit of a stochastic solver carries on from
+        (partial_fit) or starts afresh, in the parameters' precision."""
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = StochasticOptimizer(
+                self.solver,
+                params.size,
+                params.dtype,
+                learning_rate_init=self.learning_rate_init,
+                lr_schedule=self.learning_rate,
+                momentum=self.momentum,
+                nesterov=self.nesterovs_momentum,
+                power_t=self.power_t,
+                beta_1=self.beta_1,
+                beta_2=self.beta_2,
+                epsilon=self.epsilon,
+            )
+        self._optimizer.astype(params.dtype)
+        return self._optimizer
+
+    def _batch_rows(self, n_samples):
+        """Rows per optimizer step over n_samples training rows."""
+        if self.solver == "rprop":
+            return n_samples  # iRprop- steps on the whole training set
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is "
+                "going to be clipped"
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _train_epochs(self, trainer, optimizer, validation, params, incremental, dropout, undo):
+        """The epochs of a stochastic solver: trainer.run(epochs) trains (in
+        the engine, or over chunks of data elsewhere: see fastmlp.dask) and
+        Python looks in between to score the validation set, print, call
+        callbacks and decide, as scikit-learn does."""
+        early_stopping = self.early_stopping
+        if validation is not None:
             # a fresh fit starts the curve; warm starts and partial_fit append
             if not self.loss_curve_ or not hasattr(self, "validation_loss_curve_"):
                 self.validation_loss_curve_ = []
@@ -741,7 +788,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     undo.training_begins()
                 optimizer.learning_rate, optimizer.t = trainer.learning_rate, trainer.adam_t
                 self.t_ = trainer.t
-                if rates:
+                if dropout:
                     self._dropout_step = trainer.step
                 if not early_stopping:
                     self.best_loss_ = np.float64(trainer.best_loss)
@@ -930,29 +977,36 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 class _Validation:
     """A validation set watched after every epoch: its score and loss are
     recorded, and with early stopping they decide progress and keep the best
-    weights."""
+    weights. measure() gives the score and loss (the data's loss alone,
+    without the L2 term) of the current weights, params."""
 
-    def __init__(self, model, units, params, X, y, targets, sample_weight, n_threads):
-        self.model, self.params, self.n_threads = model, params, n_threads
-        # The validation loss is the data's loss alone, without the L2 term.
-        self.net = model._network(units, params.dtype, penalty=False)
-        if targets.ndim == 1:
-            targets = targets.reshape(-1, 1)
-        self.data = model._dataset(self.net, X, targets, sample_weight)
-        self.y, self.sample_weight = y, sample_weight
-        self.work = self.net.workspace(_CHUNK_ROWS, n_threads)
+    def __init__(self, model, params, measure):
+        self.model, self.params, self.measure = model, params, measure
         self.scored = 0  # epochs of this fit scored so far
         self.best_epoch = None  # the epoch of this fit whose weights early stopping keeps
+
+    @classmethod
+    def in_memory(cls, model, units, params, X, y, targets, sample_weight, n_threads):
+        """The validation set X (y for scoring, targets as the network is
+        trained on), scored in this process."""
+        net = model._network(units, params.dtype, penalty=False)
+        if targets.ndim == 1:
+            targets = targets.reshape(-1, 1)
+        data = model._dataset(net, X, targets, sample_weight)
+        work = net.workspace(_CHUNK_ROWS, n_threads)
+
+        def measure():
+            outputs = model._outputs(net, data, params, n_threads, work)
+            score = float(model._score_outputs(outputs, y, sample_weight))
+            loss = float(_engine.loss_grad(net, data, params, None, work, _CHUNK_ROWS, n_threads))
+            return score, loss
+
+        return cls(model, params, measure)
 
     def update(self, record, early_stopping):
         """Score the current weights; returns the record with them."""
         m = self.model
-        outputs = m._outputs(self.net, self.data, self.params, self.n_threads, self.work)
-        score = float(m._score_outputs(outputs, self.y, self.sample_weight))
-        loss = float(
-            _engine.loss_grad(self.net, self.data, self.params, None, self.work, _CHUNK_ROWS,
-                              self.n_threads)
-        )
+        score, loss = self.measure()
         m.validation_loss_curve_.append(np.float64(loss))
         if early_stopping:
             m.validation_scores_.append(score)
