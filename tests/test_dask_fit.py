@@ -111,6 +111,34 @@ def test_mini_batches_take_their_rows_from_every_chunk():
     assert abs(model.score(X, y) - in_memory.score(X, y)) < 0.02
 
 
+@pytest.mark.parametrize("solver", ["lbfgs", "adam"])
+def test_an_empty_chunk_changes_nothing(solver):
+    make = lambda: classifier(solver=solver, early_stopping=solver == "adam")  # noqa: E731
+    chunks = ((700, 0, 700, 600), (12,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with_empty = fastmlp_dask.fit(make(), da.from_array(X, chunks=chunks),
+                                      da.from_array(y, chunks=chunks[0]), client=False)
+    assert_same_weights(with_empty, fitted(make(), X, y))
+
+
+def test_a_model_fitted_on_chunks_is_an_ordinary_model(tmp_path):
+    """It saves, loads, converts to scikit-learn and carries on with
+    partial_fit as any fitted model; and fastmlp itself never imports
+    dask."""
+    model = fitted(classifier(solver="adam", max_iter=3), X, y)
+    model.save(tmp_path / "model.npz")
+    assert_same_weights(fastmlp.load(tmp_path / "model.npz"), model)
+    np.testing.assert_allclose(model.to_sklearn().predict_proba(X[:20]),
+                               model.predict_proba(X[:20]), rtol=1e-6)
+    model.partial_fit(X, y)
+    assert model.n_iter_ == 1 and len(model.loss_curve_) == 4
+    code = "import sys, fastmlp; print(sorted(m for m in sys.modules if m.startswith('dask')))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
 def test_batches_smaller_than_the_number_of_chunks_still_see_every_row_once():
     """Batches of 6 rows over 8 chunks of 250: a step takes at most one row
     from each chunk (6 * 250 / 2000 < 1), and steps left without rows are

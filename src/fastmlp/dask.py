@@ -278,25 +278,32 @@ class _Cluster:
     def prepare(self, job, seeds):
         self.job, self.seeds = job, seeds
         if self.hold:
+            from distributed import wait
+
             self.chunks = [self.client.submit(_chunks.prepare, *block, job, seed, pure=False)
                            for block, seed in zip(self.blocks, seeds)]
+            wait(self.chunks)  # where they lie decides where the work goes
 
     def _groups(self, wanted):
         """The chunks `wanted` in groups, one per thread of the worker that
-        holds them (by where they were at most a second ago)."""
+        holds them (by where they were at most a second ago); a chunk held
+        nowhere (being computed again) is a group of its own."""
         now = time.monotonic()
         if now - self.placed > 1.0:
             held = self.client.who_has(self.chunks)
             self.where = [(held.get(f.key) or [None])[0] for f in self.chunks]
             self.threads = self.client.nthreads()
-            self.placed = now
+            self.placed = now if None not in self.where else -np.inf
         by_worker = {}
         for c in wanted:
-            by_worker.setdefault(self.where[c], []).append(c)
+            by_worker.setdefault(self.where[c] or c, []).append(c)
         groups = []
         for worker, chunks in by_worker.items():
-            n = max(1, min(len(chunks), self.threads.get(worker, 1)))
-            groups += [(worker, part) for part in np.array_split(chunks, n)]
+            if worker not in self.threads:
+                groups.append((None, chunks))
+                continue
+            n = min(len(chunks), self.threads[worker])
+            groups += [(worker, list(part)) for part in np.array_split(chunks, n)]
         return groups
 
     def map(self, fn, per_chunk, *shared):
@@ -363,8 +370,9 @@ def _train(model, hidden, X, y, X_val, y_val, runners, undo):
     stochastic = model.solver != "lbfgs"
     holdout = stochastic and model.early_stopping and len(runners) == 1
     k = len(runner.blocks)
-    seeds = (model._random_state.randint(np.iinfo(np.int32).max, size=k) if holdout
-             else [None] * k)
+    # one seed for each chunk's split, chunks without rows aside
+    seeds = [model._random_state.randint(np.iinfo(np.int32).max) if holdout and rows else None
+             for rows in X.chunks[0]]
     job = _chunks.Job(
         units=tuple(layer_units),
         activations=tuple(model._activations(len(layer_units) - 1)),
