@@ -124,8 +124,7 @@ def test_an_empty_chunk_changes_nothing(solver):
 
 def test_a_model_fitted_on_chunks_is_an_ordinary_model(tmp_path):
     """It saves, loads, converts to scikit-learn and carries on with
-    partial_fit as any fitted model; and fastmlp itself never imports
-    dask."""
+    partial_fit as any fitted model."""
     model = fitted(classifier(solver="adam", max_iter=3), X, y)
     model.save(tmp_path / "model.npz")
     assert_same_weights(fastmlp.load(tmp_path / "model.npz"), model)
@@ -133,6 +132,10 @@ def test_a_model_fitted_on_chunks_is_an_ordinary_model(tmp_path):
                                model.predict_proba(X[:20]), rtol=1e-6)
     model.partial_fit(X, y)
     assert model.n_iter_ == 1 and len(model.loss_curve_) == 4
+
+
+@pytest.mark.slow
+def test_fastmlp_itself_never_imports_dask():
     code = "import sys, fastmlp; print(sorted(m for m in sys.modules if m.startswith('dask')))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
@@ -168,7 +171,10 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [
+    case if i == 0 else pytest.param(case, marks=pytest.mark.slow)
+    for i, case in enumerate(CASES)
+])
 def test_the_cluster_fits_the_reference_bit_for_bit(client, case):
     make, data = CASES[case]
     X_, y_, sw = data
@@ -181,6 +187,7 @@ def test_the_cluster_fits_the_reference_bit_for_bit(client, case):
     assert ours.score(X_, y_) == reference.score(X_, y_)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_where_the_chunks_lie_changes_nothing(client, solver):
     """The chunks placed all on one worker, all on the other, or
@@ -216,6 +223,7 @@ def test_one_worker_fits_the_reference_bit_for_bit():
 # ---- what the in-memory fit does -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_early_stopping_holds_out_part_of_every_chunk(client):
     make = lambda: classifier(solver="adam", early_stopping=True, n_iter_no_change=2,  # noqa
                               max_iter=40, learning_rate_init=0.05)
@@ -230,6 +238,7 @@ def test_early_stopping_holds_out_part_of_every_chunk(client):
     assert ours._samples_per_epoch == pytest.approx(0.9 * 2000, abs=3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["classifier", "regressor"])
 def test_a_validation_set_is_scored_as_in_memory(client, task):
     if task == "classifier":
@@ -255,6 +264,7 @@ def test_a_validation_set_is_scored_as_in_memory(client, task):
     assert ours.validation_scores_ == reference.validation_scores_
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("solver", ["lbfgs", "adam"])
 def test_warm_starts_carry_on_as_in_memory(client, solver):
     make = lambda: classifier(solver=solver, max_iter=3, warm_start=True)  # noqa: E731
@@ -288,6 +298,7 @@ def test_label_indicator_targets_and_string_labels():
 # ---- bad input ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_bad_input_gets_a_clear_error_and_leaves_the_model_as_it_was(client):
     model = fitted(classifier(solver="adam", max_iter=2, warm_start=True), X, y, client=client)
     saved = [a.copy() for a in weights_of(model)]
@@ -316,6 +327,7 @@ def test_bad_input_gets_a_clear_error_and_leaves_the_model_as_it_was(client):
         fastmlp_dask.fit(classifier(), Xd[yd > 0], yd[yd > 0], client=client)
 
 
+@pytest.mark.slow
 def test_without_a_client_it_says_how_to_get_one():
     code = ("import dask.array as da, fastmlp, fastmlp.dask\n"
             "fastmlp.dask.fit(fastmlp.MLPClassifier(), da.ones((4, 2)), da.ones(4))")
@@ -409,7 +421,9 @@ def test_data_lost_for_good_raises_and_leaves_the_model_as_it_was(client):
     Xs = da.concatenate([da.from_delayed(b, (500, 12), X.dtype) for b in blocks])
     ys = da.concatenate([da.from_delayed(b, (500,), y.dtype) for b in labels])
     model = classifier(solver="adam", max_iter=2, warm_start=True)
-    fastmlp_dask.fit(model, Xs, ys, client=client)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fastmlp_dask.fit(model, Xs, ys, client=client)
     saved = [a.copy() for a in weights_of(model)]
     curve = list(model.loss_curve_)
     pids = list(client.run(os.getpid).values())
@@ -431,6 +445,7 @@ def test_data_lost_for_good_raises_and_leaves_the_model_as_it_was(client):
 # ---- Ctrl-C --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_last_completed_epoch(client):
     def interrupt(model, record):
         if record.epoch == 3:
@@ -443,6 +458,7 @@ def test_ctrl_c_keeps_the_last_completed_epoch(client):
     assert_same_weights(ours, fitted(classifier(**{**params, "max_iter": ours.n_iter_}), X, y))
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_last_completed_lbfgs_iteration(client):
     params = dict(solver="lbfgs", max_iter=100_000, max_fun=100_000, tol=0)
     timer = threading.Timer(1.0, _thread.interrupt_main)

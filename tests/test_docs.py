@@ -44,6 +44,7 @@ def test_docs_build_without_warnings(tmp_path):
                  "save", "from_sklearn", "to_onnx", "show_config", "EpochRecord", "Checkpoint",
                  "ProgressBar", "loss_curve", "decision_boundary", "n_threads", "class_weight"):
         assert f">{name}<" in api, name
+    assert 'id="fastmlp.dask.fit"' in api
     for page in ("drop_in", "additions", "threads", "persistence", "onnx", "dask",
                  "performance", "command_line"):
         assert (out / "guide" / f"{page}.html").exists(), page

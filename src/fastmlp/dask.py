@@ -62,8 +62,14 @@ class _ClusterError(Exception):
 
 def fit(model: Any, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = None,
         y_val: Any = None, client: Any = None) -> Any:
-    """Fit a fastmlp MLPClassifier or MLPRegressor to dask arrays on a Dask
-    cluster; returns the model.
+    """Fit a fastmlp estimator to dask arrays on the workers of a Dask cluster.
+
+    Each worker computes the raw loss and gradient sums of the chunks it
+    holds; the client adds them up in chunk order and finishes them as the
+    in-memory fit does. lbfgs and rprop give the same weights, bit for bit,
+    on any number of workers; sgd, adam and adamw take one step per batch,
+    its rows drawn from every chunk in proportion to the chunk's size. See
+    the module's description for the rest.
 
     Parameters
     ----------
@@ -74,10 +80,11 @@ def fit(model: Any, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = N
         across columns are joined). float32 data trains in float32. Other
         array-likes are wrapped in a dask array.
     y : dask array of shape (n_samples,) or (n_samples, n_outputs)
-        Rechunked to the rows of X.
+        Targets, rechunked to the rows of X.
     sample_weight : dask array of shape (n_samples,), default=None
+        Weight of each sample in the loss (multiplied by class_weight's).
     X_val, y_val : dask arrays or array-likes, default=None
-        A validation set, as for fit (stochastic solvers).
+        A validation set, as for the estimator's fit (stochastic solvers).
     client : distributed.Client, None or False, default=None
         The cluster; None takes the current client. False computes the
         chunks and trains in this process, in the same order and with the
@@ -85,7 +92,8 @@ def fit(model: Any, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = N
 
     Returns
     -------
-    model
+    model : fastmlp.MLPClassifier or fastmlp.MLPRegressor
+        The model, fitted.
     """
     if not isinstance(model, BaseMultilayerPerceptron):
         raise TypeError(f"fastmlp.dask.fit trains fastmlp's estimators, not {type(model).__name__}")
