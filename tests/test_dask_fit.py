@@ -298,6 +298,75 @@ def test_label_indicator_targets_and_string_labels():
 # ---- bad input ------------------------------------------------------------------------
 
 
+def _bad_inputs():
+    """(action, error, message) for malformed input to fastmlp.dask.fit, the
+    cases of tests/test_bad_input.py that apply, trained in this process."""
+    rng = np.random.RandomState(0)
+    Xs, ys, yr_ = rng.rand(40, 4), np.arange(40) % 3, rng.rand(40)
+
+    def nan(a, value=np.nan):
+        a = np.array(a, dtype=float)
+        a.flat[1] = value
+        return a
+
+    def fit(model, *data, **kwargs):
+        return fastmlp_dask.fit(model, *data, client=False, **kwargs)
+
+    C, R = fastmlp.MLPClassifier, fastmlp.MLPRegressor
+    return {
+        "NaN X": (lambda: fit(C(max_iter=2), nan(Xs), ys), ValueError, "NaN"),
+        "inf X": (lambda: fit(C(max_iter=2), nan(Xs, np.inf), ys), ValueError, "infinity"),
+        "1-D X": (lambda: fit(C(), Xs[:, 0], ys), ValueError, "2D array"),
+        "3-D X": (lambda: fit(C(), Xs[:, :, None], ys), ValueError, "dim 3"),
+        "empty X": (lambda: fit(C(), np.empty((0, 4)), ys[:0]), ValueError, "0 sample"),
+        "strings X": (lambda: fit(C(), np.full((40, 4), "x"), ys), ValueError, "(?i)string"),
+        "complex X": (lambda: fit(C(), Xs + 1j, ys), ValueError, "Complex"),
+        "objects X": (lambda: fit(C(), np.array([[object()] * 4] * 40), ys), ValueError,
+                      "float"),
+        "NaN y": (lambda: fit(R(), Xs, nan(yr_)), ValueError, "NaN"),
+        "inf sample_weight": (lambda: fit(R(), Xs, yr_, sample_weight=nan(np.ones(40), np.inf)),
+                              ValueError, "infinity"),
+        "zero-length y": (lambda: fit(C(), Xs, ys[:0]), ValueError, "inconsistent"),
+        "mismatched lengths": (lambda: fit(C(), Xs, ys[:30]), ValueError, "inconsistent"),
+        "sample_weight length": (lambda: fit(C(), Xs, ys, sample_weight=np.ones(3)), ValueError,
+                                 "sample_weight"),
+        "continuous y for a classifier": (lambda: fit(C(), Xs, yr_), ValueError, "label type"),
+        "string y for a regressor": (lambda: fit(R(), Xs, np.array(["a"] * 40)), ValueError,
+                                     "convert"),
+        "X_val without y_val": (lambda: fit(C(), Xs, ys, X_val=Xs), ValueError, "go together"),
+        "NaN X_val": (lambda: fit(C(), Xs, ys, X_val=nan(Xs), y_val=ys), ValueError, "NaN"),
+        "X_val feature count": (lambda: fit(C(), Xs, ys, X_val=rng.rand(40, 6), y_val=ys),
+                                ValueError, "features"),
+        "X_val and y_val lengths": (lambda: fit(R(), Xs, yr_, X_val=Xs, y_val=yr_[:9]),
+                                    ValueError, "X_val has 40 samples but y_val has 9"),
+        "y_val classes": (lambda: fit(C(), Xs, ys, X_val=Xs, y_val=ys + 7), ValueError,
+                          "y_val has classes not in"),
+        "NaN y_val": (lambda: fit(R(), Xs, yr_, X_val=Xs, y_val=nan(yr_)), ValueError, "y_val"),
+        "y_val target count": (lambda: fit(R(), Xs, yr_, X_val=Xs, y_val=np.ones((40, 2))),
+                               ValueError, "y_val has 2 targets"),
+        "negative poisson y_val": (lambda: fit(R(loss="poisson"), Xs, yr_, X_val=Xs,
+                                               y_val=-yr_), ValueError,
+                                   "non-negative targets y_val"),
+        "X_val with lbfgs": (lambda: fit(R(solver="lbfgs"), Xs, yr_, X_val=Xs, y_val=yr_),
+                             ValueError, "X_val needs a stochastic solver"),
+        "a layer too wide to allocate": (lambda: fit(C(hidden_layer_sizes=(10**13,)), Xs, ys),
+                                         MemoryError, ""),
+        "dropout": (lambda: fit(C(dropout=0.1), Xs, ys), ValueError, "dropout is not available"),
+        "a bad parameter": (lambda: fit(C(alpha=-1.0), Xs, ys), ValueError, "alpha"),
+        "not a fastmlp estimator": (lambda: fit(object(), Xs, ys), TypeError,
+                                    "fastmlp's estimators"),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(_bad_inputs()))
+def test_bad_input_gets_the_in_memory_fits_error(case):
+    action, error, message = _bad_inputs()[case]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(error, match=message):
+            action()
+
+
 @pytest.mark.slow
 def test_bad_input_gets_a_clear_error_and_leaves_the_model_as_it_was(client):
     model = fitted(classifier(solver="adam", max_iter=2, warm_start=True), X, y, client=client)

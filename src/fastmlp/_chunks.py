@@ -120,11 +120,11 @@ class Chunk:
 # ---- chunk tasks ------------------------------------------------------------
 
 
-def describe(x, y, sw, estimator, classifier, poisson, index):
+def describe(x, y, sw, estimator, y_name, classifier, poisson, index):
     """Check raw blocks of chunk `index` as scikit-learn checks the whole
-    data for `estimator` (a class name; a classifier or not; poisson:
-    targets may not be negative), with its messages naming the chunk;
-    returns what the client needs to know of the targets: for a
+    data for `estimator` (a class name; targets called y_name; a classifier
+    or not; poisson: targets may not be negative), with its messages naming
+    the chunk; returns what the client needs to know of the targets: for a
     classifier, (labels, counts) of 1-D targets or the values of a label
     indicator matrix, else None."""
     where = f" (in chunk {index})"
@@ -136,12 +136,12 @@ def describe(x, y, sw, estimator, classifier, poisson, index):
         if not classifier:
             y = np.asarray(y, dtype=np.float64)
         if y.dtype.kind in "fc":
-            assert_all_finite(y, input_name="y")
+            assert_all_finite(y, input_name=y_name)
     except ValueError as error:
         raise ValueError(f"{error}{where}") from None
     if not classifier:
         if poisson and np.any(y < 0):
-            raise ValueError(f"loss='poisson' needs non-negative targets y.{where}")
+            raise ValueError(f"loss='poisson' needs non-negative targets {y_name}.{where}")
         return None
     if y.ndim == 2 and y.shape[1] > 1:
         return np.unique(y)

@@ -78,7 +78,7 @@ def fit(model: Any, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = N
     X : dask array of shape (n_samples, n_features)
         Chunked by rows: each chunk of rows is a piece of work (chunks
         across columns are joined). float32 data trains in float32. Other
-        array-likes are wrapped in a dask array.
+        array-likes are taken as one chunk.
     y : dask array of shape (n_samples,) or (n_samples, n_outputs)
         Targets, rechunked to the rows of X.
     sample_weight : dask array of shape (n_samples,), default=None
@@ -160,7 +160,7 @@ def _as_dask(a, name):
         return a
     if hasattr(a, "to_dask_array"):
         raise TypeError(f"{name}: pass a dask array, e.g. {name}.to_dask_array(lengths=True)")
-    return da.from_array(np.asarray(a))
+    return da.from_array(np.asarray(a), chunks=-1)  # in memory already: one chunk
 
 
 def _inputs(X, y, sample_weight, model, x_name="X", y_name="y"):
@@ -168,6 +168,8 @@ def _inputs(X, y, sample_weight, model, x_name="X", y_name="y"):
     (and X in one chunk of columns), checked as far as their shapes go."""
     name = type(model).__name__
     X, y = _as_dask(X, x_name), _as_dask(y, y_name)
+    if X.ndim > 2:
+        raise ValueError(f"Found array with dim {X.ndim}. {name} expected <= 2.")
     if X.ndim != 2:
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead for {x_name}.")
     if y.ndim not in (1, 2):
@@ -178,10 +180,17 @@ def _inputs(X, y, sample_weight, model, x_name="X", y_name="y"):
                              f"{label}.compute_chunk_sizes() first.")
     if not isinstance(X._meta, np.ndarray):
         raise TypeError(f"fastmlp.dask trains on dense numpy chunks, not {type(X._meta).__name__}.")
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported ({x_name} has dtype {X.dtype}).")
+    if X.dtype.kind in "SU":
+        raise ValueError(f"{x_name} holds strings (dtype {X.dtype}): convert them to numbers.")
     if X.dtype.kind not in "biuf":
-        raise ValueError(f"{x_name} must hold numbers, got dtype {X.dtype}.")
+        raise ValueError(f"{x_name} must hold numbers that convert to float, got dtype "
+                         f"{X.dtype}.")
     n, d = X.shape
     if y.shape[0] != n:
+        if x_name == "X_val":
+            raise ValueError(f"X_val has {n} samples but y_val has {y.shape[0]}.")
         raise ValueError(f"Found input variables with inconsistent numbers of samples: "
                          f"[{n}, {y.shape[0]}]")
     for size, what in ((n, "sample(s)"), (d, "feature(s)")):
@@ -344,7 +353,7 @@ def _train(model, hidden, X, y, X_val, y_val, runners, undo):
     runner = runners[0]
     classifier = is_classifier(model)
     poisson = not classifier and model.loss == "poisson"
-    facts = runner.describe(type(model).__name__, classifier, poisson)
+    facts = runner.describe(type(model).__name__, "y", classifier, poisson)
     first_pass = not hasattr(model, "coefs_") or not model.warm_start
     dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
     multilabel = classifier and y.ndim == 2 and y.shape[1] > 1
@@ -463,7 +472,7 @@ def _validation_runner(model, runner, job, X_val, y_val):
     if (not classifier or job.multilabel) and outputs != model.n_outputs_:
         raise ValueError(f"y_val has {outputs} targets, the model is fitted on "
                          f"{model.n_outputs_}.")
-    facts = runner.describe(type(model).__name__, classifier, job.loss == "poisson")
+    facts = runner.describe(type(model).__name__, "y_val", classifier, job.loss == "poisson")
     if classifier and not job.multilabel:
         found = np.unique(np.concatenate([f[0] for f in facts]))
         if len(np.setdiff1d(found, model.classes_)):
