@@ -651,7 +651,10 @@ def loss_grad_finish(Network net, params, grads, double wloss, double wsum):
     if grads is not None:
         g = pointer(grads, "grads", net.dtype, net.n_params, True)
     cdef double loss = 0
-    check_status(fm_loss_grad_finish(net.code, g, &loss, wloss, wsum, p, &net.net))
+    cdef fm_status status
+    with nogil:
+        status = fm_loss_grad_finish(net.code, g, &loss, wloss, wsum, p, &net.net)
+    check_status(status)
     return loss
 
 
