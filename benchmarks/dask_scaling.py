@@ -173,30 +173,43 @@ def full_batch(n, repeats, iterations=10):
                       f"largest difference from the in-memory fit {largest_difference(model, in_memory):.1e}")
 
 
-def mini_batch(n, repeats, batch_sizes):
+def epoch_times(batch, epochs, X, y, client=None):
+    """(seconds of each epoch, seconds of the whole fit) of an Adam fit in
+    memory (client None) or on the client's cluster, the epochs timed by
+    the fit loop itself (EpochRecord.seconds)."""
+    seconds = []
+
+    def record(model, epoch):
+        seconds.append(epoch.seconds)
+
+    model = fastmlp.MLPClassifier(hidden_layer_sizes=(128,), solver="adam", max_iter=epochs,
+                                  tol=0, random_state=0, batch_size=batch, callbacks=[record])
+    started = time.perf_counter()
+    if client is None:
+        quiet_fit(model.fit, X, y)
+    else:
+        quiet_fit(fastmlp.dask.fit, model, X, y, client=client)
+    return seconds, time.perf_counter() - started
+
+
+def mini_batch(n, repeats, batch_sizes, epochs=3):
     X, y = data(n, 64, 10)
-    params = dict(hidden_layer_sizes=(128,), solver="adam", max_iter=1, tol=0, random_state=0,
-                  shuffle=True)
-    print(f"Adam, {n} x 64 float32, 10 classes, (128,) relu, 2 chunks; one epoch")
+    print(f"Adam, {n} x 64 float32, 10 classes, (128,) relu, 2 chunks; median epoch of "
+          f"{epochs}, and what the fit takes besides its epochs (checking, persisting and "
+          f"preparing the chunks)")
     for batch in batch_sizes:
         steps = -(-n // batch)
-        took = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            quiet_fit(fastmlp.MLPClassifier(batch_size=batch, **params).fit, X, y)
-            took.append(time.perf_counter() - started)
-        line = [f"  batch {batch} ({steps} steps): in memory {statistics.median(took):.3f} s"]
+        times = [epoch_times(batch, epochs, X, y)[0] for _ in range(repeats)]
+        line = [f"  batch {batch} ({steps} steps): in memory "
+                f"{statistics.median(t for run in times for t in run):.3f} s"]
         for workers in (1, 2):
             with cluster(workers) as client:
                 Xd, yd = darrays(X, y, 2, client)
-                took = []
-                for _ in range(repeats):
-                    started = time.perf_counter()
-                    quiet_fit(fastmlp.dask.fit, fastmlp.MLPClassifier(batch_size=batch, **params),
-                              Xd, yd, client=client)
-                    took.append(time.perf_counter() - started)
-                epoch = statistics.median(took)
-                line.append(f"{workers} worker(s) {epoch:.3f} s ({epoch / steps * 1e3:.2f} ms a step)")
+                runs = [epoch_times(batch, epochs, Xd, yd, client) for _ in range(repeats)]
+                epoch = statistics.median(t for run, _ in runs for t in run)
+                setup = statistics.median(total - sum(run) for run, total in runs)
+                line.append(f"{workers} worker(s) {epoch:.3f} s ({epoch / steps * 1e3:.2f} ms a "
+                            f"step; set-up {setup * 1e3:.0f} ms)")
         print(", ".join(line))
 
 
