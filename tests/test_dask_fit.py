@@ -355,6 +355,8 @@ def _bad_inputs():
         "a bad parameter": (lambda: fit(C(alpha=-1.0), Xs, ys), ValueError, "alpha"),
         "not a fastmlp estimator": (lambda: fit(object(), Xs, ys), TypeError,
                                     "fastmlp's estimators"),
+        "not a client": (lambda: fastmlp_dask.fit(C(), Xs, ys, client="tcp://nowhere:8786"),
+                         TypeError, "client must be a distributed.Client"),
     }
 
 

@@ -22,9 +22,11 @@ out in proportion to the chunks' sizes (exactly B / k from each of k equal
 chunks when k divides B), and with one chunk the batches are those of the
 in-memory fit.
 
-A runner has one method, map(fn, per_chunk, *shared), which calls
-fn(chunk, job, *per_chunk[c], *shared) for every chunk c whose per_chunk[c]
-is not None and returns the results in chunk order (None where skipped).
+A runner holds the chunks: describe(...) checks the raw ones, prepare(job,
+seeds) makes them ready, map(fn, per_chunk, *shared) calls fn(chunk, job,
+*per_chunk[c], *shared) for every chunk c whose per_chunk[c] is not None
+and returns the results in chunk order (None where skipped), and release()
+lets them go.
 """
 
 import threading

@@ -126,15 +126,21 @@ def fit(model: Any, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = N
 
 
 def _resolve(client):
+    """The Client to train with, or None to train in this process."""
     if client is False:
         return None
+    try:
+        from distributed import Client, default_client
+    except ImportError:
+        Client = default_client = None
     if client is not None:
+        if Client is None or not isinstance(client, Client):
+            raise TypeError(f"client must be a distributed.Client, None or False, not "
+                            f"{type(client).__name__}")
         return client
     try:
-        from distributed import default_client
-
         return default_client()
-    except (ImportError, ValueError):
+    except (TypeError, ValueError):
         raise ValueError(
             "fastmlp.dask.fit trains on a Dask cluster and found no distributed Client: start "
             "one (distributed.Client(...)), pass client=, or pass client=False to train in this "
