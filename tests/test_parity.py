@@ -407,11 +407,13 @@ def long_lbfgs_data(name):
 def test_long_lbfgs_fits_end_as_low_as_sklearns(name):
     """Over hundreds of iterations L-BFGS magnifies rounding differences
     until the weights part (as scikit-learn's own do when the rows are
-    reordered), but the two fits descend alike to the same loss."""
+    reordered), but the two fits descend alike to the same loss. (Either may
+    stop some iterations early, when L-BFGS finds the loss no longer falls
+    by more than its relative tolerance: where depends on the rounding.)"""
     task, X, y, network = long_lbfgs_data(name)
     theirs, ours = fit_both(task, X, y, solver="lbfgs", max_iter=500, tol=0.0, random_state=0,
                             **network)
-    assert theirs.n_iter_ > 400 and ours.n_iter_ > 400
+    assert theirs.n_iter_ > 300 and ours.n_iter_ > 300
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=0.1)
 
 
