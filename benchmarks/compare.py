@@ -269,6 +269,11 @@ def concurrent_fit_ratio(quick):
     return median_seconds(two_threads, 3) / sequential
 
 
+def settle(seconds=0.5):
+    """Wait for other libraries' worker threads to stop spinning."""
+    time.sleep(seconds)
+
+
 def interleaved_latency_us(fns, calls, blocks=5, best=True):
     """Mean microseconds of a call of each of fns ({name: (set-up or None,
     call)}), measured in blocks of calls / blocks calls that the libraries
@@ -332,7 +337,16 @@ def machine():
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores"
+    blas = ""
+    try:
+        from threadpoolctl import threadpool_info
+
+        kernels = [f"{i['internal_api']} {i['architecture']}" for i in threadpool_info()
+                   if i.get("user_api") == "blas" and i.get("architecture")]
+        blas = f" (numpy's BLAS: {', '.join(sorted(set(kernels)))})" if kernels else ""
+    except ImportError:
+        pass
+    return f"{model}, {os.cpu_count()} cores{blas}"
 
 
 def start_results(quick, repeats, use_torch=False):
@@ -413,8 +427,11 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
                "scikit-learn": (None, lambda: theirs.predict_proba(one))}
     tiny_row = {"fastmlp": (None, lambda: small_ours.predict_proba(Xs[:1])),
                 "scikit-learn": (None, lambda: small_theirs.predict_proba(Xs[:1]))}
-    bulk_rows = {"fastmlp": (None, lambda: ours.predict_proba(many)),
-                 "scikit-learn": (None, lambda: theirs.predict_proba(many))}
+    # a block of 10,000-row calls starts once the previous library's threads
+    # have gone idle: OpenBLAS's spin for a while after each call, and a
+    # core still held by them is a busy machine for whichever library follows
+    bulk_rows = {"fastmlp": (settle, lambda: ours.predict_proba(many)),
+                 "scikit-learn": (settle, lambda: theirs.predict_proba(many))}
     context = contextlib.nullcontext()
     if use_torch:
         import torch
@@ -429,7 +446,7 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
             threads = functools.partial(torch.set_num_threads, k)
             one_row[f"torch_{k}"] = (threads, lambda: proba(t_one))
             tiny_row[f"torch_{k}"] = (threads, lambda: torch.sigmoid(small_model(t_small)).numpy())
-        bulk_rows["PyTorch"] = (functools.partial(torch.set_num_threads, 2), lambda: proba(t_many))
+        bulk_rows["PyTorch"] = (lambda: (torch.set_num_threads(2), settle()), lambda: proba(t_many))
         context = torch.inference_mode()
     with context:
         latency = interleaved_latency_us(one_row, calls)
