@@ -416,26 +416,35 @@ def _labels(block, w):
 
 
 @pytest.mark.slow
-def _peak_rss():
-    """The worker process's peak resident memory so far, in bytes."""
-    import resource
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+def _status_bytes(key):
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(key):
+                return int(line.split()[1]) * 1024  # kB
+    raise KeyError(key)
 
 
-def _rss():
-    import psutil
-    return psutil.Process().memory_info().rss
+def _restart_peak():
+    """Reset the worker process's peak resident memory to what it holds
+    now (Linux: /proc/self/clear_refs), and return that."""
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    return _status_bytes("VmHWM:")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="peak memory from getrusage (POSIX)")
+def _peak():
+    return _status_bytes("VmHWM:")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"),
+                    reason="peak memory from /proc (Linux)")
 def test_data_larger_than_the_workers_memory_trains_chunk_by_chunk():
     """1 GiB generated lazily in 16 MiB chunks on two workers: every pass
     computes the chunks afresh on the workers, so a worker's peak memory
-    grows by a small part of its 512 MiB share and nothing is gathered
-    anywhere.  (No memory_limit: what a worker takes before any task runs
-    depends on what its imports pull in, and a worker paused by a limit set
-    too near that waits for ever; the peak is what shows the streaming.)"""
+    over the fit grows by a small part of its 512 MiB share and nothing is
+    gathered anywhere.  (No memory_limit: what a worker takes before any
+    task runs depends on what its imports pull in, and a worker paused by a
+    limit set too near that waits for ever; the peak shows the streaming.)"""
     n, d = 64 * 131_072, 32
     w = np.random.RandomState(0).standard_normal(d).astype(np.float32)
     Xl = da.random.default_rng(0).standard_normal((n, d), dtype=np.float32,
@@ -447,14 +456,14 @@ def test_data_larger_than_the_workers_memory_trains_chunk_by_chunk():
         # the fit's first task imports fastmlp (and scikit-learn, scipy...)
         # on the worker: import them first, so that what is measured is data
         client.run(importlib.import_module, "fastmlp.dask")
-        before = client.run(_rss)
+        before = client.run(_restart_peak)
         model = fastmlp.MLPClassifier(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=1,
                                       random_state=0)
         with distributed.get_task_stream(client) as stream:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 fastmlp_dask.fit(model, Xl, yl, client=client)
-        peaks = client.run(_peak_rss)
+        peaks = client.run(_peak)
         # each chunk computed once per pass: the check, then L-BFGS's
         # evaluations
         generated = [t for t in stream.data if "standard_normal" in str(t["key"])]
