@@ -224,13 +224,22 @@ def median_seconds(fn, repeats):
     return statistics.median(times)
 
 
+def settle(seconds=0.5):
+    """Wait for the worker threads of the library that ran last to stop
+    spinning: OpenBLAS's keep a core busy for about 0.1 s after each call,
+    and the library timed next would run as on a busy machine."""
+    time.sleep(seconds)
+
+
 def interleaved_medians(fns, repeats):
     """Median seconds of each of fns, run in turn once per round: a burst of
     load from other tenants of a shared machine then slows every library
-    alike instead of whichever happened to be running."""
+    alike instead of whichever happened to be running. Each run starts once
+    the previous one's threads have gone idle (settle)."""
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            settle()
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -267,11 +276,6 @@ def concurrent_fit_ratio(quick):
 
     sequential = median_seconds(lambda: (one(), one()), 3)
     return median_seconds(two_threads, 3) / sequential
-
-
-def settle(seconds=0.5):
-    """Wait for other libraries' worker threads to stop spinning."""
-    time.sleep(seconds)
 
 
 def interleaved_latency_us(fns, calls, blocks=5, best=True):
@@ -428,8 +432,7 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     tiny_row = {"fastmlp": (None, lambda: small_ours.predict_proba(Xs[:1])),
                 "scikit-learn": (None, lambda: small_theirs.predict_proba(Xs[:1]))}
     # a block of 10,000-row calls starts once the previous library's threads
-    # have gone idle: OpenBLAS's spin for a while after each call, and a
-    # core still held by them is a busy machine for whichever library follows
+    # have gone idle
     bulk_rows = {"fastmlp": (settle, lambda: ours.predict_proba(many)),
                  "scikit-learn": (settle, lambda: theirs.predict_proba(many))}
     context = contextlib.nullcontext()
