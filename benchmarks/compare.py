@@ -95,14 +95,20 @@ def make_data(w, seed=0):
     return X, scores.argmax(axis=1).astype(np.int64)
 
 
-def n_weights(w):
-    units = [w.n_features, *w.hidden, 1 if w.task in ("binary", "regression") else
-             (2 if w.task == "worked" else w.n_classes)]
-    return sum(a * b + b for a, b in zip(units, units[1:]))
+def layer_units(w):
+    return [w.n_features, *w.hidden, 1 if w.task in ("binary", "regression") else
+            (2 if w.task == "worked" else w.n_classes)]
 
 
 def epoch_flops(w):
-    return 6.0 * n_weights(w) * w.n_samples
+    """Floating-point operations of an epoch's matrix products: for each
+    sample and weight, a multiply-add in the forward pass and one for the
+    weight's gradient, and one more carrying the error back through every
+    layer but the first (the inputs need none)."""
+    units = layer_units(w)
+    per_sample = sum((6.0 if i else 4.0) * a * b
+                     for i, (a, b) in enumerate(zip(units, units[1:])))
+    return per_sample * w.n_samples
 
 
 # ---- the three libraries ---------------------------------------------------
