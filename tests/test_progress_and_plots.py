@@ -91,3 +91,17 @@ def test_compare_draws_its_results(tmp_path):
     }
     compare.plot_results(results, tmp_path / "speed.png")
     assert real_png(tmp_path / "speed.png")
+
+
+def test_compare_counts_the_operations_of_the_backward_pass_it_runs():
+    """W2's 784-256-128-10 network, per sample: 2 operations per weight
+    forward, 2 for its gradient, 2 carrying the error back through the
+    layers after the first."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import compare
+
+    w2 = next(w for w in compare.WORKLOADS if w.id == "W2")
+    first, rest = 784 * 256, 256 * 128 + 128 * 10
+    assert compare.epoch_flops(w2) == 60_000 * (4 * first + 6 * rest)
