@@ -415,7 +415,6 @@ def _labels(block, w):
     return (block @ w > 0).astype(np.int8)
 
 
-@pytest.mark.slow
 def _status_bytes(key):
     with open("/proc/self/status") as status:
         for line in status:
@@ -436,6 +435,7 @@ def _peak():
     return _status_bytes("VmHWM:")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"),
                     reason="peak memory from /proc (Linux)")
 def test_data_larger_than_the_workers_memory_trains_chunk_by_chunk():
