@@ -2,9 +2,9 @@
 
 Every library trains the same network on the same data in this one process
 run, so the ratios are fair on a noisy machine; times are medians of
-repeats. Achieved GFLOP/s (an epoch costs about 6 x weights x samples
-floating-point operations) are set against numpy's float32 matrix-multiply
-rate measured in the same run.
+repeats. Achieved GFLOP/s (the operations of an epoch's matrix products,
+epoch_flops) are set against numpy's matrix-multiply rate of the same
+precision measured in the same run.
 
     python benchmarks/compare.py                 # full table
     python benchmarks/compare.py --quick         # reduced sizes, < 1 minute
@@ -288,8 +288,9 @@ def interleaved_latency_us(fns, calls, blocks=5, best=True):
     """Mean microseconds of a call of each of fns ({name: (set-up or None,
     call)}), measured in blocks of calls / blocks calls that the libraries
     take in turn; the least disturbed block of each (best), or the median.
-    Each block starts with an untimed call, which waits out the spinning
-    worker threads the previous library left behind."""
+    Each block starts with its set-up and an untimed call (which warms the
+    caches and wakes the library's threads); a set-up that must wait out
+    the previous library's spinning threads calls settle()."""
     per_block = max(1, calls // blocks)
     times = {name: [] for name in fns}
     for setup, call in fns.values():  # warm-up
@@ -352,7 +353,8 @@ def machine():
         from threadpoolctl import threadpool_info
 
         kernels = [f"{i['internal_api']} {i['architecture']}" for i in threadpool_info()
-                   if i.get("user_api") == "blas" and i.get("architecture")]
+                   if i.get("user_api") == "blas" and i.get("architecture")
+                   and "numpy" in i.get("filepath", "")]
         blas = f" (numpy's BLAS: {', '.join(sorted(set(kernels)))})" if kernels else ""
     except ImportError:
         pass

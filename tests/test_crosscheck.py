@@ -38,7 +38,7 @@ def summary(output):
 )
 def test_cross_builds_pass_their_c_tests():
     result = subprocess.run(
-        ["bash", str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=1800
+        ["bash", str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=1500
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]

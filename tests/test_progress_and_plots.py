@@ -74,13 +74,19 @@ def test_demo_writes_its_pictures(tmp_path):
         assert real_png(tmp_path / name)
 
 
-def test_compare_draws_its_results(tmp_path):
-    pytest.importorskip("matplotlib")
+@pytest.fixture
+def compare(monkeypatch):
+    """benchmarks/compare.py as a module."""
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import compare
 
+    return compare
+
+
+def test_compare_draws_its_results(tmp_path, compare):
+    pytest.importorskip("matplotlib")
     results = {
         "machine": "test machine", "date": "today", "versions": {"fastmlp": "0", "PyTorch": "0"},
         "rows": [
@@ -93,15 +99,10 @@ def test_compare_draws_its_results(tmp_path):
     assert real_png(tmp_path / "speed.png")
 
 
-def test_compare_counts_the_operations_of_the_backward_pass_it_runs():
+def test_compare_counts_the_operations_of_the_backward_pass_it_runs(compare):
     """W2's 784-256-128-10 network, per sample: 2 operations per weight
     forward, 2 for its gradient, 2 carrying the error back through the
     layers after the first."""
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import compare
-
     w2 = next(w for w in compare.WORKLOADS if w.id == "W2")
     first, rest = 784 * 256, 256 * 128 + 128 * 10
     assert compare.epoch_flops(w2) == 60_000 * (4 * first + 6 * rest)
