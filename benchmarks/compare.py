@@ -176,13 +176,12 @@ def torch_model(w):
     import torch
 
     torch.manual_seed(0)
-    units = [w.n_features, *w.hidden]
+    units = layer_units(w)
     layers = []
     act = {"relu": torch.nn.ReLU, "logistic": torch.nn.Sigmoid, "tanh": torch.nn.Tanh}[w.activation]
-    for a, b in zip(units, units[1:]):
+    for a, b in zip(units[:-2], units[1:-1]):
         layers += [torch.nn.Linear(a, b), act()]
-    out = {"binary": 1, "regression": 1, "multiclass": w.n_classes, "worked": 2}[w.task]
-    layers.append(torch.nn.Linear(units[-1], out))
+    layers.append(torch.nn.Linear(units[-2], units[-1]))
     if w.task == "worked":
         layers.append(torch.nn.Sigmoid())
     dtype = torch.float64 if w.dtype == np.float64 else torch.float32

@@ -423,16 +423,16 @@ def _status_bytes(key):
     raise KeyError(key)
 
 
+def _peak():
+    return _status_bytes("VmHWM:")
+
+
 def _restart_peak():
     """Reset the worker process's peak resident memory to what it holds
     now (Linux: /proc/self/clear_refs), and return that."""
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
-    return _status_bytes("VmHWM:")
-
-
-def _peak():
-    return _status_bytes("VmHWM:")
+    return _peak()
 
 
 def _import_fastmlp_dask():
