@@ -327,26 +327,35 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
 
 #if defined(FM_ISA_AVX512)
 #ifdef FM_REAL_F32
-/* AVX-512, float: 12 rows x 32 columns in 24 zmm accumulators. */
-static void kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb,
-                          float *t, int64_t ldt, int add)
-{
-    __m512 c[12][2];
-    for (int r = 0; r < 12; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_loadu_ps(b + p * ldb), b1 = _mm512_loadu_ps(b + p * ldb + 16);
-        for (int r = 0; r < 12; r++) {
-            const __m512 ar = _mm512_set1_ps(a[p * 12 + r]);
-            c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);
-            c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);
-        }
+/* AVX-512, float: MR rows x 32 columns in 2 MR zmm accumulators. */
+#define FM_AVX512_F32_KERNEL(NAME, MR)                                            \
+    static void NAME(int64_t kc, const float *a, const float *b, int64_t ldb, float *t,  \
+                     int64_t ldt, int add)                                       \
+    {                                                                            \
+        __m512 c[MR][2];                                                         \
+        for (int r = 0; r < (MR); r++) c[r][0] = c[r][1] = _mm512_setzero_ps();  \
+        for (int64_t p = 0; p < kc; p++) {                                       \
+            const __m512 b0 = _mm512_loadu_ps(b + p * ldb);                      \
+            const __m512 b1 = _mm512_loadu_ps(b + p * ldb + 16);                 \
+            for (int r = 0; r < (MR); r++) {                                     \
+                const __m512 ar = _mm512_set1_ps(a[p * (MR) + r]);               \
+                c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);                      \
+                c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);                      \
+            }                                                                    \
+        }                                                                        \
+        for (int r = 0; r < (MR); r++)                                           \
+            for (int h = 0; h < 2; h++) {                                        \
+                float *dst = t + r * ldt + 16 * h;                               \
+                _mm512_storeu_ps(dst, add ? _mm512_add_ps(_mm512_loadu_ps(dst), c[r][h])  \
+                                          : c[r][h]);                            \
+            }                                                                    \
     }
-    for (int r = 0; r < 12; r++)
-        for (int h = 0; h < 2; h++) {
-            float *dst = t + r * ldt + 16 * h;
-            _mm512_storeu_ps(dst, add ? _mm512_add_ps(_mm512_loadu_ps(dst), c[r][h]) : c[r][h]);
-        }
-}
+/* 12 rows where C has rows enough; 8 rows where 12 would leave more of the
+ * last panel empty (32 or 64 rows, a batch of a small network) */
+FM_AVX512_F32_KERNEL(kernel_avx512, 12)
+FM_AVX512_F32_KERNEL(kernel_avx512_8, 8)
+#define KERNEL_SHORT kernel_avx512_8
+#define KERNEL_SHORT_MR 8
 #define KERNEL_MR 12
 #define KERNEL_NR 32
 #else
@@ -494,9 +503,32 @@ static void kernel_sse2(int64_t kc, const double *a, const double *b, int64_t ld
 /* The micro-kernel of this instruction set. */
 static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
 
+/* The shape for a C of m rows: where the instruction set has a second,
+ * shorter kernel, that one for up to FM_SHORT_MAX_ROWS rows when it pads
+ * fewer of them (each shape's result is the same: every element of C is
+ * the same sum in the same order). */
+#define FM_SHORT_MAX_ROWS 96
+static const kernel_shape *shape_for(int64_t m)
+{
+#ifdef KERNEL_SHORT
+    static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
+    if (m <= FM_SHORT_MAX_ROWS &&
+        ceil_div(m, KERNEL_SHORT_MR) * KERNEL_SHORT_MR < ceil_div(m, KERNEL_MR) * KERNEL_MR)
+        return &short_shape;
+#else
+    (void)m;
+#endif
+    return &chosen;
+}
+
 const char *FM_FN(fm_kernel_name)(void)
 {
+#ifdef KERNEL_SHORT
+    return FM_STR(FM_ISA) " " FM_STR(KERNEL_MR) "x" FM_STR(KERNEL_NR) "/" FM_STR(
+        KERNEL_SHORT_MR) "x" FM_STR(KERNEL_NR);
+#else
     return FM_STR(FM_ISA) " " FM_STR(KERNEL_MR) "x" FM_STR(KERNEL_NR);
+#endif
 }
 
 /* ---- packed GEMM ----------------------------------------------------------- */
@@ -541,10 +573,17 @@ typedef struct {
     case 6: BODY(6) return;                                                     \
     case 4: BODY(4) return;
 
+/* The row-panel widths among them (at most MR_MAX). */
+#define FM_ROW_PANEL_WIDTHS(BODY)                                                \
+    case 12: BODY(12) return;                                                   \
+    case 8: BODY(8) return;                                                     \
+    case 6: BODY(6) return;                                                     \
+    case 4: BODY(4) return;
+
 static void gather_rows(real *FM_RESTRICT dst, const real *const *src, int64_t kc,
                                int mr, int64_t rows)
 {
-    if (rows == mr) switch (mr) { FM_PANEL_WIDTHS(FM_GATHER_ROWS) }
+    if (rows == mr) switch (mr) { FM_ROW_PANEL_WIDTHS(FM_GATHER_ROWS) }
     for (int64_t p = 0; p < kc; p++)
         for (int64_t r = 0; r < mr; r++) dst[p * mr + r] = r < rows ? src[r][p] : 0;
 }
@@ -682,6 +721,7 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
 
 typedef struct {
     const gemm_args *g;
+    const kernel_shape *ks;
     real *pack;
     int64_t panels, n_tasks;
     int by_cols, b_in_place;
@@ -695,12 +735,13 @@ static void gemm_task(void *ctx, int64_t task, int tid)
     const gemm_args *g = s->g;
     const int64_t first = s->panels * task / s->n_tasks, end = s->panels * (task + 1) / s->n_tasks;
     real *mine = s->pack + (int64_t)tid * fm_pack_elems();
+    const kernel_shape *ks = s->ks;
     if (s->by_cols)
-        gemm_block(g, &chosen, mine, s->b_in_place, 0, g->m, first * chosen.nr,
-                   fm_min64(end * chosen.nr, g->n));
+        gemm_block(g, ks, mine, s->b_in_place, 0, g->m, first * ks->nr,
+                   fm_min64(end * ks->nr, g->n));
     else
-        gemm_block(g, &chosen, mine, s->b_in_place, first * chosen.mr,
-                   fm_min64(end * chosen.mr, g->m), 0, g->n);
+        gemm_block(g, ks, mine, s->b_in_place, first * ks->mr, fm_min64(end * ks->mr, g->m), 0,
+                   g->n);
 }
 
 /* A packed element costs about this many multiply-adds (a load and a store
@@ -725,15 +766,16 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
     const int b_in_place = !g->b_trans && g->k * g->n <= FM_SMALL_WEIGHTS;
-    const int64_t col_panels = ceil_div(g->n, chosen.nr), row_panels = ceil_div(g->m, chosen.mr);
+    const kernel_shape *ks = shape_for(g->m);
+    const int64_t col_panels = ceil_div(g->n, ks->nr), row_panels = ceil_div(g->m, ks->mr);
     const int nth = thread_count(n_threads, g->m * g->n * g->k,
                                  col_panels > row_panels ? col_panels : row_panels);
     const int by_cols =
-        nth > 1 && share_cost(g->n, g->m, g->k, col_panels, chosen.nr, nth, 1, !b_in_place) <
-                       share_cost(g->m, g->n, g->k, row_panels, chosen.mr, nth, !b_in_place, 1);
+        nth > 1 && share_cost(g->n, g->m, g->k, col_panels, ks->nr, nth, 1, !b_in_place) <
+                       share_cost(g->m, g->n, g->k, row_panels, ks->mr, nth, !b_in_place, 1);
     const int64_t panels = by_cols ? col_panels : row_panels;
     const int used = (int)fm_min64(nth, panels);
-    gemm_split s = {g, pack, panels, used, by_cols, b_in_place};
+    gemm_split s = {g, ks, pack, panels, used, by_cols, b_in_place};
     fm_parallel_for(used, used, gemm_task, &s);
 }
 

@@ -77,7 +77,8 @@ def set_isa(str name):
 
 
 def kernel(dtype):
-    """The GEMM micro-kernel used for dtype, e.g. 'avx512 12x32'."""
+    """The GEMM micro-kernel used for dtype, e.g. 'avx512 12x32/8x32' (the
+    second shape for products with few rows)."""
     return fm_kernel(dtype_code(np.dtype(dtype))).decode()
 
 
