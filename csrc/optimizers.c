@@ -30,56 +30,71 @@ typedef struct {
     const real *g;
     int64_t n, n_weights;
     real alpha, S, scale; /* scale: the clipping factor, 1 without clipping */
+    real inv_S;           /* 1 / S, exact when S is a power of two */
+    int by_mul;           /* S is a power of two: divide by multiplying */
     const fm_optimizer *opt;
     double lr;            /* SGD's rate, Adam's bias-corrected rate */
     double *partials;
     int norm_pass;        /* the chunk sums are of the squared gradient */
 } step_args;
 
+/* (g + alpha p) / S; with by_mul, as the product by 1 / S, which is the
+ * same number (1 / S is exact, and both operations round the same real
+ * quotient) for a fraction of a division's time. by_mul is a constant
+ * wherever this is inlined, so each loop comes in two versions. */
+FM_INLINE real batch_grad(real g, real alpha, real p, real S, real inv_S, int by_mul)
+{
+    return by_mul ? (g + alpha * p) * inv_S : (g + alpha * p) / S;
+}
+
 /* Elements [i0, i1), all weights (weights = 1) or all biases. Every
  * setting is read into a local first: a store through p, m or v could
  * otherwise change it as far as some compilers can tell, and they would not
  * vectorise the loops. */
-static double grad_sumsq(const step_args *a, int64_t i0, int64_t i1, int weights)
+FM_INLINE double grad_sumsq(const step_args *a, int64_t i0, int64_t i1, int weights,
+                            int by_mul)
 {
     const real *FM_RESTRICT p = a->p, *FM_RESTRICT g = a->g;
-    const real alpha = weights ? a->alpha : 0, S = a->S;
+    const real alpha = weights ? a->alpha : 0, S = a->S, inv_S = a->inv_S;
     double s = 0;
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / S;
+        const real grad = batch_grad(g[i], alpha, p[i], S, inv_S, by_mul);
         s += (double)grad * (double)grad;
     }
     return s;
 }
 
-static void sgd_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+FM_INLINE void sgd_span(const step_args *a, int64_t i0, int64_t i1, int weights,
+                        int by_mul)
 {
     real *FM_RESTRICT p = a->p, *FM_RESTRICT v = a->s1;
     const real *FM_RESTRICT g = a->g;
     const real lr = (real)a->lr, mu = (real)a->opt->momentum;
-    const real alpha = weights ? a->alpha : 0, S = a->S, scale = a->scale;
+    const real alpha = weights ? a->alpha : 0, S = a->S, inv_S = a->inv_S, scale = a->scale;
     const int nesterov = a->opt->nesterov;
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / S * scale;
+        const real grad = batch_grad(g[i], alpha, p[i], S, inv_S, by_mul) * scale;
         v[i] = mu * v[i] - lr * grad;
         p[i] += nesterov ? mu * v[i] - lr * grad : v[i];
     }
 }
 
 /* Adam, and AdamW whose decoupled decay shrinks the weights first. */
-static void adam_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+FM_INLINE void adam_span(const step_args *a, int64_t i0, int64_t i1, int weights,
+                         int by_mul)
 {
     real *FM_RESTRICT p = a->p, *FM_RESTRICT m = a->s1, *FM_RESTRICT v = a->s2;
     const real *FM_RESTRICT g = a->g;
     const fm_optimizer *o = a->opt;
     const real b1 = (real)o->beta_1, c1 = (real)(1 - o->beta_1);
     const real b2 = (real)o->beta_2, c2 = (real)(1 - o->beta_2), eps = (real)o->epsilon;
-    const real alpha = weights ? a->alpha : 0, lr = (real)a->lr, S = a->S, scale = a->scale;
+    const real alpha = weights ? a->alpha : 0, lr = (real)a->lr, S = a->S, inv_S = a->inv_S;
+    const real scale = a->scale;
     const real keep = (real)(weights && o->solver == FM_ADAMW
                                  ? 1 - o->learning_rate * o->weight_decay
                                  : 1);
     for (int64_t i = i0; i < i1; i++) {
-        const real grad = (g[i] + alpha * p[i]) / S * scale;
+        const real grad = batch_grad(g[i], alpha, p[i], S, inv_S, by_mul) * scale;
         m[i] = b1 * m[i] + c1 * grad;
         v[i] = b2 * v[i] + c2 * (grad * grad);
         p[i] = keep * p[i] - lr * m[i] / (fm_sqrt(v[i]) + eps);
@@ -89,13 +104,14 @@ static void adam_span(const step_args *a, int64_t i0, int64_t i1, int weights)
 /* iRprop-: each parameter's step grows by 1.2 while its gradient keeps its
  * sign and shrinks by 0.5 (the gradient then counted as 0) when it flips,
  * within [1e-6, 50]; the parameter moves against the sign by the step. */
-static void rprop_span(const step_args *a, int64_t i0, int64_t i1, int weights)
+FM_INLINE void rprop_span(const step_args *a, int64_t i0, int64_t i1, int weights,
+                          int by_mul)
 {
     real *FM_RESTRICT p = a->p, *FM_RESTRICT prev = a->s1, *FM_RESTRICT step = a->s2;
     const real *FM_RESTRICT g = a->g;
-    const real alpha = weights ? a->alpha : 0, S = a->S, scale = a->scale;
+    const real alpha = weights ? a->alpha : 0, S = a->S, inv_S = a->inv_S, scale = a->scale;
     for (int64_t i = i0; i < i1; i++) {
-        real grad = (g[i] + alpha * p[i]) / S * scale;
+        real grad = batch_grad(g[i], alpha, p[i], S, inv_S, by_mul) * scale;
         const real agree = prev[i] * grad;
         if (agree > 0) {
             step[i] = fm_fmin(step[i] * (real)1.2, (real)50);
@@ -109,29 +125,38 @@ static void rprop_span(const step_args *a, int64_t i0, int64_t i1, int weights)
     }
 }
 
+/* Weights [i0, mid) and biases [mid, i1) through the step (or, in the norm
+ * pass, their squared gradient summed), with by_mul a constant. */
+FM_INLINE double spans(const step_args *a, int64_t i0, int64_t mid, int64_t i1, int by_mul)
+{
+    if (a->norm_pass)
+        return grad_sumsq(a, i0, mid, 1, by_mul) + grad_sumsq(a, mid, i1, 0, by_mul);
+    switch (a->opt->solver) {
+    case FM_SGD:
+        sgd_span(a, i0, mid, 1, by_mul);
+        sgd_span(a, mid, i1, 0, by_mul);
+        break;
+    case FM_RPROP:
+        rprop_span(a, i0, mid, 1, by_mul);
+        rprop_span(a, mid, i1, 0, by_mul);
+        break;
+    default:
+        adam_span(a, i0, mid, 1, by_mul);
+        adam_span(a, mid, i1, 0, by_mul);
+        break;
+    }
+    return 0;
+}
+
 /* The chunk [i0, i1), split where the weights end and the biases begin;
- * returns its sum of squared weights (or of the squared gradient in the
- * norm pass, which changes nothing). */
+ * returns its sum of squared weights, taken before the step (or of the
+ * squared gradient in the norm pass, which changes nothing). */
 static double step_chunk(const step_args *a, int64_t i0, int64_t i1)
 {
     const int64_t mid = i1 < a->n_weights ? i1 : (i0 > a->n_weights ? i0 : a->n_weights);
-    if (a->norm_pass) return grad_sumsq(a, i0, mid, 1) + grad_sumsq(a, mid, i1, 0);
-    const double sumsq = FM_FN(fm_sum_squares)(a->p + i0, mid - i0);
-    switch (a->opt->solver) {
-    case FM_SGD:
-        sgd_span(a, i0, mid, 1);
-        sgd_span(a, mid, i1, 0);
-        break;
-    case FM_RPROP:
-        rprop_span(a, i0, mid, 1);
-        rprop_span(a, mid, i1, 0);
-        break;
-    default:
-        adam_span(a, i0, mid, 1);
-        adam_span(a, mid, i1, 0);
-        break;
-    }
-    return sumsq;
+    const double sumsq = a->norm_pass ? 0 : FM_FN(fm_sum_squares)(a->p + i0, mid - i0);
+    const double norm = a->by_mul ? spans(a, i0, mid, i1, 1) : spans(a, i0, mid, i1, 0);
+    return a->norm_pass ? norm : sumsq;
 }
 
 /* Each task a chunk. */
@@ -157,8 +182,11 @@ double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, in
                                 int64_t n_weights, double alpha, double S, fm_optimizer *opt,
                                 double *partials, int n_threads)
 {
+    int exponent;
+    /* S = 2^(e - 1): its reciprocal is exact (and so within range) */
+    const int by_mul = frexp(S, &exponent) == 0.5 && (real)(1 / S) * (real)S == 1;
     step_args a = {params, state, state + n, grads, n, n_weights, (real)alpha, (real)S, 1,
-                   opt, opt->learning_rate, partials, 0};
+                   (real)(1 / S), by_mul, opt, opt->learning_rate, partials, 0};
     if (opt->clip_norm > 0) {
         a.norm_pass = 1;
         const double norm = sqrt(over_chunks(&a, n_threads));

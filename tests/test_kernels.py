@@ -264,6 +264,27 @@ def test_adam_step(rng, dtype):
         np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("S", [128.0, 3.0, 1.0, 0.125])
+def test_adam_step_is_numpys_arithmetic_in_the_working_dtype(rng, dtype, S):
+    """Bit for bit what numpy computes in dtype, as scikit-learn's Adam does,
+    whether S is a power of two (a division the engine does as a product)
+    or not; a tenth of the gradients are near the smallest subnormals."""
+    d, n, n_weights, alpha = dtype, 5000, 3000, 1e-4
+    tiny = np.finfo(dtype).smallest_subnormal * 64
+    p = rng.standard_normal(n).astype(d)
+    g = (rng.standard_normal(n) * np.where(rng.random(n) < 0.1, tiny, 1)).astype(d)
+    m, v = (rng.standard_normal(n) * 0.1).astype(d), (rng.random(n) * 0.01).astype(d)
+    grad = np.concatenate([(g[:n_weights] + d(alpha) * p[:n_weights]) / d(S), g[n_weights:] / d(S)])
+    m_want = d(0.9) * m + d(1 - 0.9) * grad
+    v_want = d(0.999) * v + d(1 - 0.999) * (grad * grad)
+    p_want = p - d(0.001 * np.sqrt(1 - 0.999) / (1 - 0.9)) * m_want / (np.sqrt(v_want) + d(1e-8))
+    state = np.concatenate([m, v])
+    _engine.optimizer_step(p, state, g, "adam", 0.001, n_weights, alpha, S, n_threads=2)
+    assert np.array_equal(state[:n], m_want) and np.array_equal(state[n:], v_want)
+    assert np.array_equal(p, p_want)
+
+
 def test_optimizer_steps_are_the_same_for_any_thread_count(rng):
     base = [rand(rng, 70000, np.float32) for _ in range(4)]
     results = []
