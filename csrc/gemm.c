@@ -503,6 +503,10 @@ static void kernel_sse2(int64_t kc, const double *a, const double *b, int64_t ld
 /* The micro-kernel of this instruction set. */
 static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
 
+#ifdef KERNEL_SHORT
+static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
+#endif
+
 /* The shape for a C of m rows: where the instruction set has a second,
  * shorter kernel, that one for up to FM_SHORT_MAX_ROWS rows when it pads
  * fewer of them (each shape's result is the same: every element of C is
@@ -511,7 +515,6 @@ static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
 static const kernel_shape *shape_for(int64_t m)
 {
 #ifdef KERNEL_SHORT
-    static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
     if (m <= FM_SHORT_MAX_ROWS &&
         ceil_div(m, KERNEL_SHORT_MR) * KERNEL_SHORT_MR < ceil_div(m, KERNEL_MR) * KERNEL_MR)
         return &short_shape;
@@ -519,6 +522,18 @@ static const kernel_shape *shape_for(int64_t m)
     (void)m;
 #endif
     return &chosen;
+}
+
+/* The shape for a panel of `rows` rows of a product run in shape ks: the
+ * shorter kernel for a last panel it holds (128 rows: ten of 12, one of 8). */
+static const kernel_shape *panel_shape(const kernel_shape *ks, int64_t rows)
+{
+#ifdef KERNEL_SHORT
+    if (rows <= KERNEL_SHORT_MR && ks->mr > KERNEL_SHORT_MR) return &short_shape;
+#else
+    (void)rows;
+#endif
+    return ks;
 }
 
 const char *FM_FN(fm_kernel_name)(void)
@@ -609,11 +624,12 @@ static void copy_rows(real *FM_RESTRICT dst, const real *FM_RESTRICT src,
 
 /* Panels of MR rows of op(A)[i0 .. i0+mc) x [p0 .. p0+kc), zero-padded. */
 static void pack_a(real *FM_RESTRICT dst, const gemm_args *g, int64_t i0, int64_t mc,
-                   int64_t p0, int64_t kc, int mr)
+                   int64_t p0, int64_t kc, const kernel_shape *ks)
 {
-    for (int64_t ip = 0; ip < mc; ip += mr) {
+    for (int64_t ip = 0; ip < mc; ip += ks->mr) {
         real *panel = dst + ip * kc;
-        const int64_t rows = fm_min64(mr, mc - ip);
+        const int64_t rows = fm_min64(ks->mr, mc - ip);
+        const int mr = panel_shape(ks, rows)->mr;
         if (!g->a_trans) {
             /* all set: GCC 12 for aarch64 cannot tell that gather_rows reads
              * only the first `rows` (-Wmaybe-uninitialized) */
@@ -693,7 +709,7 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
                 pack_b(pb + full * kc, g, pc, kc, jc + full, nc - full, nr);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fm_min64(MC, m1 - ic);
-                pack_a(pa, g, ic, mc, pc, kc, mr);
+                pack_a(pa, g, ic, mc, pc, kc, ks);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int64_t nn = fm_min64(nr, nc - jr);
                     const int direct = b_in_place && jr < full;
@@ -701,11 +717,12 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
                     const int64_t ldb = direct ? g->ldb : nr;
                     for (int64_t ir = 0; ir < mc; ir += mr) {
                         const int64_t mm = fm_min64(mr, mc - ir);
+                        const kernel_shape *ps = panel_shape(ks, mm);
                         real *c = g->c + (ic + ir) * g->ldc + jc + jr;
-                        if (mm == mr && nn == nr) {
-                            ks->run(kc, pa + ir * kc, b, ldb, c, g->ldc, add);
+                        if (mm == ps->mr && nn == nr) {
+                            ps->run(kc, pa + ir * kc, b, ldb, c, g->ldc, add);
                         } else {
-                            ks->run(kc, pa + ir * kc, b, ldb, tile, nr, 0);
+                            ps->run(kc, pa + ir * kc, b, ldb, tile, nr, 0);
                             for (int64_t r = 0; r < mm; r++)
                                 for (int64_t j = 0; j < nn; j++)
                                     c[r * g->ldc + j] = add ? c[r * g->ldc + j] + tile[r * nr + j]
