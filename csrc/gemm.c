@@ -10,7 +10,8 @@
  * Large products run through a packed, cache-blocked GEMM: C is cut into
  * MR x NR tiles that a register-blocked micro-kernel computes (AVX-512,
  * AVX2 + FMA, SSE2, NEON or portable C: the one of the instruction set
- * this file is compiled for, see real.h); bias,
+ * this file is compiled for, see real.h, and for AVX-512 floats a second,
+ * shorter one for products or last panels of few rows); bias,
  * activation and derivative are applied to each tile after its last K block,
  * while it is still in cache. Small products take the direct `_naive` loops,
  * which are also the reference the tests hold the fast path to.
@@ -350,12 +351,15 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
                                           : c[r][h]);                            \
             }                                                                    \
     }
-/* 12 rows where C has rows enough; 8 rows where 12 would leave more of the
- * last panel empty (32 or 64 rows, a batch of a small network) */
+/* 12 rows; 8 rows for a product's last panel of at most 8 rows, and for
+ * products of few rows that 8-row panels pad less (see shape_for) */
 FM_AVX512_F32_KERNEL(kernel_avx512, 12)
 FM_AVX512_F32_KERNEL(kernel_avx512_8, 8)
 #define KERNEL_SHORT kernel_avx512_8
 #define KERNEL_SHORT_MR 8
+/* a thread's rows and an MC block end on whole panels of either shape, so
+ * only a product's last panel is partial */
+_Static_assert(FM_MC % 12 == 0 && FM_MC % 8 == 0, "MC in whole panels of 12 and of 8 rows");
 #define KERNEL_MR 12
 #define KERNEL_NR 32
 #else
@@ -507,16 +511,27 @@ static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
 static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
 #endif
 
+#ifdef KERNEL_SHORT
+/* Rows a product of m rows computes in shape mr: whole panels, and a last
+ * partial one as wide as the kernel that takes it (see panel_shape). */
+static int64_t padded_rows(int64_t m, int mr)
+{
+    const int64_t rest = m % mr;
+    if (rest > 0 && rest <= KERNEL_SHORT_MR) return m - rest + KERNEL_SHORT_MR;
+    return rest ? m - rest + mr : m;
+}
+#endif
+
 /* The shape for a C of m rows: where the instruction set has a second,
  * shorter kernel, that one for up to FM_SHORT_MAX_ROWS rows when it pads
- * fewer of them (each shape's result is the same: every element of C is
- * the same sum in the same order). */
+ * fewer of them (64 rows: eight panels of 8, not five of 12 and a padded
+ * one). Each shape gives the same result: every element of C is the same
+ * sum in the same order. */
 #define FM_SHORT_MAX_ROWS 96
 static const kernel_shape *shape_for(int64_t m)
 {
 #ifdef KERNEL_SHORT
-    if (m <= FM_SHORT_MAX_ROWS &&
-        ceil_div(m, KERNEL_SHORT_MR) * KERNEL_SHORT_MR < ceil_div(m, KERNEL_MR) * KERNEL_MR)
+    if (m <= FM_SHORT_MAX_ROWS && padded_rows(m, KERNEL_SHORT_MR) < padded_rows(m, KERNEL_MR))
         return &short_shape;
 #else
     (void)m;
@@ -622,7 +637,8 @@ static void copy_rows(real *FM_RESTRICT dst, const real *FM_RESTRICT src,
     }
 }
 
-/* Panels of MR rows of op(A)[i0 .. i0+mc) x [p0 .. p0+kc), zero-padded. */
+/* Panels of ks's MR rows of op(A)[i0 .. i0+mc) x [p0 .. p0+kc), zero-padded;
+ * the last, when partial, as wide as the kernel panel_shape gives it. */
 static void pack_a(real *FM_RESTRICT dst, const gemm_args *g, int64_t i0, int64_t mc,
                    int64_t p0, int64_t kc, const kernel_shape *ks)
 {

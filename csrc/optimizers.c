@@ -30,7 +30,7 @@ typedef struct {
     const real *g;
     int64_t n, n_weights;
     real alpha, S, scale; /* scale: the clipping factor, 1 without clipping */
-    real inv_S;           /* 1 / S, exact when S is a power of two */
+    real inv_S;           /* 1 / S, exact when by_mul */
     int by_mul;           /* S is a power of two: divide by multiplying */
     const fm_optimizer *opt;
     double lr;            /* SGD's rate, Adam's bias-corrected rate */
@@ -183,7 +183,8 @@ double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, in
                                 double *partials, int n_threads)
 {
     int exponent;
-    /* S = 2^(e - 1): its reciprocal is exact (and so within range) */
+    /* S a power of two whose reciprocal the working precision holds (their
+     * product is then exactly 1): the reciprocal is exact */
     const int by_mul = frexp(S, &exponent) == 0.5 && (real)(1 / S) * (real)S == 1;
     step_args a = {params, state, state + n, grads, n, n_weights, (real)alpha, (real)S, 1,
                    (real)(1 / S), by_mul, opt, opt->learning_rate, partials, 0};

@@ -145,7 +145,7 @@ fail() { echo "FAIL $1: $2"; failed=1; }
 
 # "neon 12x8/6x8, ..." from the engine test's "isa X: kernels A (float32), B (float64): ok" lines
 kernels_of() {
-    sed -n 's/^isa [a-z0-9]*: kernels \([a-z0-9]*\) \([0-9x]*\) (float32), [a-z0-9]* \([0-9x]*\) (float64): ok$/\1 \2\/\3/p' "$1" |
+    sed -n 's/^isa [a-z0-9]*: kernels \([a-z0-9]*\) \([0-9x/]*\) (float32), [a-z0-9]* \([0-9x/]*\) (float64): ok$/\1 \2\/\3/p' "$1" |
         paste -sd, - | sed 's/,/, /g'
 }
 

@@ -269,11 +269,9 @@ def test_adam_step(rng, dtype):
 def test_adam_step_is_numpys_arithmetic_in_the_working_dtype(rng, dtype, S):
     """Bit for bit what numpy computes in dtype, as scikit-learn's Adam does,
     whether S is a power of two (a division the engine does as a product)
-    or not; a tenth of the gradients are near the smallest subnormals."""
+    or not."""
     d, n, n_weights, alpha = dtype, 5000, 3000, 1e-4
-    tiny = np.finfo(dtype).smallest_subnormal * 64
-    p = rng.standard_normal(n).astype(d)
-    g = (rng.standard_normal(n) * np.where(rng.random(n) < 0.1, tiny, 1)).astype(d)
+    p, g = rng.standard_normal(n).astype(d), rng.standard_normal(n).astype(d)
     m, v = (rng.standard_normal(n) * 0.1).astype(d), (rng.random(n) * 0.01).astype(d)
     grad = np.concatenate([(g[:n_weights] + d(alpha) * p[:n_weights]) / d(S), g[n_weights:] / d(S)])
     m_want = d(0.9) * m + d(1 - 0.9) * grad
@@ -283,6 +281,26 @@ def test_adam_step_is_numpys_arithmetic_in_the_working_dtype(rng, dtype, S):
     _engine.optimizer_step(p, state, g, "adam", 0.001, n_weights, alpha, S, n_threads=2)
     assert np.array_equal(state[:n], m_want) and np.array_equal(state[n:], v_want)
     assert np.array_equal(p, p_want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("S", [128.0, 3.0, 2.0**127, 2.0**-130])
+def test_sgd_step_divides_by_the_batch_weight_exactly(rng, dtype, S):
+    """With momentum 0 and rate 1, the velocity SGD leaves is -(g + alpha p) / S
+    rounded once in dtype: bit for bit numpy's quotient, subnormal quotients
+    included, whether the engine divides or multiplies by the reciprocal (2^127:
+    a subnormal float reciprocal, still exact; 2^-130: a float reciprocal out of
+    range, so a division)."""
+    d, n, n_weights, alpha = dtype, 5000, 3000, 1e-4
+    scale = np.where(rng.random(n) < 0.3, np.finfo(dtype).smallest_subnormal * 1000, 1)
+    g, p = (rng.standard_normal(n) * scale).astype(d), rng.standard_normal(n).astype(d)
+    v = np.zeros(n, d)
+    with np.errstate(over="ignore"):  # 2^-130: the large quotients overflow to inf
+        want = -np.concatenate([(g[:n_weights] + d(alpha) * p[:n_weights]) / d(S),
+                                g[n_weights:] / d(S)])
+        _engine.optimizer_step(p, v, g, "sgd", 1.0, n_weights, alpha, S, momentum=0.0,
+                               n_threads=2)
+    assert np.array_equal(v, want)
 
 
 def test_optimizer_steps_are_the_same_for_any_thread_count(rng):
