@@ -266,6 +266,13 @@ def test_adam_step(rng, dtype):
         np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
+def gradient_in_dtype(g, p, n_weights, alpha, S):
+    """(g + alpha p) / S on the first n_weights, g / S after them, in numpy's
+    arithmetic of g's dtype (as scikit-learn computes it)."""
+    d = g.dtype.type
+    return np.concatenate([(g[:n_weights] + d(alpha) * p[:n_weights]) / d(S), g[n_weights:] / d(S)])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("S", [128.0, 3.0, 1.0, 0.125])
 def test_adam_step_is_numpys_arithmetic_in_the_working_dtype(rng, dtype, S):
@@ -275,7 +282,7 @@ def test_adam_step_is_numpys_arithmetic_in_the_working_dtype(rng, dtype, S):
     d, n, n_weights, alpha = dtype, 5000, 3000, 1e-4
     p, g = rng.standard_normal(n).astype(d), rng.standard_normal(n).astype(d)
     m, v = (rng.standard_normal(n) * 0.1).astype(d), (rng.random(n) * 0.01).astype(d)
-    grad = np.concatenate([(g[:n_weights] + d(alpha) * p[:n_weights]) / d(S), g[n_weights:] / d(S)])
+    grad = gradient_in_dtype(g, p, n_weights, alpha, S)
     m_want = d(0.9) * m + d(1 - 0.9) * grad
     v_want = d(0.999) * v + d(1 - 0.999) * (grad * grad)
     p_want = p - d(0.001 * np.sqrt(1 - 0.999) / (1 - 0.9)) * m_want / (np.sqrt(v_want) + d(1e-8))
@@ -298,8 +305,7 @@ def test_sgd_step_divides_by_the_batch_weight_exactly(rng, dtype, S):
     g, p = (rng.standard_normal(n) * scale).astype(d), rng.standard_normal(n).astype(d)
     v = np.zeros(n, d)
     with np.errstate(over="ignore"):  # 2^-130: the large quotients overflow to inf
-        want = -np.concatenate([(g[:n_weights] + d(alpha) * p[:n_weights]) / d(S),
-                                g[n_weights:] / d(S)])
+        want = -gradient_in_dtype(g, p, n_weights, alpha, S)
         _engine.optimizer_step(p, v, g, "sgd", 1.0, n_weights, alpha, S, momentum=0.0,
                                n_threads=2)
     assert np.array_equal(v, want)
