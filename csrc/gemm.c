@@ -10,8 +10,9 @@
  * Large products run through a packed, cache-blocked GEMM: C is cut into
  * MR x NR tiles that a register-blocked micro-kernel computes (AVX-512,
  * AVX2 + FMA, SSE2, NEON or portable C: the one of the instruction set
- * this file is compiled for, see real.h, and for AVX-512 floats a second,
- * shorter one for products or last panels of few rows); bias,
+ * this file is compiled for, see real.h; with AVX2, and with AVX-512 for
+ * floats, also a second, shorter one for products or last panels of few
+ * rows); bias,
  * activation and derivative are applied to each tile after its last K block,
  * while it is still in cache. Small products take the direct `_naive` loops,
  * which are also the reference the tests hold the fast path to.
@@ -388,53 +389,50 @@ static void kernel_avx512(int64_t kc, const double *a, const double *b, int64_t 
 #endif
 #define KERNEL kernel_avx512
 #elif defined(FM_ISA_AVX2)
-#ifdef FM_REAL_F32
-/* AVX2 + FMA, float: 6 rows x 16 columns in 12 ymm accumulators. */
-static void kernel_avx2(int64_t kc, const float *a, const float *b, int64_t ldb,
-                          float *t, int64_t ldt, int add)
-{
-    __m256 c[6][2];
-    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
-    for (int64_t p = 0; p < kc; p++) {
-        const __m256 b0 = _mm256_loadu_ps(b + p * ldb), b1 = _mm256_loadu_ps(b + p * ldb + 8);
-        for (int r = 0; r < 6; r++) {
-            const __m256 ar = _mm256_set1_ps(a[p * 6 + r]);
-            c[r][0] = _mm256_fmadd_ps(ar, b0, c[r][0]);
-            c[r][1] = _mm256_fmadd_ps(ar, b1, c[r][1]);
-        }
+/* AVX2 + FMA: MR rows x 2 vectors in 2 MR ymm accumulators, generated for
+ * float (vectors of 8) and double (of 4) alike. */
+#define FM_AVX2_KERNEL(NAME, MR, T, V, W, LOAD, STORE, SET1, ZERO, FMADD, ADD)   \
+    static void NAME(int64_t kc, const T *a, const T *b, int64_t ldb, T *t, int64_t ldt, \
+                     int add)                                                    \
+    {                                                                            \
+        V c[MR][2];                                                              \
+        for (int r = 0; r < (MR); r++) c[r][0] = c[r][1] = ZERO();               \
+        for (int64_t p = 0; p < kc; p++) {                                       \
+            const V b0 = LOAD(b + p * ldb), b1 = LOAD(b + p * ldb + (W));        \
+            for (int r = 0; r < (MR); r++) {                                     \
+                const V ar = SET1(a[p * (MR) + r]);                              \
+                c[r][0] = FMADD(ar, b0, c[r][0]);                                \
+                c[r][1] = FMADD(ar, b1, c[r][1]);                                \
+            }                                                                    \
+        }                                                                        \
+        for (int r = 0; r < (MR); r++)                                           \
+            for (int h = 0; h < 2; h++) {                                        \
+                T *dst = t + r * ldt + (W) * h;                                  \
+                STORE(dst, add ? ADD(LOAD(dst), c[r][h]) : c[r][h]);             \
+            }                                                                    \
     }
-    for (int r = 0; r < 6; r++)
-        for (int h = 0; h < 2; h++) {
-            float *dst = t + r * ldt + 8 * h;
-            _mm256_storeu_ps(dst, add ? _mm256_add_ps(_mm256_loadu_ps(dst), c[r][h]) : c[r][h]);
-        }
-}
-#define KERNEL_MR 6
+#ifdef FM_REAL_F32
+#define FM_AVX2_F32(NAME, MR)                                                    \
+    FM_AVX2_KERNEL(NAME, MR, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, \
+                   _mm256_set1_ps, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps)
+FM_AVX2_F32(kernel_avx2, 6)
+FM_AVX2_F32(kernel_avx2_4, 4)
 #define KERNEL_NR 16
 #else
-/* AVX2 + FMA, double: 6 rows x 8 columns in 12 ymm accumulators. */
-static void kernel_avx2(int64_t kc, const double *a, const double *b, int64_t ldb,
-                          double *t, int64_t ldt, int add)
-{
-    __m256d c[6][2];
-    for (int r = 0; r < 6; r++) c[r][0] = c[r][1] = _mm256_setzero_pd();
-    for (int64_t p = 0; p < kc; p++) {
-        const __m256d b0 = _mm256_loadu_pd(b + p * ldb), b1 = _mm256_loadu_pd(b + p * ldb + 4);
-        for (int r = 0; r < 6; r++) {
-            const __m256d ar = _mm256_set1_pd(a[p * 6 + r]);
-            c[r][0] = _mm256_fmadd_pd(ar, b0, c[r][0]);
-            c[r][1] = _mm256_fmadd_pd(ar, b1, c[r][1]);
-        }
-    }
-    for (int r = 0; r < 6; r++)
-        for (int h = 0; h < 2; h++) {
-            double *dst = t + r * ldt + 4 * h;
-            _mm256_storeu_pd(dst, add ? _mm256_add_pd(_mm256_loadu_pd(dst), c[r][h]) : c[r][h]);
-        }
-}
-#define KERNEL_MR 6
+#define FM_AVX2_F64(NAME, MR)                                                    \
+    FM_AVX2_KERNEL(NAME, MR, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, \
+                   _mm256_set1_pd, _mm256_setzero_pd, _mm256_fmadd_pd, _mm256_add_pd)
+FM_AVX2_F64(kernel_avx2, 6)
+FM_AVX2_F64(kernel_avx2_4, 4)
 #define KERNEL_NR 8
 #endif
+/* 6 rows, in 12 of the 16 ymm registers; 4 rows for a product's last panel
+ * of at most 4 rows (128 rows: 21 panels of 6 and one of 4, not 22 of 6),
+ * and for products of few rows that 4-row panels pad less (see shape_for) */
+#define KERNEL_MR 6
+#define KERNEL_SHORT kernel_avx2_4
+#define KERNEL_SHORT_MR 4
+_Static_assert(FM_MC % 6 == 0 && FM_MC % 4 == 0, "MC in whole panels of 6 and of 4 rows");
 #define KERNEL kernel_avx2
 #elif defined(FM_ISA_SSE2)
 /* SSE2 (every x86-64), without fused multiply-adds: 6 rows x 2 vectors in

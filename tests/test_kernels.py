@@ -24,8 +24,9 @@ SHAPES = [
     (300, 600, 70),
     (50, 40, 1100),
     (1030, 100, 12),  # small weights, many rows: threads split the rows
-    (64, 50, 128),  # AVX-512 floats: eight panels of 8 rows
-    (128, 30, 64),  # AVX-512 floats: ten panels of 12 rows and one of 8
+    (64, 50, 128),  # AVX-512 floats: eight panels of 8 rows; AVX2: ten of 6, one of 4
+    (128, 30, 64),  # AVX-512 floats: ten panels of 12 rows and one of 8; AVX2: 21 of 6, one of 4
+    (32, 40, 48),  # AVX2: eight panels of 4 rows
 ]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 

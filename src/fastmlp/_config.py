@@ -36,7 +36,7 @@ def show_config(file=None):
     """Print how fastmlp runs on this machine.
 
     The lines name the instruction set and GEMM micro-kernels in use (e.g.
-    ``avx2 6x16``, ``neon 12x8``), the engine's threads and the default
+    ``avx2 6x16/4x16``, ``neon 12x8``), the engine's threads and the default
     thread count, with what limits it (usable CPUs, OMP_NUM_THREADS, a
     threadpoolctl limit). The instruction set can be narrowed with the
     environment variable FASTMLP_ISA (e.g. ``avx2``).
