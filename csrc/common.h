@@ -75,7 +75,7 @@ int64_t fm_block_rows(const fm_net *net, int64_t rows);
  *       loss   [area_rows] doubles        per-sample losses
  *   partials (blocks - 1) x [n_params]   the gradient sums of blocks 1..
  *   steps  [n_params / FM_STEP_CHUNK + 1] doubles  optimizer partial sums
- *   pack   n_threads x fm_pack_elems  GEMM packing buffers
+ *   pack   fm_pack_total_elems(n_threads)  GEMM packing buffers
  * The offsets of acts, delta0, delta1 and loss are the first area's; area
  * b's are block_bytes x b further. */
 typedef struct {
@@ -88,6 +88,12 @@ fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_byte
                               int n_threads);
 /* elements of GEMM packing space one thread needs (the same for both precisions) */
 int64_t fm_pack_elems(void);
+/* Elements of an A operand that the threads of a product split by columns
+ * pack once, together (see gemm.c): after n_threads x fm_pack_elems when
+ * n_threads > 1. */
+#define FM_SHARED_A_ELEMS ((int64_t)1 << 17)
+/* elements of GEMM packing space for n_threads: each thread's and the shared */
+int64_t fm_pack_total_elems(int n_threads);
 int64_t fm_max_width(const fm_net *net);
 int fm_is_canonical(int32_t loss, int32_t out_activation);
 /* 1 for the activations whose derivative needs the pre-activation z. */

@@ -363,7 +363,7 @@ int fm_isa_supported(const char *name);
  * thread is in the engine); FM_ERR_ARGUMENT when this build or this CPU
  * does not have it. */
 fm_status fm_set_isa(const char *name);
-/* The GEMM micro-kernel in use for dtype, e.g. "avx512 12x32". */
+/* The GEMM micro-kernels in use for dtype, e.g. "avx2 6x16/4x16". */
 const char *fm_kernel(fm_dtype dtype);
 /* The threads the engine runs on: "pthreads", "win32", or "none" in a
  * build without threads. */

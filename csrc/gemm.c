@@ -12,15 +12,16 @@
  * AVX2 + FMA, SSE2, NEON or portable C: the one of the instruction set
  * this file is compiled for, see real.h; with AVX2, and with AVX-512 for
  * floats, also a second, shorter one for products or last panels of few
- * rows); bias,
- * activation and derivative are applied to each tile after its last K block,
- * while it is still in cache. Small products take the direct `_naive` loops,
+ * rows); bias, activation and derivative are applied to each tile after its
+ * last K block, while it is still in cache. Small products take the direct `_naive` loops,
  * which are also the reference the tests hold the fast path to.
  *
  * Determinism: a tile accumulates one K block in ascending k from zero and
  * then adds into C; K blocks come in ascending order; the naive loops sum in
  * ascending order too. Threads only decide which tiles (or rows) a thread
- * computes, so every element is the same sum for any n_threads.
+ * computes, and which panels of A it packs when the threads of a product
+ * split by columns pack A once, together (packing only copies), so every
+ * element is the same sum for any n_threads.
  */
 #include <string.h>
 
@@ -327,71 +328,10 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
 
 #endif
 
-#if defined(FM_ISA_AVX512)
-#ifdef FM_REAL_F32
-/* AVX-512, float: MR rows x 32 columns in 2 MR zmm accumulators. */
-#define FM_AVX512_F32_KERNEL(NAME, MR)                                            \
-    static void NAME(int64_t kc, const float *a, const float *b, int64_t ldb, float *t,  \
-                     int64_t ldt, int add)                                       \
-    {                                                                            \
-        __m512 c[MR][2];                                                         \
-        for (int r = 0; r < (MR); r++) c[r][0] = c[r][1] = _mm512_setzero_ps();  \
-        for (int64_t p = 0; p < kc; p++) {                                       \
-            const __m512 b0 = _mm512_loadu_ps(b + p * ldb);                      \
-            const __m512 b1 = _mm512_loadu_ps(b + p * ldb + 16);                 \
-            for (int r = 0; r < (MR); r++) {                                     \
-                const __m512 ar = _mm512_set1_ps(a[p * (MR) + r]);               \
-                c[r][0] = _mm512_fmadd_ps(ar, b0, c[r][0]);                      \
-                c[r][1] = _mm512_fmadd_ps(ar, b1, c[r][1]);                      \
-            }                                                                    \
-        }                                                                        \
-        for (int r = 0; r < (MR); r++)                                           \
-            for (int h = 0; h < 2; h++) {                                        \
-                float *dst = t + r * ldt + 16 * h;                               \
-                _mm512_storeu_ps(dst, add ? _mm512_add_ps(_mm512_loadu_ps(dst), c[r][h])  \
-                                          : c[r][h]);                            \
-            }                                                                    \
-    }
-/* 12 rows; 8 rows for a product's last panel of at most 8 rows, and for
- * products of few rows that 8-row panels pad less (see shape_for) */
-FM_AVX512_F32_KERNEL(kernel_avx512, 12)
-FM_AVX512_F32_KERNEL(kernel_avx512_8, 8)
-#define KERNEL_SHORT kernel_avx512_8
-#define KERNEL_SHORT_MR 8
-/* a thread's rows and an MC block end on whole panels of either shape, so
- * only a product's last panel is partial */
-_Static_assert(FM_MC % 12 == 0 && FM_MC % 8 == 0, "MC in whole panels of 12 and of 8 rows");
-#define KERNEL_MR 12
-#define KERNEL_NR 32
-#else
-/* AVX-512, double: 8 rows x 16 columns in 16 zmm accumulators. */
-static void kernel_avx512(int64_t kc, const double *a, const double *b, int64_t ldb,
-                          double *t, int64_t ldt, int add)
-{
-    __m512d c[8][2];
-    for (int r = 0; r < 8; r++) c[r][0] = c[r][1] = _mm512_setzero_pd();
-    for (int64_t p = 0; p < kc; p++) {
-        const __m512d b0 = _mm512_loadu_pd(b + p * ldb), b1 = _mm512_loadu_pd(b + p * ldb + 8);
-        for (int r = 0; r < 8; r++) {
-            const __m512d ar = _mm512_set1_pd(a[p * 8 + r]);
-            c[r][0] = _mm512_fmadd_pd(ar, b0, c[r][0]);
-            c[r][1] = _mm512_fmadd_pd(ar, b1, c[r][1]);
-        }
-    }
-    for (int r = 0; r < 8; r++)
-        for (int h = 0; h < 2; h++) {
-            double *dst = t + r * ldt + 8 * h;
-            _mm512_storeu_pd(dst, add ? _mm512_add_pd(_mm512_loadu_pd(dst), c[r][h]) : c[r][h]);
-        }
-}
-#define KERNEL_MR 8
-#define KERNEL_NR 16
-#endif
-#define KERNEL kernel_avx512
-#elif defined(FM_ISA_AVX2)
-/* AVX2 + FMA: MR rows x 2 vectors in 2 MR ymm accumulators, generated for
- * float (vectors of 8) and double (of 4) alike. */
-#define FM_AVX2_KERNEL(NAME, MR, T, V, W, LOAD, STORE, SET1, ZERO, FMADD, ADD)   \
+#if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)
+/* MR rows x 2 vectors of W elements of type T in 2 MR accumulators of
+ * vector type V, through the instruction set's intrinsics. */
+#define FM_SIMD_KERNEL(NAME, MR, T, V, W, LOAD, STORE, SET1, ZERO, FMADD, ADD)   \
     static void NAME(int64_t kc, const T *a, const T *b, int64_t ldb, T *t, int64_t ldt, \
                      int add)                                                    \
     {                                                                            \
@@ -411,28 +351,53 @@ static void kernel_avx512(int64_t kc, const double *a, const double *b, int64_t 
                 STORE(dst, add ? ADD(LOAD(dst), c[r][h]) : c[r][h]);             \
             }                                                                    \
     }
+#endif
+
+#if defined(FM_ISA_AVX512)
+#ifdef FM_REAL_F32
+/* AVX-512, float: 12 rows x 32 columns in 24 zmm accumulators; 8 rows for a
+ * product's last panel of at most 8 rows, and for products of few rows that
+ * 8-row panels pad less (see shape_for) */
+#define FM_AVX512_F32(NAME, MR)                                                  \
+    FM_SIMD_KERNEL(NAME, MR, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, \
+                   _mm512_set1_ps, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps)
+FM_AVX512_F32(kernel_avx512, 12)
+FM_AVX512_F32(kernel_avx512_8, 8)
+#define KERNEL_MR 12
+#define KERNEL_SHORT kernel_avx512_8
+#define KERNEL_SHORT_MR 8
+#define KERNEL_NR 32
+#else
+/* AVX-512, double: 8 rows x 16 columns in 16 zmm accumulators. */
+FM_SIMD_KERNEL(kernel_avx512, 8, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd,
+               _mm512_set1_pd, _mm512_setzero_pd, _mm512_fmadd_pd, _mm512_add_pd)
+#define KERNEL_MR 8
+#define KERNEL_NR 16
+#endif
+#define KERNEL kernel_avx512
+#elif defined(FM_ISA_AVX2)
+/* AVX2 + FMA: 6 rows x 2 vectors in 12 of the 16 ymm registers; 4 rows for
+ * a product's last panel of at most 4 rows (128 rows: 21 panels of 6 and
+ * one of 4, not 22 of 6), and for products of few rows that 4-row panels
+ * pad less (see shape_for) */
 #ifdef FM_REAL_F32
 #define FM_AVX2_F32(NAME, MR)                                                    \
-    FM_AVX2_KERNEL(NAME, MR, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, \
+    FM_SIMD_KERNEL(NAME, MR, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, \
                    _mm256_set1_ps, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps)
 FM_AVX2_F32(kernel_avx2, 6)
 FM_AVX2_F32(kernel_avx2_4, 4)
 #define KERNEL_NR 16
 #else
 #define FM_AVX2_F64(NAME, MR)                                                    \
-    FM_AVX2_KERNEL(NAME, MR, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, \
+    FM_SIMD_KERNEL(NAME, MR, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, \
                    _mm256_set1_pd, _mm256_setzero_pd, _mm256_fmadd_pd, _mm256_add_pd)
 FM_AVX2_F64(kernel_avx2, 6)
 FM_AVX2_F64(kernel_avx2_4, 4)
 #define KERNEL_NR 8
 #endif
-/* 6 rows, in 12 of the 16 ymm registers; 4 rows for a product's last panel
- * of at most 4 rows (128 rows: 21 panels of 6 and one of 4, not 22 of 6),
- * and for products of few rows that 4-row panels pad less (see shape_for) */
 #define KERNEL_MR 6
 #define KERNEL_SHORT kernel_avx2_4
 #define KERNEL_SHORT_MR 4
-_Static_assert(FM_MC % 6 == 0 && FM_MC % 4 == 0, "MC in whole panels of 6 and of 4 rows");
 #define KERNEL kernel_avx2
 #elif defined(FM_ISA_SSE2)
 /* SSE2 (every x86-64), without fused multiply-adds: 6 rows x 2 vectors in
@@ -507,6 +472,10 @@ static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
 
 #ifdef KERNEL_SHORT
 static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
+/* a thread's rows and an MC block end on whole panels of either shape, so
+ * only a product's last panel is partial */
+_Static_assert(FM_MC % KERNEL_MR == 0 && FM_MC % KERNEL_SHORT_MR == 0,
+               "MC in whole panels of both kernel shapes");
 #endif
 
 #ifdef KERNEL_SHORT
@@ -699,19 +668,30 @@ static void epilogue(const gemm_args *g, int64_t i0, int64_t mr, int64_t j0, int
         FM_FN(fm_activation_forward_tile)(c, g->ldc, mr, nr, g->activation);
 }
 
-/* Rows [m0, m1) x columns [n0, n1) of C, with this thread's pack buffers.
+/* K in blocks of at most KC, all about the same length (784 = 4 x 196,
+ * not 3 x 256 + 16, whose short block would cost as much as a long one). */
+static int64_t k_step(int64_t k) { return ceil_div(k, ceil_div(k, KC)); }
+
+/* Where A's panels lie once all of op(A) is packed (shared_pack): the K
+ * block from p0 at a_stride x p0, its panel of row i at i x kc further. */
+static real *shared_panels(real *shared_a, int64_t a_stride, int64_t i, int64_t p0, int64_t kc)
+{
+    return shared_a + a_stride * p0 + i * kc;
+}
+
+/* Rows [m0, m1) x columns [n0, n1) of C, with this thread's pack buffers,
+ * or with A's panels packed already in shared_a (see shared_panels).
  * With b_in_place, the micro-kernel reads B's full panels where B lies (a
  * small B stays in cache, and packing it would cost more than it saves);
  * only a last, partial panel is packed, zero-padded. */
 static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, int b_in_place,
-                       int64_t m0, int64_t m1, int64_t n0, int64_t n1)
+                       real *shared_a, int64_t a_stride, int64_t m0, int64_t m1, int64_t n0,
+                       int64_t n1)
 {
     real *pa = pack, *pb = pack + MC * KC;
     real tile[MR_MAX * NR_MAX];
     const int mr = ks->mr, nr = ks->nr;
-    /* K in blocks of at most KC, all about the same length (784 = 4 x 196,
-     * not 3 x 256 + 16, whose short block would cost as much as a long one) */
-    const int64_t kstep = ceil_div(g->k, ceil_div(g->k, KC));
+    const int64_t kstep = k_step(g->k);
     for (int64_t jc = n0; jc < n1; jc += NC) {
         const int64_t nc = fm_min64(NC, n1 - jc), full = nc / nr * nr;
         for (int64_t pc = 0; pc < g->k; pc += kstep) {
@@ -723,7 +703,10 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
                 pack_b(pb + full * kc, g, pc, kc, jc + full, nc - full, nr);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fm_min64(MC, m1 - ic);
-                pack_a(pa, g, ic, mc, pc, kc, ks);
+                if (shared_a)
+                    pa = shared_panels(shared_a, a_stride, ic, pc, kc);
+                else
+                    pack_a(pa, g, ic, mc, pc, kc, ks);
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int64_t nn = fm_min64(nr, nc - jr);
                     const int direct = b_in_place && jr < full;
@@ -754,7 +737,8 @@ typedef struct {
     const gemm_args *g;
     const kernel_shape *ks;
     real *pack;
-    int64_t panels, n_tasks;
+    real *shared_a; /* all of op(A), packed (shared_pack), or NULL */
+    int64_t a_stride, panels, n_tasks;
     int by_cols, b_in_place;
 } gemm_split;
 
@@ -768,12 +752,33 @@ static void gemm_task(void *ctx, int64_t task, int tid)
     real *mine = s->pack + (int64_t)tid * fm_pack_elems();
     const kernel_shape *ks = s->ks;
     if (s->by_cols)
-        gemm_block(g, ks, mine, s->b_in_place, 0, g->m, first * ks->nr,
-                   fm_min64(end * ks->nr, g->n));
+        gemm_block(g, ks, mine, s->b_in_place, s->shared_a, s->a_stride, 0, g->m,
+                   first * ks->nr, fm_min64(end * ks->nr, g->n));
     else
-        gemm_block(g, ks, mine, s->b_in_place, first * ks->mr, fm_min64(end * ks->mr, g->m), 0,
-                   g->n);
+        gemm_block(g, ks, mine, s->b_in_place, NULL, 0, first * ks->mr,
+                   fm_min64(end * ks->mr, g->m), 0, g->n);
 }
+
+/* Task `task` of (K blocks) x n_tasks: of K block task / n_tasks, an equal
+ * share of whole row panels of op(A), packed where shared_panels puts them. */
+static void pack_task(void *ctx, int64_t task, int tid)
+{
+    const gemm_split *s = ctx;
+    const gemm_args *g = s->g;
+    const int64_t kstep = k_step(g->k), pc = task / s->n_tasks * kstep;
+    const int64_t kc = fm_min64(kstep, g->k - pc), share = task % s->n_tasks;
+    const int64_t row_panels = ceil_div(g->m, s->ks->mr);
+    const int64_t i0 = row_panels * share / s->n_tasks * s->ks->mr;
+    const int64_t i1 = fm_min64(row_panels * (share + 1) / s->n_tasks * s->ks->mr, g->m);
+    (void)tid;
+    if (i1 > i0) pack_a(shared_panels(s->shared_a, s->a_stride, i0, pc, kc), g, i0, i1 - i0, pc, kc,
+                        s->ks);
+}
+
+/* A split by columns gives every thread all of A to pack. Above this many
+ * elements of A the threads pack it once, together, into the shared area
+ * (one more parallel loop, then each reads every panel from there). */
+#define FM_SHARED_A_MIN 32768
 
 /* A packed element costs about this many multiply-adds (a load and a store
  * where the micro-kernel does 16 or 32 multiply-adds a cycle). */
@@ -806,7 +811,13 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
                        share_cost(g->m, g->n, g->k, row_panels, ks->mr, nth, !b_in_place, 1);
     const int64_t panels = by_cols ? col_panels : row_panels;
     const int used = (int)fm_min64(nth, panels);
-    gemm_split s = {g, ks, pack, panels, used, by_cols, b_in_place};
+    gemm_split s = {g, ks, pack, NULL, row_panels * ks->mr, panels, used, by_cols, b_in_place};
+    if (by_cols && used > 1 && g->m * g->k >= FM_SHARED_A_MIN &&
+        s.a_stride * g->k <= FM_SHARED_A_ELEMS) {
+        /* the shared area follows the n_threads threads' own (fm_pack_total_elems) */
+        s.shared_a = pack + (int64_t)n_threads * fm_pack_elems();
+        fm_parallel_for(used, ceil_div(g->k, k_step(g->k)) * used, pack_task, &s);
+    }
     fm_parallel_for(used, used, gemm_task, &s);
 }
 

@@ -93,5 +93,6 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
                             fm_tuner *tuner, int check_finite);
 int FM_FN(fm_all_finite)(const real *x, int64_t n);
 void FM_FN(fm_two_class)(real *out, int64_t n);
-/* "isa MRxNR" of this variant's GEMM micro-kernel */
+/* "isa MRxNR", or "isa MRxNR/MRxNR" with a shorter second kernel, of this
+ * variant's GEMM micro-kernels */
 const char *FM_FN(fm_kernel_name)(void);

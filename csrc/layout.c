@@ -78,7 +78,7 @@ fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_byte
     lay.area_rows = block ? block : rows;
     lay.blocks = block ? (rows + block - 1) / block : 1;
     int ok = mul_ok(fm_max_width(net), elem_bytes, &max_row) &&
-             mul_ok(fm_pack_elems(), elem_bytes, &pack);
+             mul_ok(fm_pack_total_elems(n_threads), elem_bytes, &pack);
     lay.acts = off;
     for (int64_t l = 1; ok && l <= net->n_layers; l++) {
         const int64_t bytes = fm_layer_bytes(net, lay.area_rows, l, elem_bytes);
@@ -97,7 +97,7 @@ fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_byte
     lay.steps = off;
     ok = ok && region(&off, fm_n_params(net) / FM_STEP_CHUNK + 1, (int64_t)sizeof(double));
     lay.pack = off;
-    ok = ok && region(&off, n_threads > 1 ? n_threads : 1, pack);
+    ok = ok && region(&off, 1, pack);
     lay.total = ok ? off : -1;
     return lay;
 }
@@ -110,12 +110,15 @@ int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype, int 
 
 int64_t fm_pack_elems(void) { return FM_MC * FM_KC + FM_KC * FM_NC; }
 
+int64_t fm_pack_total_elems(int n_threads)
+{
+    return n_threads > 1 ? n_threads * fm_pack_elems() + FM_SHARED_A_ELEMS : fm_pack_elems();
+}
+
 int64_t fm_pack_bytes(fm_dtype dtype, int n_threads)
 {
     int64_t bytes;
-    if (!mul_ok(n_threads > 1 ? n_threads : 1, fm_pack_elems() * (dtype == FM_FLOAT32 ? 4 : 8),
-                &bytes))
-        return -1;
+    if (!mul_ok(fm_pack_total_elems(n_threads), dtype == FM_FLOAT32 ? 4 : 8, &bytes)) return -1;
     return bytes;
 }
 

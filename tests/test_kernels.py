@@ -1,5 +1,5 @@
 """Each C kernel against the float64 numpy reference, in both precisions,
-over shapes that straddle the kernels' blocking, with one and two threads,
+over shapes that straddle the kernels' blocking, with one to three threads,
 under every instruction set this build has and this CPU runs."""
 
 import numpy as np
@@ -26,7 +26,11 @@ SHAPES = [
     (1030, 100, 12),  # small weights, many rows: threads split the rows
     (64, 50, 128),  # AVX-512 floats: eight panels of 8 rows; AVX2: ten of 6, one of 4
     (128, 30, 64),  # AVX-512 floats: ten panels of 12 rows and one of 8; AVX2: 21 of 6, one of 4
-    (32, 40, 48),  # AVX2: eight panels of 4 rows
+    (32, 40, 48),  # AVX2: forward and backward data in eight panels of 4 rows
+    (31, 32, 300),  # AVX2: 4-row panels and a last of 3, split by rows
+    (97, 31, 100),  # a last panel of one row, alone in its MC block; parameters in 4-row panels
+    (128, 300, 256),  # split by columns: the threads pack A once, together, in two K blocks
+    (64, 600, 512),  # as above for the parameters' product, A transposed
 ]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
