@@ -470,12 +470,13 @@ static void kernel_sse2(int64_t kc, const double *a, const double *b, int64_t ld
 /* The micro-kernel of this instruction set. */
 static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
 
+/* A thread's rows and an MC block end on whole panels of every shape, so
+ * only a product's last panel is partial (and A packed in MC blocks or all
+ * at once, see pack_task, has the same panels). */
+_Static_assert(FM_MC % KERNEL_MR == 0, "MC in whole panels of the kernel");
 #ifdef KERNEL_SHORT
 static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
-/* a thread's rows and an MC block end on whole panels of either shape, so
- * only a product's last panel is partial */
-_Static_assert(FM_MC % KERNEL_MR == 0 && FM_MC % KERNEL_SHORT_MR == 0,
-               "MC in whole panels of both kernel shapes");
+_Static_assert(FM_MC % KERNEL_SHORT_MR == 0, "MC in whole panels of the shorter kernel");
 #endif
 
 #ifdef KERNEL_SHORT
@@ -672,7 +673,7 @@ static void epilogue(const gemm_args *g, int64_t i0, int64_t mr, int64_t j0, int
  * not 3 x 256 + 16, whose short block would cost as much as a long one). */
 static int64_t k_step(int64_t k) { return ceil_div(k, ceil_div(k, KC)); }
 
-/* Where A's panels lie once all of op(A) is packed (shared_pack): the K
+/* Where A's panels lie once all of op(A) is packed (pack_task): the K
  * block from p0 at a_stride x p0, its panel of row i at i x kc further. */
 static real *shared_panels(real *shared_a, int64_t a_stride, int64_t i, int64_t p0, int64_t kc)
 {
@@ -737,7 +738,7 @@ typedef struct {
     const gemm_args *g;
     const kernel_shape *ks;
     real *pack;
-    real *shared_a; /* all of op(A), packed (shared_pack), or NULL */
+    real *shared_a; /* all of op(A), packed (pack_task), or NULL */
     int64_t a_stride, panels, n_tasks;
     int by_cols, b_in_place;
 } gemm_split;
@@ -759,25 +760,26 @@ static void gemm_task(void *ctx, int64_t task, int tid)
                    fm_min64(end * ks->mr, g->m), 0, g->n);
 }
 
-/* Task `task` of (K blocks) x n_tasks: of K block task / n_tasks, an equal
- * share of whole row panels of op(A), packed where shared_panels puts them. */
+/* Task `task` of n_tasks: an equal share of whole row panels of op(A), in
+ * every K block, packed where shared_panels puts them. */
 static void pack_task(void *ctx, int64_t task, int tid)
 {
     const gemm_split *s = ctx;
     const gemm_args *g = s->g;
-    const int64_t kstep = k_step(g->k), pc = task / s->n_tasks * kstep;
-    const int64_t kc = fm_min64(kstep, g->k - pc), share = task % s->n_tasks;
-    const int64_t row_panels = ceil_div(g->m, s->ks->mr);
-    const int64_t i0 = row_panels * share / s->n_tasks * s->ks->mr;
-    const int64_t i1 = fm_min64(row_panels * (share + 1) / s->n_tasks * s->ks->mr, g->m);
+    const int64_t kstep = k_step(g->k), row_panels = ceil_div(g->m, s->ks->mr);
+    const int64_t i0 = row_panels * task / s->n_tasks * s->ks->mr;
+    const int64_t i1 = fm_min64(row_panels * (task + 1) / s->n_tasks * s->ks->mr, g->m);
     (void)tid;
-    if (i1 > i0) pack_a(shared_panels(s->shared_a, s->a_stride, i0, pc, kc), g, i0, i1 - i0, pc, kc,
-                        s->ks);
+    for (int64_t pc = 0; i1 > i0 && pc < g->k; pc += kstep) {
+        const int64_t kc = fm_min64(kstep, g->k - pc);
+        pack_a(shared_panels(s->shared_a, s->a_stride, i0, pc, kc), g, i0, i1 - i0, pc, kc, s->ks);
+    }
 }
 
 /* A split by columns gives every thread all of A to pack. Above this many
  * elements of A the threads pack it once, together, into the shared area
- * (one more parallel loop, then each reads every panel from there). */
+ * (one more parallel loop, then each reads every panel from there). The
+ * cost model below still charges each thread all of A. */
 #define FM_SHARED_A_MIN 32768
 
 /* A packed element costs about this many multiply-adds (a load and a store
@@ -814,9 +816,11 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
     gemm_split s = {g, ks, pack, NULL, row_panels * ks->mr, panels, used, by_cols, b_in_place};
     if (by_cols && used > 1 && g->m * g->k >= FM_SHARED_A_MIN &&
         s.a_stride * g->k <= FM_SHARED_A_ELEMS) {
-        /* the shared area follows the n_threads threads' own (fm_pack_total_elems) */
+        /* the shared area follows the n_threads threads' own (fm_pack_total_elems);
+         * one per pack buffer, so a gemm must not run inside another's task
+         * with n_threads > 1 on the same buffer */
         s.shared_a = pack + (int64_t)n_threads * fm_pack_elems();
-        fm_parallel_for(used, ceil_div(g->k, k_step(g->k)) * used, pack_task, &s);
+        fm_parallel_for(used, used, pack_task, &s);
     }
     fm_parallel_for(used, used, gemm_task, &s);
 }

@@ -29,8 +29,8 @@ SHAPES = [
     (32, 40, 48),  # AVX2: forward and backward data in eight panels of 4 rows
     (31, 32, 300),  # AVX2: 4-row panels and a last of 3, split by rows
     (97, 31, 100),  # a last panel of one row, alone in its MC block; parameters in 4-row panels
-    (128, 300, 256),  # split by columns: the threads pack A once, together, in two K blocks
-    (64, 600, 512),  # as above for the parameters' product, A transposed
+    (128, 301, 256),  # split by columns: the threads pack A once, together; K blocks 151, 150
+    (301, 264, 512),  # as above, and for the parameters' product, A transposed
 ]
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 
