@@ -330,25 +330,28 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
 
 #if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)
 /* MR rows x 2 vectors of W elements of type T in 2 MR accumulators of
- * vector type V, through the instruction set's intrinsics. */
-#define FM_SIMD_KERNEL(NAME, MR, T, V, W, LOAD, STORE, SET1, ZERO, FMADD, ADD)   \
+ * vector type V, through the intrinsics PFX_loadu_SFX, PFX_fmadd_SFX, ...
+ * (PFX _mm512 or _mm256, SFX ps or pd). */
+#define FM_SIMD_KERNEL(NAME, MR, T, V, W, PFX, SFX)                              \
     static void NAME(int64_t kc, const T *a, const T *b, int64_t ldb, T *t, int64_t ldt, \
                      int add)                                                    \
     {                                                                            \
         V c[MR][2];                                                              \
-        for (int r = 0; r < (MR); r++) c[r][0] = c[r][1] = ZERO();               \
+        for (int r = 0; r < (MR); r++) c[r][0] = c[r][1] = PFX##_setzero_##SFX(); \
         for (int64_t p = 0; p < kc; p++) {                                       \
-            const V b0 = LOAD(b + p * ldb), b1 = LOAD(b + p * ldb + (W));        \
+            const V b0 = PFX##_loadu_##SFX(b + p * ldb);                         \
+            const V b1 = PFX##_loadu_##SFX(b + p * ldb + (W));                   \
             for (int r = 0; r < (MR); r++) {                                     \
-                const V ar = SET1(a[p * (MR) + r]);                              \
-                c[r][0] = FMADD(ar, b0, c[r][0]);                                \
-                c[r][1] = FMADD(ar, b1, c[r][1]);                                \
+                const V ar = PFX##_set1_##SFX(a[p * (MR) + r]);                  \
+                c[r][0] = PFX##_fmadd_##SFX(ar, b0, c[r][0]);                    \
+                c[r][1] = PFX##_fmadd_##SFX(ar, b1, c[r][1]);                    \
             }                                                                    \
         }                                                                        \
         for (int r = 0; r < (MR); r++)                                           \
             for (int h = 0; h < 2; h++) {                                        \
                 T *dst = t + r * ldt + (W) * h;                                  \
-                STORE(dst, add ? ADD(LOAD(dst), c[r][h]) : c[r][h]);             \
+                PFX##_storeu_##SFX(dst, add ? PFX##_add_##SFX(PFX##_loadu_##SFX(dst), c[r][h]) \
+                                            : c[r][h]);                          \
             }                                                                    \
     }
 #endif
@@ -358,19 +361,15 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
 /* AVX-512, float: 12 rows x 32 columns in 24 zmm accumulators; 8 rows for a
  * product's last panel of at most 8 rows, and for products of few rows that
  * 8-row panels pad less (see shape_for) */
-#define FM_AVX512_F32(NAME, MR)                                                  \
-    FM_SIMD_KERNEL(NAME, MR, float, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, \
-                   _mm512_set1_ps, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps)
-FM_AVX512_F32(kernel_avx512, 12)
-FM_AVX512_F32(kernel_avx512_8, 8)
+FM_SIMD_KERNEL(kernel_avx512, 12, float, __m512, 16, _mm512, ps)
+FM_SIMD_KERNEL(kernel_avx512_8, 8, float, __m512, 16, _mm512, ps)
 #define KERNEL_MR 12
 #define KERNEL_SHORT kernel_avx512_8
 #define KERNEL_SHORT_MR 8
 #define KERNEL_NR 32
 #else
 /* AVX-512, double: 8 rows x 16 columns in 16 zmm accumulators. */
-FM_SIMD_KERNEL(kernel_avx512, 8, double, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd,
-               _mm512_set1_pd, _mm512_setzero_pd, _mm512_fmadd_pd, _mm512_add_pd)
+FM_SIMD_KERNEL(kernel_avx512, 8, double, __m512d, 8, _mm512, pd)
 #define KERNEL_MR 8
 #define KERNEL_NR 16
 #endif
@@ -381,18 +380,12 @@ FM_SIMD_KERNEL(kernel_avx512, 8, double, __m512d, 8, _mm512_loadu_pd, _mm512_sto
  * one of 4, not 22 of 6), and for products of few rows that 4-row panels
  * pad less (see shape_for) */
 #ifdef FM_REAL_F32
-#define FM_AVX2_F32(NAME, MR)                                                    \
-    FM_SIMD_KERNEL(NAME, MR, float, __m256, 8, _mm256_loadu_ps, _mm256_storeu_ps, \
-                   _mm256_set1_ps, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps)
-FM_AVX2_F32(kernel_avx2, 6)
-FM_AVX2_F32(kernel_avx2_4, 4)
+FM_SIMD_KERNEL(kernel_avx2, 6, float, __m256, 8, _mm256, ps)
+FM_SIMD_KERNEL(kernel_avx2_4, 4, float, __m256, 8, _mm256, ps)
 #define KERNEL_NR 16
 #else
-#define FM_AVX2_F64(NAME, MR)                                                    \
-    FM_SIMD_KERNEL(NAME, MR, double, __m256d, 4, _mm256_loadu_pd, _mm256_storeu_pd, \
-                   _mm256_set1_pd, _mm256_setzero_pd, _mm256_fmadd_pd, _mm256_add_pd)
-FM_AVX2_F64(kernel_avx2, 6)
-FM_AVX2_F64(kernel_avx2_4, 4)
+FM_SIMD_KERNEL(kernel_avx2, 6, double, __m256d, 4, _mm256, pd)
+FM_SIMD_KERNEL(kernel_avx2_4, 4, double, __m256d, 4, _mm256, pd)
 #define KERNEL_NR 8
 #endif
 #define KERNEL_MR 6
