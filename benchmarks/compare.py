@@ -357,7 +357,11 @@ def machine():
         blas = f" (numpy's BLAS: {', '.join(sorted(set(kernels)))})" if kernels else ""
     except ImportError:
         pass
-    return f"{model}, {os.cpu_count()} cores{blas}"
+    from fastmlp import _engine
+
+    kernels = ", ".join(f"{np.dtype(dt).name} {_engine.kernel(dt)}"
+                        for dt in (np.float32, np.float64))
+    return f"{model}, {os.cpu_count()} cores{blas}; fastmlp's kernels: {kernels}"
 
 
 def start_results(quick, repeats, use_torch=False):
