@@ -13,8 +13,9 @@
  * this file is compiled for, see real.h; with AVX2, and with AVX-512 for
  * floats, also a second, shorter one for products or last panels of few
  * rows); bias, activation and derivative are applied to each tile after its
- * last K block, while it is still in cache. Small products take the direct `_naive` loops,
- * which are also the reference the tests hold the fast path to.
+ * last K block, while it is still in cache. Small products take the direct
+ * `_naive` loops, which are also the reference the tests hold the fast path
+ * to.
  *
  * Determinism: a tile accumulates one K block in ascending k from zero and
  * then adds into C; K blocks come in ascending order; the naive loops sum in
@@ -470,9 +471,7 @@ _Static_assert(FM_MC % KERNEL_MR == 0, "MC in whole panels of the kernel");
 #ifdef KERNEL_SHORT
 static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
 _Static_assert(FM_MC % KERNEL_SHORT_MR == 0, "MC in whole panels of the shorter kernel");
-#endif
 
-#ifdef KERNEL_SHORT
 /* Rows a product of m rows computes in shape mr: whole panels, and a last
  * partial one as wide as the kernel that takes it (see panel_shape). */
 static int64_t padded_rows(int64_t m, int mr)
@@ -554,22 +553,18 @@ typedef struct {
     for (int64_t p = 0; p < kc; p++)                                            \
         for (int r = 0; r < (MR); r++) dst[p * (MR) + r] = src[r][p];
 
-/* Switch cases running BODY(W) and returning, for each panel width W a
- * micro-kernel uses, so that BODY's loops have a literal bound. */
-#define FM_PANEL_WIDTHS(BODY)                                                    \
-    case 32: BODY(32) return;                                                   \
-    case 16: BODY(16) return;                                                   \
-    case 12: BODY(12) return;                                                   \
-    case 8: BODY(8) return;                                                     \
-    case 6: BODY(6) return;                                                     \
-    case 4: BODY(4) return;
-
-/* The row-panel widths among them (at most MR_MAX). */
+/* Switch cases running BODY(W) and returning, for each row-panel width W
+ * a micro-kernel uses (at most MR_MAX), so that BODY's loops have a
+ * literal bound; FM_PANEL_WIDTHS adds the column-panel widths. */
 #define FM_ROW_PANEL_WIDTHS(BODY)                                                \
     case 12: BODY(12) return;                                                   \
     case 8: BODY(8) return;                                                     \
     case 6: BODY(6) return;                                                     \
     case 4: BODY(4) return;
+#define FM_PANEL_WIDTHS(BODY)                                                    \
+    case 32: BODY(32) return;                                                   \
+    case 16: BODY(16) return;                                                   \
+    FM_ROW_PANEL_WIDTHS(BODY)
 
 static void gather_rows(real *FM_RESTRICT dst, const real *const *src, int64_t kc,
                                int mr, int64_t rows)
