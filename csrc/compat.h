@@ -7,6 +7,7 @@
  *   fm_add_overflows, fm_mul_overflows          checked int64 arithmetic
  *   fm_clz32                                    leading zero bits
  *   fm_atomic_*                                 sequentially consistent atomics
+ *   fm_claim_line                               own a cache line before writing it
  *   fm_cpu_relax, fm_now_ns                     spin-wait hint, monotonic clock
  *   fm_x86_features                             CPUID + XGETBV (x86-64 only)
  *   fm_mutex, fm_cond, fm_thread_start          threads (POSIX or Win32)
@@ -163,6 +164,25 @@ static inline int fm_atomic_cas(volatile int64_t *p, int64_t expected, int64_t d
                                        __ATOMIC_SEQ_CST);
 }
 #endif
+
+/* Make the calling core the only holder of p's cache line, changing nothing:
+ * a compare-and-swap of the byte at p with itself (an atomic add of zero
+ * would not do: clang turns it into a plain load). No other thread may
+ * write the byte meanwhile. Only measured, and only done, on x86-64; a
+ * no-op elsewhere (some toolchains would need libatomic for the byte). */
+static inline void fm_claim_line(void *p)
+{
+#if defined(FM_X86_64) && defined(FM_MSVC)
+    const char c = *(volatile char *)p;
+    _InterlockedCompareExchange8((volatile char *)p, c, c);
+#elif defined(FM_X86_64)
+    unsigned char c = *(volatile unsigned char *)p;
+    __atomic_compare_exchange_n((unsigned char *)p, &c, c, 0, __ATOMIC_RELAXED,
+                                __ATOMIC_RELAXED);
+#else
+    (void)p;
+#endif
+}
 
 /* ---- spinning and time ------------------------------------------------------ */
 

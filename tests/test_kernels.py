@@ -316,16 +316,39 @@ def test_sgd_step_divides_by_the_batch_weight_exactly(rng, dtype, S):
     assert np.array_equal(v, want)
 
 
-def test_optimizer_steps_are_the_same_for_any_thread_count(rng):
-    base = [rand(rng, 70000, np.float32) for _ in range(4)]
+def line_aligned(n, dtype, offset):
+    """A zeroed array of n elements starting `offset` bytes past a 64-byte boundary."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(n + 128 // itemsize, dtype)
+    start = (-raw.ctypes.data % 64 + offset) // itemsize
+    return raw[start : start + n]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", ["adam", "sgd", "rprop"])
+@pytest.mark.parametrize("n", [70000, 20480, 20001])
+@pytest.mark.parametrize("offset", [0, 8])
+def test_optimizer_steps_are_the_same_for_any_thread_count(rng, dtype, solver, n, offset):
+    """Bit-identical for 1, 2 and 3 threads. p, g and the state lie in one
+    buffer, n elements apart, p `offset` bytes past a cache-line boundary
+    (with 8, lines straddle two threads' chunks). With 20,480 parameters the
+    arrays start at the same place modulo 4 KiB, so steps on more than one
+    thread claim their chunks' lines before writing them, which must change
+    nothing; 20,001 does not alias, and 70,000 is above the size that claims."""
+    base = [rand(rng, n, dtype) for _ in range(4)]
+    n_state = n if solver == "sgd" else 2 * n
     results = []
     for threads in (1, 2, 3):
-        p, m, v, g = (a.copy() for a in base)
-        state = np.concatenate([m, np.abs(v)])
-        s, _ = _engine.optimizer_step(p, state, g, "adam", 0.01, 50000, 0.5, 2.0, clip_norm=1.0,
-                                      n_threads=threads)
-        results.append((s, p))
-    assert all(r[0] == results[0][0] and np.array_equal(r[1], results[0][1]) for r in results)
+        buf = line_aligned(2 * n + n_state, dtype, offset)
+        p, g, state = buf[:n], buf[n : 2 * n], buf[2 * n :]
+        p[:], g[:], state[:n] = base[0], base[1], base[2]
+        state[n:] = np.abs(base[3][: n_state - n])
+        s, _ = _engine.optimizer_step(p, state, g, solver, 0.01, n - 123, 0.5, 2.0,
+                                      clip_norm=1.0, n_threads=threads)
+        results.append((s, p.copy(), state.copy()))
+    for s, p, state in results[1:]:
+        assert s == results[0][0]
+        assert np.array_equal(p, results[0][1]) and np.array_equal(state, results[0][2])
 
 
 def test_kernels_refuse_bad_buffers():
