@@ -211,9 +211,7 @@ static double over_chunks(step_args *a, int n_threads)
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
     /* two chunks take about as long as a second thread takes to join */
     const int threads = nc > 2 ? (int)fm_min64(n_threads, nc) : 1;
-#ifndef FM_NO_THREADS
     a->claim = threads > 1 && a->n <= FM_CLAIM_MAX_PARAMS && arrays_alias(a);
-#endif
     fm_parallel_for(threads, nc, step_task, a);
     double total = 0;
     for (int64_t c = 0; c < nc; c++) total += a->partials[c];
