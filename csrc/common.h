@@ -54,6 +54,9 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows);
 
 static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
+/* bytes of a cache line */
+#define FM_LINE 64
+
 /* Small networks pass rows through in blocks of at most FM_BLOCK_ROWS rows,
  * each block all the way through the network on one thread, its gradient
  * summed apart and the blocks' sums added in block order: threads then share

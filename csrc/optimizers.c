@@ -13,8 +13,8 @@
 
 #include "common.h"
 
-/* elements of a 64-byte cache line */
-#define FM_LINE_ELEMS (64 / (int64_t)sizeof(real))
+/* elements of a cache line */
+#define FM_LINE_ELEMS (FM_LINE / (int64_t)sizeof(real))
 /* Parameters this few stay in the cache of every thread that has just
  * passed rows through them (see arrays_alias). */
 #define FM_CLAIM_MAX_PARAMS 65536
@@ -191,7 +191,7 @@ static void step_task(void *ctx, int64_t c, int tid)
 static int near_4k(const void *x, const void *y)
 {
     const uintptr_t d = ((uintptr_t)x - (uintptr_t)y) & 4095;
-    return d < 64 || d > 4096 - 64;
+    return d < FM_LINE || d > 4096 - FM_LINE;
 }
 
 static int arrays_alias(const step_args *a)
@@ -210,7 +210,7 @@ static double over_chunks(step_args *a, int n_threads)
 {
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
     /* two chunks take about as long as a second thread takes to join */
-    const int threads = nc > 2 ? (int)fm_min64(n_threads, nc) : 1;
+    const int threads = nc > 2 ? n_threads : 1;
     a->claim = threads > 1 && a->n <= FM_CLAIM_MAX_PARAMS && arrays_alias(a);
     fm_parallel_for(threads, nc, step_task, a);
     double total = 0;

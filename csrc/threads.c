@@ -45,8 +45,7 @@ typedef struct fm_worker {
     struct fm_worker *next;    /* free list (pool lock) */
 } fm_worker;
 
-/* The counters every member writes sit on cache lines of their own. */
-#define FM_LINE 64
+/* The counters every member writes sit on cache lines of their own (FM_LINE). */
 /* Member m's share of a job's tasks, on a cache line of its own:
  * (g << FM_TASK_BITS) | the next unclaimed task of the share. */
 typedef struct {
