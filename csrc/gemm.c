@@ -43,8 +43,19 @@
 /* Products below this many multiply-adds take the naive loops, and so do
  * products with fewer than FM_PACKED_MIN_ROWS rows (packing a panel of
  * rows would cost more than it saves; FM_PACKED_MIN_ROWS is in common.h);
- * threads join above FM_PARALLEL_MIN_WORK. */
+ * threads join above FM_PARALLEL_MIN_WORK, and packed products above
+ * FM_GEMM_MIN_WORK. */
 #define FM_PACKED_MIN_WORK 4096
+/* A packed product this large still repays a second thread. In a fit on
+ * threads its operands were written by the threads' shares of the products
+ * before it, so a thread alone fetches the other shares from the other
+ * cores' caches, while threads that split it read much of their part where
+ * they wrote it. A 128-row batch through a 10-class output layer on 128
+ * units (163,840 multiply-adds per product) on two cores of an AMD EPYC, in
+ * float32 (float64): forward 25 (44) us alone, 16 (24) on two threads;
+ * weight gradient 22 (36), 16 (24); error carried back 39 (81), 28-32
+ * (50). */
+#define FM_GEMM_MIN_WORK (FM_PARALLEL_MIN_WORK / 2)
 /* A B operand (the weights, going forward) of at most this many elements
  * stays in cache: the packed GEMM reads it where it lies. */
 #define FM_SMALL_WEIGHTS 16384
@@ -53,11 +64,16 @@
 
 static inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/* Threads for `work` multiply-adds in `units` pieces: none below `least`. */
+static inline int threads_from(int n_threads, int64_t work, int64_t least, int64_t units)
+{
+    if (n_threads > 1 && work >= least && units > 1) return (int)fm_min64(n_threads, units);
+    return 1;
+}
+
 static inline int thread_count(int n_threads, int64_t work, int64_t units)
 {
-    if (n_threads > 1 && work >= FM_PARALLEL_MIN_WORK && units > 1)
-        return (int)fm_min64(n_threads, units);
-    return 1;
+    return threads_from(n_threads, work, FM_PARALLEL_MIN_WORK, units);
 }
 
 /* ---- naive loops (small products, and the reference) ----------------------- */
@@ -794,7 +810,7 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
     const int b_in_place = !g->b_trans && g->k * g->n <= FM_SMALL_WEIGHTS;
     const kernel_shape *ks = shape_for(g->m);
     const int64_t col_panels = ceil_div(g->n, ks->nr), row_panels = ceil_div(g->m, ks->mr);
-    const int nth = thread_count(n_threads, g->m * g->n * g->k,
+    const int nth = threads_from(n_threads, g->m * g->n * g->k, FM_GEMM_MIN_WORK,
                                  col_panels > row_panels ? col_panels : row_panels);
     const int by_cols =
         nth > 1 && share_cost(g->n, g->m, g->k, col_panels, ks->nr, nth, 1, !b_in_place) <

@@ -29,6 +29,7 @@ SHAPES = [
     (32, 40, 48),  # AVX2: forward and backward data in eight panels of 4 rows
     (31, 32, 300),  # AVX2: 4-row panels and a last of 3, split by rows
     (97, 31, 100),  # a last panel of one row, alone in its MC block; parameters in 4-row panels
+    (128, 128, 10),  # a 10-class output layer: packed products on threads from half the usual work
     (128, 301, 256),  # split by columns: the threads pack A once, together; K blocks 151, 150
     (301, 264, 512),  # as above, and for the parameters' product, A transposed
 ]
