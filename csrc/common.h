@@ -20,6 +20,18 @@
  * work to a second thread and waiting for it costs about a microsecond,
  * which smaller products finish in alone. */
 #define FM_PARALLEL_MIN_WORK (1 << 18)
+/* Packed products (gemm.c) take threads from half that. In a pass on
+ * threads (training or prediction) their operands were written by the
+ * threads' shares of the products before them, which one thread alone
+ * fetches from the other cores' caches, while threads that split the
+ * product read much of their share where they wrote it. W2's output layer
+ * (128 rows, 128 units to 10 classes: 163,840 multiply-adds a product),
+ * timed product by product in a fit on two cores of an AMD EPYC: its three
+ * products took 85-97 us a batch on one thread and 60-62 on two in
+ * float32, 161 and 99 in float64. The gain is in where the data lie: the
+ * same products called alone on data one thread wrote gain less, and the
+ * error carried back loses (float64: 40 us on one thread, 57 on two). */
+#define FM_GEMM_MIN_WORK (FM_PARALLEL_MIN_WORK / 2)
 /* When deciding on threads, an element streamed from memory (a weight read
  * for few rows, a sparse row's outputs, a value checked for NaN) counts as
  * this many multiply-adds; products of fewer than FM_PACKED_MIN_ROWS rows

@@ -44,18 +44,8 @@
  * products with fewer than FM_PACKED_MIN_ROWS rows (packing a panel of
  * rows would cost more than it saves; FM_PACKED_MIN_ROWS is in common.h);
  * threads join above FM_PARALLEL_MIN_WORK, and packed products above
- * FM_GEMM_MIN_WORK. */
+ * FM_GEMM_MIN_WORK (both in common.h). */
 #define FM_PACKED_MIN_WORK 4096
-/* A packed product this large still repays a second thread. In a fit on
- * threads its operands were written by the threads' shares of the products
- * before it, so a thread alone fetches the other shares from the other
- * cores' caches, while threads that split it read much of their part where
- * they wrote it. A 128-row batch through a 10-class output layer on 128
- * units (163,840 multiply-adds per product) on two cores of an AMD EPYC, in
- * float32 (float64): forward 25 (44) us alone, 16 (24) on two threads;
- * weight gradient 22 (36), 16 (24); error carried back 39 (81), 28-32
- * (50). */
-#define FM_GEMM_MIN_WORK (FM_PARALLEL_MIN_WORK / 2)
 /* A B operand (the weights, going forward) of at most this many elements
  * stays in cache: the packed GEMM reads it where it lies. */
 #define FM_SMALL_WEIGHTS 16384

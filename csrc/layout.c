@@ -128,13 +128,17 @@ int fm_may_use_threads(const fm_net *net, int64_t rows)
     if (rows < 1) return 0;
     /* each product's work as the kernels weigh it, the sparse first layer's
      * and the NaN check's (FM_STREAM_COST per element), against
-     * FM_PARALLEL_MIN_WORK, by divisions that cannot overflow */
+     * FM_PARALLEL_MIN_WORK, and a packed product's (FM_PACKED_MIN_ROWS rows
+     * or more) against FM_GEMM_MIN_WORK, by divisions that cannot overflow */
     const int64_t few = FM_STREAM_COST * fm_min64(rows, FM_PACKED_MIN_ROWS);
     const int64_t weight = rows > few ? rows : few;
     const int64_t least = FM_PARALLEL_MIN_WORK / FM_STREAM_COST / rows;
     if (net->units[0] >= least || net->units[1] >= least) return 1;
-    for (int64_t l = 0; l < net->n_layers; l++)
-        if (net->units[l] * net->units[l + 1] >= FM_PARALLEL_MIN_WORK / weight) return 1;
+    for (int64_t l = 0; l < net->n_layers; l++) {
+        const int64_t w = net->units[l] * net->units[l + 1];
+        if (w >= FM_PARALLEL_MIN_WORK / weight) return 1;
+        if (rows >= FM_PACKED_MIN_ROWS && w >= FM_GEMM_MIN_WORK / rows) return 1;
+    }
     return 0;
 }
 

@@ -5,7 +5,8 @@
  *     loops kept as their reference, over shapes around the blocking;
  *   - products and whole training runs bit-identical for 1 and several
  *     threads, with and without the tuner, and two trainings at once on
- *     two threads of the application;
+ *     two threads of the application; the tuner kept wherever a loop can
+ *     start a thread;
  *   - Ctrl-C reaching the flag, and the previous handling put back (on
  *     Windows in a child process with a console of its own: run with
  *     --ctrl-c, that process does only this).
@@ -470,6 +471,20 @@ static void ctrl_c(void)
 }
 #endif
 
+/* The tuner is dropped only for networks none of whose loops can start a
+ * thread: a 4-16-10 network's 16 x 10 products on 1024 rows (163,840
+ * multiply-adds, above FM_GEMM_MIN_WORK) take threads; on 32 rows no loop
+ * of it does. */
+static void tuner_kept_where_products_take_threads(void)
+{
+    const int64_t units[3] = {4, 16, 10};
+    const int32_t acts[2] = {FM_RELU, FM_SOFTMAX};
+    const fm_net net = {2, units, acts, FM_LOG_LOSS, 0.0, NULL, 0};
+    check("threads possible: a packed product above FM_GEMM_MIN_WORK",
+          16 * 10 * 1024 >= FM_GEMM_MIN_WORK && fm_may_use_threads(&net, 1024));
+    check("no threads possible on 32 rows", !fm_may_use_threads(&net, 32));
+}
+
 int main(int argc, char **argv)
 {
 #ifdef _WIN32
@@ -498,6 +513,7 @@ int main(int argc, char **argv)
                failures == before ? "ok" : "FAILED");
     }
     tuner_settles();
+    tuner_kept_where_products_take_threads();
     ctrl_c();
     printf("%s (threads %s)\n", failures ? "FAILED" : "ok", fm_threads_backend());
     return failures ? 1 : 0;
