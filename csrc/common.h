@@ -69,6 +69,16 @@ static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* bytes of a cache line */
 #define FM_LINE 64
 
+/* The first cache-line boundary at or after p. Callers' workspaces (numpy's
+ * arrays among them) may start anywhere, and the layout's regions are
+ * aligned from there: unaligned, the rows of C that two threads split by
+ * columns would share a line at the split. fm_workspace_bytes counts the
+ * FM_LINE - 1 bytes this may skip. */
+static inline void *fm_line_start(void *p)
+{
+    return (void *)(((uintptr_t)p + (FM_LINE - 1)) & ~(uintptr_t)(FM_LINE - 1));
+}
+
 /* Small networks pass rows through in blocks of at most FM_BLOCK_ROWS rows,
  * each block all the way through the network on one thread, its gradient
  * summed apart and the blocks' sums added in block order: threads then share
@@ -83,7 +93,7 @@ static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 int64_t fm_block_rows(const fm_net *net, int64_t rows);
 
 /* Workspace layout for `rows` samples and n_threads threads: 64-byte
- * aligned regions in order
+ * aligned regions from fm_line_start(work), in order
  *   blocks areas, each for area_rows rows (rows, or FM_BLOCK_ROWS in blocks):
  *       acts   per layer 1..L: its buffers (fm_layer_bytes)
  *       delta  2 x [area_rows x max(units[1..L])]  ping-pong deltas

@@ -148,7 +148,8 @@ int64_t fm_n_params(const fm_net *net);
 int64_t fm_weight_offset(const fm_net *net, int64_t layer);
 int64_t fm_bias_offset(const fm_net *net, int64_t layer);
 /* Bytes of workspace for passing `rows` samples at a time through net on
- * n_threads threads; -1 for an invalid net or a size beyond int64. */
+ * n_threads threads, from any start address (the engine aligns its regions
+ * to cache lines itself); -1 for an invalid net or a size beyond int64. */
 int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype, int n_threads);
 /* Bytes of GEMM packing space the dense kernels need on n_threads threads
  * (-1 beyond int64). */

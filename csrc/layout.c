@@ -105,7 +105,10 @@ fm_layout fm_workspace_layout(const fm_net *net, int64_t rows, int64_t elem_byte
 int64_t fm_workspace_bytes(const fm_net *net, int64_t rows, fm_dtype dtype, int n_threads)
 {
     if (fm_check_net(net) != FM_OK || rows < 1) return -1;
-    return fm_workspace_layout(net, rows, dtype == FM_FLOAT32 ? 4 : 8, n_threads).total;
+    const int64_t elem = dtype == FM_FLOAT32 ? 4 : 8;
+    const int64_t total = fm_workspace_layout(net, rows, elem, n_threads).total;
+    int64_t bytes; /* and the bytes fm_line_start may skip */
+    return total < 0 || !add_ok(total, FM_LINE - 1, &bytes) ? -1 : bytes;
 }
 
 int64_t fm_pack_elems(void) { return FM_MC * FM_KC + FM_KC * FM_NC; }

@@ -423,6 +423,7 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         (run->shuffle && !rng) || (interrupt && !snapshot))
         return FM_ERR_ARGUMENT;
     chunk = fm_min64(chunk, batch_size);
+    work = fm_line_start(work);
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     const int64_t n_params = fm_n_params(net);
     const int64_t n_state = (opt->solver == FM_SGD ? 1 : 2) * n_params;
@@ -477,6 +478,7 @@ fm_status FM_FN(fm_loss_grad_sums)(real *grads, double *wloss, double *wsum, voi
 {
     if (fm_check_net(net) != FM_OK || chunk < 1 || n_rows < 0) return FM_ERR_ARGUMENT;
     const int64_t n = rows ? n_rows : data->n_samples;
+    work = fm_line_start(work);
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     *wloss = 0;
     *wsum = 0;
@@ -560,6 +562,7 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
     const int64_t n = rows ? n_rows : data->n_samples;
     const int64_t K = net->units[net->n_layers], n_in = net->units[0];
+    work = fm_line_start(work);
     const fm_layout lay = fm_workspace_layout(net, chunk, sizeof(real), n_threads);
     fm_status status = FM_OK;
     if (!fm_may_use_threads(net, fm_min64(chunk, n))) tuner = NULL;

@@ -136,11 +136,16 @@ static void make_problem(void)
 
 typedef struct {
     int n_threads, use_tuner, tuned;
+    int work_offset; /* the workspace starts this many bytes into its allocation */
+    int guard_intact; /* the bytes after the workspace are as train() left them */
     fm_dtype dtype;
     double out[sizeof prob.start / sizeof prob.start[0]];
     volatile int64_t finished;
     fm_status status;
 } training;
+
+/* bytes after each workspace that training must leave alone */
+#define FM_GUARD 64
 
 /* EPOCHS epochs of Adam, batches of 100 rows, on n_threads threads. */
 static void train(void *arg)
@@ -151,7 +156,9 @@ static void train(void *arg)
     char *x = malloc(sizeof prob.x), *y = malloc(sizeof prob.y), *params = malloc(n * size);
     char *grads = malloc(n * size), *state = calloc(2 * n, size);
     const int64_t ws = fm_workspace_bytes(&prob.net, 100, t->dtype, t->n_threads);
-    void *work = malloc((size_t)ws);
+    char *alloc = malloc((size_t)(ws + t->work_offset + FM_GUARD));
+    char *work = alloc + t->work_offset;
+    memset(work + ws, 0xA5, FM_GUARD);
     int64_t order[N_ROWS];
     for (int i = 0; i < N_ROWS; i++) order[i] = (N_ROWS - 1 - i * 7 % N_ROWS);
     for (int i = 0; i < N_ROWS * N_IN; i++) {
@@ -187,7 +194,9 @@ static void train(void *arg)
     free(params);
     free(grads);
     free(state);
-    free(work);
+    t->guard_intact = 1;
+    for (int i = 0; i < FM_GUARD; i++) t->guard_intact &= (unsigned char)work[ws + i] == 0xA5;
+    free(alloc);
     fm_atomic_store(&t->finished, 1);
 }
 
@@ -218,6 +227,15 @@ static void threads_do_not_change_results(fm_dtype dtype)
                   other.status == FM_OK && same(reference.out, other.out, n));
             if (tuned) check("the tuner changed the thread count", other.tuned);
         }
+    /* a workspace off a cache line: the engine aligns its regions and stays
+     * inside the fm_workspace_bytes that follow the start it was given */
+    memset(&other, 0, sizeof other);
+    other.n_threads = 2;
+    other.work_offset = 24;
+    other.dtype = dtype;
+    train(&other);
+    check("a workspace that starts anywhere", other.status == FM_OK && other.guard_intact &&
+                                                  same(reference.out, other.out, n));
     /* two trainings at once, each on two threads */
     memset(&other, 0, sizeof other);
     memset(&second, 0, sizeof second);
