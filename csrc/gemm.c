@@ -13,7 +13,11 @@
  * this file is compiled for, see real.h; with AVX2, and with AVX-512 for
  * floats, also a second, shorter one for products or last panels of few
  * rows); bias, activation and derivative are applied to each tile after its
- * last K block, while it is still in cache. Small products take the direct
+ * last K block, while it is still in cache. The AVX2 kernels read an
+ * untransposed A where its rows lie, through a pointer per row, and only B
+ * is packed (on two cores of an AMD EPYC, W2's products of 128 rows took
+ * 4-7% less time a batch than with A's panels packed); elsewhere, and for a
+ * transposed A, A's panels are packed too. Small products take the direct
  * `_naive` loops, which are also the reference the tests hold the fast path
  * to.
  *
@@ -301,14 +305,19 @@ void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
 /* ---- micro-kernels ---------------------------------------------------------
  * acc[MR x NR] = sum_{p < kc} a[p MR + r] b[p ldb + c] from zero, in ascending
  * p; then the tile t (leading dimension ldt) becomes acc, or t + acc. b is a
- * packed panel (ldb = NR) or B itself (ldb its row stride). */
+ * packed panel (ldb = NR) or B itself (ldb its row stride). The `rows` form
+ * reads a[r][p] instead: row r of A where it lies. Both sum the same terms
+ * in the same order. */
 
 typedef void (*micro_kernel)(int64_t kc, const real *a, const real *b, int64_t ldb, real *t,
                              int64_t ldt, int add);
+typedef void (*micro_kernel_rows)(int64_t kc, const real *const *a, const real *b, int64_t ldb,
+                                  real *t, int64_t ldt, int add);
 
 typedef struct {
     int mr, nr;
     micro_kernel run;
+    micro_kernel_rows run_rows; /* NULL: A is packed for `run` */
 } kernel_shape;
 
 #if !defined(FM_ISA_AVX512) && !defined(FM_ISA_AVX2) && !defined(FM_ISA_SSE2) && \
@@ -338,10 +347,16 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
 #if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)
 /* MR rows x 2 vectors of W elements of type T in 2 MR accumulators of
  * vector type V, through the intrinsics PFX_loadu_SFX, PFX_fmadd_SFX, ...
- * (PFX _mm512 or _mm256, SFX ps or pd). */
+ * (PFX _mm512 or _mm256, SFX ps or pd); `a` of type AT, A's element (r, p)
+ * A_AT(MR, r, p). */
+#define FM_A_PACKED(MR, r, p) a[(p) * (MR) + (r)]
+#define FM_A_ROWS(MR, r, p) a[r][p]
 #define FM_SIMD_KERNEL(NAME, MR, T, V, W, PFX, SFX)                              \
-    static void NAME(int64_t kc, const T *a, const T *b, int64_t ldb, T *t, int64_t ldt, \
-                     int add)                                                    \
+    FM_SIMD_KERNEL_OF(NAME, MR, T, V, W, PFX, SFX, const T *, FM_A_PACKED)
+#define FM_SIMD_KERNEL_ROWS(NAME, MR, T, V, W, PFX, SFX)                         \
+    FM_SIMD_KERNEL_OF(NAME, MR, T, V, W, PFX, SFX, const T *const *, FM_A_ROWS)
+#define FM_SIMD_KERNEL_OF(NAME, MR, T, V, W, PFX, SFX, AT, A_AT)                 \
+    static void NAME(int64_t kc, AT a, const T *b, int64_t ldb, T *t, int64_t ldt, int add) \
     {                                                                            \
         V c[MR][2];                                                              \
         for (int r = 0; r < (MR); r++) c[r][0] = c[r][1] = PFX##_setzero_##SFX(); \
@@ -349,7 +364,7 @@ static void kernel_generic(int64_t kc, const real *FM_RESTRICT a, const real *FM
             const V b0 = PFX##_loadu_##SFX(b + p * ldb);                         \
             const V b1 = PFX##_loadu_##SFX(b + p * ldb + (W));                   \
             for (int r = 0; r < (MR); r++) {                                     \
-                const V ar = PFX##_set1_##SFX(a[p * (MR) + r]);                  \
+                const V ar = PFX##_set1_##SFX(A_AT(MR, r, p));                   \
                 c[r][0] = PFX##_fmadd_##SFX(ar, b0, c[r][0]);                    \
                 c[r][1] = PFX##_fmadd_##SFX(ar, b1, c[r][1]);                    \
             }                                                                    \
@@ -389,16 +404,22 @@ FM_SIMD_KERNEL(kernel_avx512, 8, double, __m512d, 8, _mm512, pd)
 #ifdef FM_REAL_F32
 FM_SIMD_KERNEL(kernel_avx2, 6, float, __m256, 8, _mm256, ps)
 FM_SIMD_KERNEL(kernel_avx2_4, 4, float, __m256, 8, _mm256, ps)
+FM_SIMD_KERNEL_ROWS(kernel_avx2_rows, 6, float, __m256, 8, _mm256, ps)
+FM_SIMD_KERNEL_ROWS(kernel_avx2_4_rows, 4, float, __m256, 8, _mm256, ps)
 #define KERNEL_NR 16
 #else
 FM_SIMD_KERNEL(kernel_avx2, 6, double, __m256d, 4, _mm256, pd)
 FM_SIMD_KERNEL(kernel_avx2_4, 4, double, __m256d, 4, _mm256, pd)
+FM_SIMD_KERNEL_ROWS(kernel_avx2_rows, 6, double, __m256d, 4, _mm256, pd)
+FM_SIMD_KERNEL_ROWS(kernel_avx2_4_rows, 4, double, __m256d, 4, _mm256, pd)
 #define KERNEL_NR 8
 #endif
 #define KERNEL_MR 6
 #define KERNEL_SHORT kernel_avx2_4
+#define KERNEL_SHORT_ROWS kernel_avx2_4_rows
 #define KERNEL_SHORT_MR 4
 #define KERNEL kernel_avx2
+#define KERNEL_ROWS kernel_avx2_rows
 #elif defined(FM_ISA_SSE2)
 /* SSE2 (every x86-64), without fused multiply-adds: 6 rows x 2 vectors in
  * 12 of the 16 xmm registers. */
@@ -467,15 +488,23 @@ static void kernel_sse2(int64_t kc, const double *a, const double *b, int64_t ld
 #define FM_STR2(x) #x
 #define FM_STR(x) FM_STR2(x)
 
+#ifndef KERNEL_ROWS
+#define KERNEL_ROWS NULL
+#endif
+#ifndef KERNEL_SHORT_ROWS
+#define KERNEL_SHORT_ROWS NULL
+#endif
+
 /* The micro-kernel of this instruction set. */
-static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL};
+static const kernel_shape chosen = {KERNEL_MR, KERNEL_NR, KERNEL, KERNEL_ROWS};
 
 /* A thread's rows and an MC block end on whole panels of every shape, so
  * only a product's last panel is partial (and A packed in MC blocks or all
  * at once, see pack_task, has the same panels). */
 _Static_assert(FM_MC % KERNEL_MR == 0, "MC in whole panels of the kernel");
 #ifdef KERNEL_SHORT
-static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT};
+static const kernel_shape short_shape = {KERNEL_SHORT_MR, KERNEL_NR, KERNEL_SHORT,
+                                         KERNEL_SHORT_ROWS};
 _Static_assert(FM_MC % KERNEL_SHORT_MR == 0, "MC in whole panels of the shorter kernel");
 
 /* Rows a product of m rows computes in shape mr: whole panels, and a last
@@ -674,8 +703,16 @@ static real *shared_panels(real *shared_a, int64_t a_stride, int64_t i, int64_t 
     return shared_a + a_stride * p0 + i * kc;
 }
 
+/* 1 when the micro-kernels read op(A)'s rows where they lie (see
+ * kernel_shape): A is not transposed and the instruction set has them. */
+static int a_in_place(const gemm_args *g, const kernel_shape *ks)
+{
+    return !g->a_trans && ks->run_rows != NULL;
+}
+
 /* Rows [m0, m1) x columns [n0, n1) of C, with this thread's pack buffers,
- * or with A's panels packed already in shared_a (see shared_panels).
+ * or with A's panels packed already in shared_a (see shared_panels), or
+ * with A read in place (a_in_place).
  * With b_in_place, the micro-kernel reads B's full panels where B lies (a
  * small B stays in cache, and packing it would cost more than it saves);
  * only a last, partial panel is packed, zero-padded. */
@@ -685,8 +722,12 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
 {
     real *pa = pack, *pb = pack + MC * KC;
     real tile[MR_MAX * NR_MAX];
-    const int mr = ks->mr, nr = ks->nr;
+    const int mr = ks->mr, nr = ks->nr, rows_a = a_in_place(g, ks);
     const int64_t kstep = k_step(g->k);
+    /* with rows_a, row i of the MC block from A's row of ic + i at column
+     * pc; past the block's end, its last row again (a partial panel's extra
+     * rows only fill the tile, whose valid rows alone reach C) */
+    const real *row_at[MC + MR_MAX];
     for (int64_t jc = n0; jc < n1; jc += NC) {
         const int64_t nc = fm_min64(NC, n1 - jc), full = nc / nr * nr;
         for (int64_t pc = 0; pc < g->k; pc += kstep) {
@@ -698,10 +739,16 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
                 pack_b(pb + full * kc, g, pc, kc, jc + full, nc - full, nr);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 const int64_t mc = fm_min64(MC, m1 - ic);
-                if (shared_a)
+                if (rows_a) {
+                    for (int64_t r = 0; r < mc + MR_MAX; r++) {
+                        const int64_t i = ic + fm_min64(r, mc - 1);
+                        row_at[r] = g->a + (g->a_rows ? g->a_rows[i] : i) * g->lda + pc;
+                    }
+                } else if (shared_a) {
                     pa = shared_panels(shared_a, a_stride, ic, pc, kc);
-                else
+                } else {
                     pack_a(pa, g, ic, mc, pc, kc, ks);
+                }
                 for (int64_t jr = 0; jr < nc; jr += nr) {
                     const int64_t nn = fm_min64(nr, nc - jr);
                     const int direct = b_in_place && jr < full;
@@ -711,15 +758,19 @@ static void gemm_block(const gemm_args *g, const kernel_shape *ks, real *pack, i
                         const int64_t mm = fm_min64(mr, mc - ir);
                         const kernel_shape *ps = panel_shape(ks, mm);
                         real *c = g->c + (ic + ir) * g->ldc + jc + jr;
-                        if (mm == ps->mr && nn == nr) {
-                            ps->run(kc, pa + ir * kc, b, ldb, c, g->ldc, add);
-                        } else {
-                            ps->run(kc, pa + ir * kc, b, ldb, tile, nr, 0);
+                        /* a whole tile straight into C, a partial one through `tile` */
+                        const int whole = mm == ps->mr && nn == nr;
+                        real *t = whole ? c : tile;
+                        const int64_t ldt = whole ? g->ldc : nr;
+                        if (rows_a)
+                            ps->run_rows(kc, row_at + ir, b, ldb, t, ldt, whole && add);
+                        else
+                            ps->run(kc, pa + ir * kc, b, ldb, t, ldt, whole && add);
+                        if (!whole)
                             for (int64_t r = 0; r < mm; r++)
                                 for (int64_t j = 0; j < nn; j++)
                                     c[r * g->ldc + j] = add ? c[r * g->ldc + j] + tile[r * nr + j]
                                                             : tile[r * nr + j];
-                        }
                         if (last && g->epilogue != EPI_NONE) epilogue(g, ic + ir, mm, jc + jr, nn);
                     }
                 }
@@ -770,10 +821,10 @@ static void pack_task(void *ctx, int64_t task, int tid)
     }
 }
 
-/* A split by columns gives every thread all of A to pack. Above this many
- * elements of A the threads pack it once, together, into the shared area
- * (one more parallel loop, then each reads every panel from there). The
- * cost model below still charges each thread all of A. */
+/* A packed and split by columns gives every thread all of A to pack. Above
+ * this many elements of A the threads pack it once, together, into the
+ * shared area (one more parallel loop, then each reads every panel from
+ * there). The cost model below still charges each thread all of A. */
 #define FM_SHARED_A_MIN 32768
 
 /* A packed element costs about this many multiply-adds (a load and a store
@@ -793,22 +844,24 @@ static int64_t share_cost(int64_t len, int64_t other, int64_t k, int64_t panels,
 
 /* Split C in whole tiles, one share per thread, along the side whose
  * largest share costs least. A B of at most FM_SMALL_WEIGHTS elements,
- * row-major, is read where it lies. */
+ * row-major, is read where it lies, and so is A where a_in_place. */
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
     const int b_in_place = !g->b_trans && g->k * g->n <= FM_SMALL_WEIGHTS;
     const kernel_shape *ks = shape_for(g->m);
+    const int pack_a_too = !a_in_place(g, ks);
     const int64_t col_panels = ceil_div(g->n, ks->nr), row_panels = ceil_div(g->m, ks->mr);
     const int nth = threads_from(n_threads, g->m * g->n * g->k, FM_GEMM_MIN_WORK,
                                  col_panels > row_panels ? col_panels : row_panels);
     const int by_cols =
-        nth > 1 && share_cost(g->n, g->m, g->k, col_panels, ks->nr, nth, 1, !b_in_place) <
-                       share_cost(g->m, g->n, g->k, row_panels, ks->mr, nth, !b_in_place, 1);
+        nth > 1 &&
+        share_cost(g->n, g->m, g->k, col_panels, ks->nr, nth, pack_a_too, !b_in_place) <
+            share_cost(g->m, g->n, g->k, row_panels, ks->mr, nth, !b_in_place, pack_a_too);
     const int64_t panels = by_cols ? col_panels : row_panels;
     const int used = (int)fm_min64(nth, panels);
     gemm_split s = {g, ks, pack, NULL, row_panels * ks->mr, panels, used, by_cols, b_in_place};
-    if (by_cols && used > 1 && g->m * g->k >= FM_SHARED_A_MIN &&
+    if (by_cols && used > 1 && pack_a_too && g->m * g->k >= FM_SHARED_A_MIN &&
         s.a_stride * g->k <= FM_SHARED_A_ELEMS) {
         /* the shared area follows the n_threads threads' own (fm_pack_total_elems);
          * one per pack buffer, so a gemm must not run inside another's task
