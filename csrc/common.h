@@ -9,9 +9,9 @@
 #include "real.h"
 #include "kernels.h"
 
-/* GEMM blocking, in elements: K block, rows of A packed at once (a multiple
- * of every micro-kernel's MR), columns of B packed at once (a multiple of
- * every NR). */
+/* GEMM blocking, in elements: K block, rows of A packed (or, read in place,
+ * pointed to) at once (a multiple of every micro-kernel's MR), columns of B
+ * packed at once (a multiple of every NR). */
 #define FM_KC 256
 #define FM_MC 96
 #define FM_NC 512
@@ -71,9 +71,10 @@ static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* The first cache-line boundary at or after p. Callers' workspaces (numpy's
  * arrays among them) may start anywhere, and the layout's regions are
- * aligned from there: unaligned, the rows of C that two threads split by
- * columns would share a line at the split. fm_workspace_bytes counts the
- * FM_LINE - 1 bytes this may skip. */
+ * aligned from there: unaligned, a row of activations that two threads
+ * split by columns (at a multiple of the micro-kernel's NR, a line wide with
+ * AVX2 and AVX-512) would share a line at the split. fm_workspace_bytes
+ * counts the FM_LINE - 1 bytes this may skip. */
 static inline void *fm_line_start(void *p)
 {
     return (void *)(((uintptr_t)p + (FM_LINE - 1)) & ~(uintptr_t)(FM_LINE - 1));

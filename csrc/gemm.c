@@ -15,11 +15,11 @@
  * rows); bias, activation and derivative are applied to each tile after its
  * last K block, while it is still in cache. The AVX2 kernels read an
  * untransposed A where its rows lie, through a pointer per row, and only B
- * is packed (on two cores of an AMD EPYC, W2's products of 128 rows took
- * 4-7% less time a batch than with A's panels packed); elsewhere, and for a
- * transposed A, A's panels are packed too. Small products take the direct
- * `_naive` loops, which are also the reference the tests hold the fast path
- * to.
+ * is packed (on two cores of an AMD EPYC, W2's forward products of 128 rows
+ * took 4-7% less time a batch than with A's panels packed); elsewhere, and
+ * for a transposed A, A's panels are packed too. Small products take the
+ * direct `_naive` loops, which are also the reference the tests hold the
+ * fast path to.
  *
  * Determinism: a tile accumulates one K block in ascending k from zero and
  * then adds into C; K blocks come in ascending order; the naive loops sum in
@@ -488,6 +488,10 @@ static void kernel_sse2(int64_t kc, const double *a, const double *b, int64_t ld
 #define FM_STR2(x) #x
 #define FM_STR(x) FM_STR2(x)
 
+/* both shapes read A in place, or neither (panel_shape mixes them) */
+#if defined(KERNEL_SHORT) && (defined(KERNEL_ROWS) != defined(KERNEL_SHORT_ROWS))
+#error "KERNEL_ROWS and KERNEL_SHORT_ROWS come together"
+#endif
 #ifndef KERNEL_ROWS
 #define KERNEL_ROWS NULL
 #endif

@@ -56,8 +56,8 @@ int64_t fm_max_width(const fm_net *net)
 static int region(int64_t *off, int64_t count, int64_t size)
 {
     int64_t bytes;
-    return mul_ok(count, size, &bytes) && add_ok(bytes, 63, &bytes) &&
-           add_ok(*off, bytes / 64 * 64, off);
+    return mul_ok(count, size, &bytes) && add_ok(bytes, FM_LINE - 1, &bytes) &&
+           add_ok(*off, bytes / FM_LINE * FM_LINE, off);
 }
 
 int64_t fm_block_rows(const fm_net *net, int64_t rows)
