@@ -142,6 +142,13 @@ typedef struct {
     fm_status status;
 } training;
 
+/* Element i of a float or double buffer of the given dtype becomes v. */
+static void put(void *dst, int64_t i, fm_dtype dtype, double v)
+{
+    if (dtype == FM_FLOAT32) ((float *)dst)[i] = (float)v;
+    else ((double *)dst)[i] = v;
+}
+
 /* EPOCHS epochs of Adam, batches of 100 rows, on n_threads threads. */
 static void train(void *arg)
 {
@@ -154,18 +161,9 @@ static void train(void *arg)
     void *work = malloc((size_t)ws);
     int64_t order[N_ROWS];
     for (int i = 0; i < N_ROWS; i++) order[i] = (N_ROWS - 1 - i * 7 % N_ROWS);
-    for (int i = 0; i < N_ROWS * N_IN; i++) {
-        if (t->dtype == FM_FLOAT32) ((float *)x)[i] = (float)prob.x[i];
-        else ((double *)x)[i] = prob.x[i];
-    }
-    for (int i = 0; i < N_ROWS * N_OUT; i++) {
-        if (t->dtype == FM_FLOAT32) ((float *)y)[i] = (float)prob.y[i];
-        else ((double *)y)[i] = prob.y[i];
-    }
-    for (int64_t i = 0; i < n; i++) {
-        if (t->dtype == FM_FLOAT32) ((float *)params)[i] = (float)prob.start[i];
-        else ((double *)params)[i] = prob.start[i];
-    }
+    for (int i = 0; i < N_ROWS * N_IN; i++) put(x, i, t->dtype, prob.x[i]);
+    for (int i = 0; i < N_ROWS * N_OUT; i++) put(y, i, t->dtype, prob.y[i]);
+    for (int64_t i = 0; i < n; i++) put(params, i, t->dtype, prob.start[i]);
     fm_data data = {N_ROWS, x, NULL, NULL, NULL, y, NULL};
     fm_optimizer opt = {FM_ADAM, 1e-3, 0.9, 1, 0.9, 0.999, 1e-8, 0, 0, 0};
     fm_run run = {EPOCHS, 0, 1, FM_CONSTANT, 1e-4, 10, 1e-3, 0.5, 0, 1e300, 0, 0, 0, 0};
@@ -243,10 +241,7 @@ static void threads_do_not_change_results(fm_dtype dtype)
 
 static void fill(char *dst, int64_t n, fm_dtype dtype, double scale)
 {
-    for (int64_t i = 0; i < n; i++) {
-        if (dtype == FM_FLOAT32) ((float *)dst)[i] = (float)(scale * uniform());
-        else ((double *)dst)[i] = scale * uniform();
-    }
+    for (int64_t i = 0; i < n; i++) put(dst, i, dtype, scale * uniform());
 }
 
 static void workspace_may_start_anywhere(fm_dtype dtype)
