@@ -306,6 +306,37 @@ def test_idle_workers_end():
     assert _engine.workers_alive() == 0
 
 
+
+def wait_for_no_workers():
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _engine.workers_alive() > 0:
+        time.sleep(0.05)
+    return _engine.workers_alive()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_product_takes_threads_only_from_its_size(dtype):
+    """The determinism tests' threaded shapes really run threaded: with no
+    worker left, a forward product of W2's output layer (128 rows, 128 units
+    to 10: 163,840 multiply-adds) asked for two threads starts a worker,
+    and the same product from 64 units (81,920) does not."""
+    if not _engine.HAVE_THREADS:
+        pytest.skip("a build without threads")
+    rng = np.random.default_rng(0)
+    for n_in, threaded in ((64, False), (128, True)):
+        X = rng.standard_normal((128, n_in)).astype(dtype)
+        W = rng.standard_normal((n_in, 10)).astype(dtype)
+        b = np.zeros(10, dtype)
+        Y1, Y2 = np.empty((128, 10), dtype), np.empty((128, 10), dtype)
+        assert wait_for_no_workers() == 0
+        _engine.dense_forward(Y2, X, W, b, "relu", n_threads=2)
+        assert (_engine.workers_alive() > 0) == threaded, (n_in, _engine.workers_alive())
+        _engine.dense_forward(Y1, X, W, b, "relu", n_threads=1)
+        assert np.array_equal(Y1, Y2)
+
+
 def fit_quietly(model, X, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
