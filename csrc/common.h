@@ -46,9 +46,11 @@
  * for every task in [0, n_tasks) exactly once, on up to n_threads members
  * of the team (the caller among them), tid < n_threads being the member's
  * index (for per-thread scratch); without a scope it borrows a team for the
- * one loop. Inside a task, or with one thread, the tasks run in order on the
- * calling thread, with its tid: a task must not run a loop whose tasks use
- * the same per-thread scratch as itself. */
+ * one loop. Inside a task of a loop that runs on threads, or with one
+ * thread, the tasks run in order on the calling thread, with its tid: a task
+ * must not run a loop whose tasks use the same per-thread scratch as itself.
+ * (The tasks of a loop that runs in order are not inside a task: a loop they
+ * run may take threads.) */
 typedef struct fm_team fm_team;
 typedef struct fm_scope {
     int max_threads;
