@@ -300,14 +300,11 @@ def test_idle_workers_end():
         time.sleep(0.01)
     fitting.join()
     assert max(seen) >= 1
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and _engine.workers_alive() > 0:
-        time.sleep(0.1)
-    assert _engine.workers_alive() == 0
-
+    assert wait_for_no_workers() == 0
 
 
 def wait_for_no_workers():
+    """The number of workers alive once none is left, or after 30 s."""
     import time
 
     deadline = time.monotonic() + 30
