@@ -8,11 +8,12 @@ the script installs the compilers and emulators it lacks; otherwise it skips
 what it cannot do, and so does this test for the two targets it requires."""
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import _background
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "crosscheck.sh"
@@ -30,16 +31,19 @@ def summary(output):
     return rows
 
 
+def cross_builds():
+    return _background.Command(["bash", str(SCRIPT)], str(ROOT), timeout=1500)
+
+
 @pytest.mark.slow
+@pytest.mark.background(command=cross_builds)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the cross-check runs on Linux")
 @pytest.mark.skipif(
     not SCRIPT.exists() or not (ROOT / "csrc" / "compat.h").exists(),
     reason="needs the source tree (scripts/crosscheck.sh and csrc/)",
 )
 def test_cross_builds_pass_their_c_tests():
-    result = subprocess.run(
-        ["bash", str(SCRIPT)], cwd=ROOT, capture_output=True, text=True, timeout=1500
-    )
+    result = _background.run(cross_builds)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
     rows = summary(result.stdout)

@@ -5,11 +5,12 @@ after free or undefined behaviour fails them."""
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+import _background
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = [
@@ -24,7 +25,15 @@ SUBSET = [
 ]
 
 
+def sanitized_run():
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return _background.Command(["bash", str(ROOT / "scripts" / "sanitize.sh"), *SUBSET],
+                               str(ROOT), env, timeout=1500)
+
+
 @pytest.mark.slow
+@pytest.mark.background(command=sanitized_run)
 @pytest.mark.skipif(
     os.environ.get("FASTMLP_SANITIZED") == "1", reason="already running under the sanitizers"
 )
@@ -34,16 +43,7 @@ SUBSET = [
     reason="needs Linux, gcc and the source tree",
 )
 def test_engine_is_clean_under_asan_and_ubsan():
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts" / "sanitize.sh"), *SUBSET],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
+    result = _background.run(sanitized_run)
     tail = (result.stdout + result.stderr)[-4000:]
     assert result.returncode == 0, tail
     assert "passed" in result.stdout and "failed" not in result.stdout.splitlines()[-1], tail
