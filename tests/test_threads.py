@@ -3,6 +3,7 @@ threads (the engine releases the GIL) give what they give alone."""
 
 import os
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -286,8 +287,6 @@ def test_a_forked_child_trains_on_threads():
 
 def test_idle_workers_end():
     """The engine keeps no threads once it has been idle for a while."""
-    import time
-
     if not _engine.HAVE_THREADS:
         pytest.skip("a build without threads")
     model = MLPClassifier(hidden_layer_sizes=(256, 256), batch_size=512, max_iter=40, tol=0,
@@ -305,8 +304,6 @@ def test_idle_workers_end():
 
 def wait_for_no_workers():
     """The number of workers alive once none is left, or after 30 s."""
-    import time
-
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and _engine.workers_alive() > 0:
         time.sleep(0.05)
