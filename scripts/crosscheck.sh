@@ -100,9 +100,14 @@ if [ -n "$missing" ]; then
     else
         echo "installing with apt-get: $missing"
         apt_start=$SECONDS
+        # in a session of its own where setsid exists, so that stopping this
+        # script (the test suite ends it with its session) never stops dpkg
+        # halfway through an install
+        detach=()
+        if command -v setsid >/dev/null; then detach=(setsid -w); fi
         apt() {
-            DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 "$@" \
-                >>"$work/apt.log" 2>&1
+            DEBIAN_FRONTEND=noninteractive "${detach[@]}" apt-get -o DPkg::Lock::Timeout=300 \
+                "$@" >>"$work/apt.log" 2>&1
         }
         # the package lists may be missing or stale (a fresh container)
         # shellcheck disable=SC2086

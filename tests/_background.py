@@ -1,14 +1,20 @@
-"""Checks that run as a process of their own (a sanitized build and its
-tests, the cross-builds) and spend minutes compiling. conftest.py starts
-each one as soon as the session is known to run the test that owns it, and
-moves that test to the end: the builds then use the core that the rest of
-the suite, mostly one Python thread at a time, leaves idle, and the test
-only collects the result.
+"""Checks that run as a process of their own and spend minutes compiling
+(the sanitized build with its tests, the cross-builds). Once the session's
+tests are known, conftest.py starts the command of each such test that will
+run, and runs the test itself last: the builds overlap the rest of the
+suite, most of which keeps one core busy, and the test collects the result.
 
 A test marked ``@pytest.mark.background(command=factory)``, where
 ``factory()`` returns a Command, gets its result with ``run(factory)``,
-which starts the command then if nothing did before.
+which starts the command then if it was not started before.
+
+Every command runs in a session of its own under ``timeout``, so it ends
+within its time even if pytest is killed; stopping it ends every process of
+that session. Its exit status comes back through a file of its own: had
+anything in the test process reaped it first, waiting on it would report 0.
 """
+
+from __future__ import annotations
 
 import os
 import signal
@@ -17,65 +23,86 @@ import tempfile
 import time
 from dataclasses import dataclass
 
+# seconds a command has to end after SIGTERM (from us or from timeout)
+GRACE = 10
+
+# factory -> its _Running command, from its start until its result is taken
 _started = {}
+
+
+@dataclass
+class Command:
+    """A command line, its directory, its environment (None: this
+    process's) and the seconds it may take from its start."""
+
+    args: list
+    cwd: str
+    env: dict | None = None
+    timeout: float = 1500
 
 
 class _Running:
     def __init__(self, command):
         self.command = command
-        self.out = tempfile.TemporaryFile(mode="w+")
-        self.err = tempfile.TemporaryFile(mode="w+")
         self.started = time.monotonic()
-        # a session of its own: a timeout or the end of the run stops the
-        # compilers and emulators it started too
-        self.process = subprocess.Popen(
-            command.args, cwd=command.cwd, env=command.env,
-            stdin=subprocess.DEVNULL, stdout=self.out, stderr=self.err, text=True,
-            start_new_session=True,
-        )
+        self.files = [tempfile.NamedTemporaryFile(mode="w+") for _ in range(3)]
+        out, err, status = self.files
+        # `sh` writes the command's exit status into the status file
+        script = 'status="$1"; shift; "$@"; echo "$?" > "$status"'
+        try:
+            self.process = subprocess.Popen(
+                ["timeout", "-k", str(GRACE), str(command.timeout), "sh", "-c", script, "sh",
+                 status.name, *command.args],
+                cwd=command.cwd, env=command.env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=err, start_new_session=True,
+            )
+        except BaseException:
+            self.close()
+            raise
 
-    def stop(self):
-        """End every process of its session: asked first, so the scripts
-        remove their temporary directories, then forced."""
-        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, None)):
-            for pid in session_members(self.process.pid):
-                try:
-                    os.kill(pid, sig)
-                except (ProcessLookupError, PermissionError):
-                    pass
+    def signal(self, sig):
+        for pid in session_members(self.process.pid):
             try:
-                self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
                 pass
+
+    def wait(self, seconds):
+        try:
+            self.process.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+
+    def close(self):
+        for f in self.files:
+            f.close()
 
     def result(self):
         """The CompletedProcess once the command has ended; TimeoutExpired, as
         from subprocess.run, when its time (counted from its start) is up."""
-        left = self.command.timeout - (time.monotonic() - self.started)
-        try:
-            self.process.wait(timeout=max(left, 0))
-        except subprocess.TimeoutExpired:
-            self.stop()
-            stdout, stderr = self.outputs()
+        left = self.command.timeout + GRACE - (time.monotonic() - self.started)
+        ended = self.wait(max(left, 0))
+        if not ended:
+            stop([self])
+        stdout, stderr, status = (read(f) for f in self.files)
+        if not ended or self.process.returncode == 124 and not status:
             raise subprocess.TimeoutExpired(self.command.args, self.command.timeout,
-                                            stdout, stderr) from None
-        stdout, stderr = self.outputs()
-        return subprocess.CompletedProcess(self.command.args, self.process.returncode,
-                                           stdout, stderr)
+                                            stdout, stderr)
+        # no status: the shell did not get to write it (killed)
+        code = int(status) if status.strip() else (self.process.returncode or -1)
+        return subprocess.CompletedProcess(self.command.args, code, stdout, stderr)
 
-    def outputs(self):
-        texts = []
-        for f in (self.out, self.err):
-            f.seek(0)
-            texts.append(f.read())
-            f.close()
-        return texts
+
+def read(f):
+    f.seek(0)
+    return f.read()
 
 
 def session_members(sid):
-    """The processes of session sid, found in /proc (the scripts' `timeout`
-    puts what it runs in a process group of its own); without /proc, the
-    leader's process group (-sid, for os.kill)."""
+    """The processes of session sid, found in /proc (a script's own
+    `timeout` puts what it runs in a process group of its own); without
+    /proc, the leader's process group (-sid, for os.kill)."""
     try:
         pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
@@ -90,15 +117,20 @@ def session_members(sid):
     return members
 
 
-@dataclass
-class Command:
-    """A command line, its directory, its environment (None: this
-    process's) and the seconds it may take from its start."""
-
-    args: list
-    cwd: str
-    env: dict = None
-    timeout: float = 1500
+def stop(running):
+    """End every process of each command's session: SIGTERM, so scripts
+    clean up, then SIGKILL after GRACE seconds, or at once on a second
+    interrupt."""
+    try:
+        for r in running:
+            r.signal(signal.SIGTERM)
+        deadline = time.monotonic() + GRACE
+        for r in running:
+            r.wait(max(deadline - time.monotonic(), 0))
+    finally:
+        for r in running:
+            r.signal(signal.SIGKILL)
+            r.wait(None)
 
 
 def start(factory):
@@ -109,12 +141,23 @@ def start(factory):
 
 def run(factory):
     """The result of factory()'s Command: the run started with the
-    session, or one started now."""
+    session, or one started now. The command is stopped whatever happens."""
     start(factory)
-    return _started.pop(factory).result()
+    running = _started[factory]
+    try:
+        return running.result()
+    finally:
+        del _started[factory]
+        stop([running])
+        running.close()
 
 
 def stop_all():
     """Stop every command started and not collected (the run ended first)."""
-    while _started:
-        _started.popitem()[1].stop()
+    running = list(_started.values())
+    _started.clear()
+    try:
+        stop(running)
+    finally:
+        for r in running:
+            r.close()

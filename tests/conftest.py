@@ -1,5 +1,5 @@
-"""Starts the commands of the tests marked `background` (see _background.py)
-when the session begins, and runs those tests last."""
+"""Runs the tests marked `background` (see _background.py) last, and starts
+their commands as soon as the session knows which tests it will run."""
 
 import pytest
 
@@ -9,26 +9,41 @@ import _background
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "background(command): command() gives a _background.Command, started with the session; "
-        "the test runs last and collects its result",
+        "background(command): command() gives a _background.Command, started once the "
+        "session's tests are known; the test runs last and collects its result",
     )
 
 
-def skipped(item):
-    """True when a skipif of the test has a true condition (a condition given
-    as a string counts as true: the command then starts with its test)."""
-    return any(mark.args and mark.args[0] for mark in item.iter_markers("skipif"))
+def will_run(item):
+    """False when a skip or skipif mark of the test applies, or when that
+    cannot be told (its command then starts with the test itself)."""
+    try:
+        from _pytest.skipping import evaluate_skip_marks
+
+        return evaluate_skip_marks(item) is None
+    except (Exception, pytest.fail.Exception):  # a condition that fails to evaluate
+        return False
 
 
-@pytest.hookimpl(trylast=True)  # after -m and -k have deselected
-def pytest_collection_modifyitems(config, items):
+def pytest_collection_modifyitems(items):
     marked = [item for item in items if item.get_closest_marker("background")]
-    if not marked or config.option.collectonly:
-        return
     items[:] = [item for item in items if item not in marked] + marked
-    for item in marked:
-        if not skipped(item):
-            _background.start(item.get_closest_marker("background").kwargs["command"])
+
+
+def pytest_collection_finish(session):
+    config = session.config
+    # pytest-xdist's workers each see every test; pytest-benchmark's
+    # --benchmark-only skips the others when they start
+    if (config.option.collectonly or hasattr(config, "workerinput")
+            or config.getoption("benchmark_only", False)):
+        return
+    for item in session.items:
+        mark = item.get_closest_marker("background")
+        if mark and will_run(item):
+            try:
+                _background.start(mark.kwargs["command"])
+            except Exception:  # the test itself starts it again and reports the error
+                pass
 
 
 def pytest_sessionfinish(session):
