@@ -61,11 +61,22 @@ class _Running:
             raise
 
     def signal(self, sig):
-        for pid in session_members(self.process.pid):
+        """Send sig to every process of its session, once each: `timeout`, the
+        leader, passes it on to its own process group, so those get it from
+        there (a second SIGTERM would end a script's cleanup)."""
+        leader = self.process.pid
+        for pid in session_members(leader):
             try:
+                if sig == signal.SIGTERM and pid != leader and os.getpgid(pid) == leader:
+                    continue
                 os.kill(pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+
+    def alive(self):
+        """True while a process of its session is left (its leader reaped first)."""
+        self.process.poll()
+        return bool(session_members(self.process.pid))
 
     def wait(self, seconds):
         try:
@@ -124,9 +135,11 @@ def stop(running):
     try:
         for r in running:
             r.signal(signal.SIGTERM)
+        # the whole session, not its leader alone: a script's cleanup
+        # outlives the wrappers around it
         deadline = time.monotonic() + GRACE
-        for r in running:
-            r.wait(max(deadline - time.monotonic(), 0))
+        while time.monotonic() < deadline and any(r.alive() for r in running):
+            time.sleep(0.05)
     finally:
         for r in running:
             r.signal(signal.SIGKILL)
