@@ -60,7 +60,7 @@ class _Running:
             self.close()
             raise
 
-    def signal(self, sig):
+    def send(self, sig):
         """Send sig to every process of its session, once each: `timeout`, the
         leader, passes it on to its own process group, so those get it from
         there (a second SIGTERM would end a script's cleanup)."""
@@ -70,7 +70,7 @@ class _Running:
                 if sig == signal.SIGTERM and pid != leader and os.getpgid(pid) == leader:
                     continue
                 os.kill(pid, sig)
-            except (ProcessLookupError, PermissionError):
+            except OSError:  # gone already
                 pass
 
     def alive(self):
@@ -134,7 +134,7 @@ def stop(running):
     interrupt."""
     try:
         for r in running:
-            r.signal(signal.SIGTERM)
+            r.send(signal.SIGTERM)
         # the whole session, not its leader alone: a script's cleanup
         # outlives the wrappers around it
         deadline = time.monotonic() + GRACE
@@ -142,7 +142,7 @@ def stop(running):
             time.sleep(0.05)
     finally:
         for r in running:
-            r.signal(signal.SIGKILL)
+            r.send(signal.SIGKILL)
             r.wait(None)
 
 
