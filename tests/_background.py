@@ -89,13 +89,9 @@ class _Running:
         for f in self.files:
             f.close()
 
-    def result(self):
-        """The CompletedProcess once the command has ended; TimeoutExpired, as
-        from subprocess.run, when its time (counted from its start) is up."""
-        left = self.command.timeout + GRACE - (time.monotonic() - self.started)
-        ended = self.wait(max(left, 0))
-        if not ended:
-            stop([self])
+    def result(self, ended):
+        """The CompletedProcess of a command that ended; TimeoutExpired, as
+        from subprocess.run, for one whose time ran out (ours or timeout's)."""
         stdout, stderr, status = (read(f) for f in self.files)
         if not ended or self.process.returncode == 124 and not status:
             raise subprocess.TimeoutExpired(self.command.args, self.command.timeout,
@@ -154,14 +150,18 @@ def start(factory):
 
 def run(factory):
     """The result of factory()'s Command: the run started with the
-    session, or one started now. The command is stopped whatever happens."""
+    session, or one started now. The command is stopped whatever happens;
+    its time, counted from its start, includes timeout's grace."""
     start(factory)
-    running = _started[factory]
+    running = _started.pop(factory)
     try:
-        return running.result()
+        left = running.command.timeout + GRACE - (time.monotonic() - running.started)
+        ended = running.wait(max(left, 0))
     finally:
-        del _started[factory]
         stop([running])
+    try:
+        return running.result(ended)
+    finally:
         running.close()
 
 
