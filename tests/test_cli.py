@@ -163,6 +163,7 @@ def bad_cases(tmp_path_factory):
     np.savez(tmp / "many.npz", a=np.ones((2, 2)), b=np.ones((2, 2)))
     (tmp / "notes.txt").write_text("not a model\n")
     write_csv(tmp / "fewer.csv", ["a"], [[1], [2]])
+    np.savez(tmp / "bytes.npz", X=np.ones((4, 2)), y=np.array([b"a", b"b", b"a", b"b"]))
     model = fastmlp.MLPClassifier(hidden_layer_sizes=(2,), solver="lbfgs", max_iter=5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -188,6 +189,9 @@ def bad_cases(tmp_path_factory):
         "unknown parameter": ([*train, "--param", "size=3", *out], "unknown parameter 'size'"),
         "parameter without value": ([*train, "--param", "alpha", *out], "name=value"),
         "bad parameter value": ([*train, "--param", "alpha=-1", *out], "'alpha' parameter"),
+        "parameter of the wrong type": ([*train, "--param", "coefs_init=[set(),set()]", *out],
+                                        "not 'set'"),
+        "bytes labels": (["train", tmp / "bytes.npz", *out], "bytes"),
         "unwritable output": ([*train, "-o", tmp / "no" / "m.npz"], "m.npz"),
         "not a model": (["predict", tmp / "notes.txt", tmp / "good.csv"], "not a fastmlp model"),
         "info of not a model": (["info", tmp / "good.csv"], "not a fastmlp model"),
@@ -202,7 +206,8 @@ def bad_cases(tmp_path_factory):
 BAD_CASE_NAMES = [
     "missing data", "words in a csv", "ragged csv", "empty csv", "binary csv", "unknown target",
     "no target", "flat npy", "npz without X", "target out of range", "unknown parameter",
-    "parameter without value", "bad parameter value", "unwritable output", "not a model",
+    "parameter without value", "bad parameter value", "parameter of the wrong type",
+    "bytes labels", "unwritable output", "not a model",
     "info of not a model", "missing model", "model as data", "missing feature columns",
 ]
 

@@ -372,7 +372,9 @@ def main(argv=None, prog="fastmlp"):
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         message = f"{where}{error.strerror or error}"
-    except (CommandError, ValueError, MemoryError) as error:
+    except (CommandError, ValueError, TypeError, OverflowError, MemoryError) as error:
+        # bad data or parameters reach scikit-learn's checks and numpy as
+        # any of these
         message = one_line(error)
     except KeyboardInterrupt:
         return 130
