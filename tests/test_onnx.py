@@ -65,6 +65,21 @@ def test_float64_graph_from_a_float64_sample():
     np.testing.assert_allclose(out["probabilities"], model.predict_proba(X), rtol=1e-12)
 
 
+@pytest.mark.parametrize("labels", ["one class", "beyond int64"])
+def test_unusual_labels_come_out_as_predict_gives_them(labels):
+    X, y = make_classification(60, 4, random_state=0)
+    X = X.astype(np.float32)
+    if labels == "one class":
+        y = np.full(len(y), 7)
+    else:
+        y = (y + np.iinfo(np.int64).max).astype(np.uint64)
+    model = fit(fastmlp.MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0), X, y)
+    out = run(model, X)
+    assert out["label"].dtype == model.predict(X).dtype
+    np.testing.assert_array_equal(out["label"], model.predict(X))
+    np.testing.assert_allclose(out["probabilities"], model.predict_proba(X), atol=1e-5)
+
+
 def test_model_declares_the_oldest_ir_version_its_opset_allows():
     from onnx import helper
 

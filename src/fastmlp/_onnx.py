@@ -67,11 +67,15 @@ def to_onnx(model: Any, X_sample: Any = None) -> Any:
         else:
             index = graph.node("ArgMax", [current], axis=1, keepdims=0)
             classes = np.asarray(model.classes_)
-            label_type = TensorProto.STRING if classes.dtype.kind == "U" else TensorProto.INT64
-            table = numpy_helper.from_array(
-                classes.astype(object) if classes.dtype.kind == "U" else classes.astype(np.int64),
-                "classes",
-            )
+            if classes.size == 1:  # fitted on one class: both columns name it
+                classes = np.repeat(classes, 2)
+            if classes.dtype.kind == "U":
+                label_type, table = TensorProto.STRING, classes.astype(object)
+            elif classes.dtype.kind == "u" and classes.max() > np.iinfo(np.int64).max:
+                label_type, table = TensorProto.UINT64, classes.astype(np.uint64)
+            else:
+                label_type, table = TensorProto.INT64, classes.astype(np.int64)
+            table = numpy_helper.from_array(table, "classes")
             graph.initializers.append(table)
             graph.node("Gather", ["classes", index], out="label", axis=0)
         label_shape = [None, model.n_outputs_] if label_type == TensorProto.INT64 and (
