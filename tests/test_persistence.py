@@ -254,6 +254,31 @@ def test_what_the_format_cannot_hold_is_refused_at_save():
         quiet_fit(MLPClassifier(max_iter=1, random_state=np.random.RandomState(0)), Xc, yc).save(io.BytesIO())
     with pytest.raises(Exception, match="not fitted"):
         MLPClassifier().save(io.BytesIO())
+    # labels that differ only in a trailing NUL, which numpy's strings drop:
+    # classes_ names "a" twice, and no file could rebuild the encoding
+    labels = np.array(["a", "a\x00", "b"], dtype=object)[np.arange(len(yc)) % 3]
+    with pytest.raises(ValueError, match="names a class twice"):
+        quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=1), Xc, labels).save(io.BytesIO())
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_a_copied_model_sees_edits_to_the_weight_arrays_it_hands_out(how):
+    """Weights taken from an unpickled or deep-copied model are the model's
+    own, as they are in the fitted one: zeroing them in place changes what
+    it predicts, before and after its first prediction."""
+    import copy
+
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), Xc, yc)
+    twin = pickle.loads(pickle.dumps(model)) if how == "pickle" else copy.deepcopy(model)
+    first, last = twin.coefs_[0], twin.intercepts_[-1]
+    np.testing.assert_array_equal(twin.predict_proba(Xc), model.predict_proba(Xc))
+    first[:] = 0
+    last[:] = [0, 5, 0]
+    assert first is twin.coefs_[0] and last is twin.intercepts_[-1]
+    np.testing.assert_array_equal(twin.predict(Xc), np.ones(len(Xc)))
+    model.coefs_[0][:] = 0
+    model.intercepts_[-1][:] = [0, 5, 0]
+    np.testing.assert_array_equal(twin.predict_proba(Xc), model.predict_proba(Xc))
 
 
 def test_every_damaged_byte_gives_a_value_error_or_a_clean_load(saved):

@@ -143,6 +143,13 @@ def write(model, file):
                 f"classes_ of dtype {classes.dtype} cannot be saved in this format (it holds "
                 "numbers and strings only); use pickle"
             )
+        if np.unique(classes).size != classes.size:
+            # labels that differ only in trailing NUL characters, which
+            # numpy's strings drop: load could not rebuild the encoding
+            raise ValueError(
+                f"classes_ names a class twice ({classes.tolist()}), which this format "
+                "cannot hold; use pickle"
+            )
         arrays["classes"] = classes
     if hasattr(model, "feature_names_in_"):
         arrays["feature_names_in"] = np.asarray(model.feature_names_in_, dtype=str)
