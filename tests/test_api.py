@@ -149,7 +149,10 @@ def test_pickle_holds_state_not_workspaces():
     state = pickle.dumps(model)
     # weights, best weights and velocity: three copies of the parameters
     assert len(state) < 3 * 8 * n_params + 20000
-    assert "_params" not in pickle.loads(state).__dict__
+    assert "_params" not in model.__getstate__()
+    # rebuilt on loading: the weights are views of one buffer again
+    loaded = pickle.loads(state)
+    assert all(a.base is loaded._params for a in loaded.coefs_ + loaded.intercepts_)
 
 
 def test_verbose_prints_sklearns_lines(capsys):
@@ -335,6 +338,37 @@ def test_fast_prediction_path_gives_the_general_paths_results():
     model.intercepts_ = [np.zeros(7), np.zeros(3)]
     rows = model.predict_proba(X[:4])
     np.testing.assert_allclose(rows, 1 / 3)
+
+
+def test_a_list_of_activations_changed_in_place_is_seen_by_the_fast_path():
+    model = quiet(MLPClassifier(hidden_layer_sizes=(6, 5), activation=["relu", "tanh"],
+                                max_iter=5, random_state=0), X, y)
+    before = model.predict_proba(X)  # builds the fast path's predictor
+    model.activation[1] = "logistic"
+    after = model.predict_proba(X)
+    assert not np.array_equal(after, before)
+    np.testing.assert_array_equal(after, model.predict_proba(np.asfortranarray(X)))
+
+
+def test_a_max_iter_beyond_memory_trains_until_tol_stops_it():
+    """max_iter only bounds the epochs: 10**12 or 2**63 cost no memory, and
+    a fit that runs longer than one engine call's share of epochs ends as
+    one whose epochs each go through Python (a callback forces that)."""
+    Xs, ys = X[:30], y[:30]
+    reference = quiet(MLPClassifier(hidden_layer_sizes=(3,), max_iter=10**5, random_state=0), Xs, ys)
+    assert reference.n_iter_ < 10**5
+    for max_iter in (10**12, 2**63):
+        model = quiet(MLPClassifier(hidden_layer_sizes=(3,), max_iter=max_iter, random_state=0), Xs, ys)
+        assert model.n_iter_ == reference.n_iter_
+        np.testing.assert_array_equal(model.coefs_[0], reference.coefs_[0])
+    params = dict(hidden_layer_sizes=(2,), solver="sgd", tol=0, n_iter_no_change=np.inf,
+                  max_iter=10_500, random_state=0)
+    at_once = quiet(MLPRegressor(**params), X[:4], X[:4, 0])
+    each = quiet(MLPRegressor(**params, callbacks=[lambda model, record: None]), X[:4], X[:4, 0])
+    assert at_once.n_iter_ == each.n_iter_ == 10_500
+    assert at_once.loss_curve_ == each.loss_curve_
+    for a, b in zip(at_once.coefs_ + at_once.intercepts_, each.coefs_ + each.intercepts_):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

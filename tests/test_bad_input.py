@@ -34,6 +34,16 @@ def fitted_regressor():
         return MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, yr)
 
 
+def corrupt_csc():
+    """X as CSC with one row index past the last row: converting it to CSR
+    unchecked would write out of bounds."""
+    import scipy.sparse as sp
+
+    A = sp.csc_matrix(X)
+    A.indices[3] = 1000
+    return A
+
+
 def with_nan(a, value=np.nan):
     a = np.array(a, dtype=float)
     a.flat[1] = value
@@ -142,6 +152,16 @@ CASES.update(
             ValueError,
             "non-negative targets y_val",
         ),
+        "predict: CSC with a row index out of range": (
+            lambda: fitted_regressor().predict(corrupt_csc()),
+            ValueError,
+            "malformed CSC matrix",
+        ),
+        "fit: CSC with a row index out of range": (
+            lambda: MLPRegressor(max_iter=2).fit(corrupt_csc(), yr),
+            ValueError,
+            "malformed CSC matrix",
+        ),
         "fit: X_val with lbfgs": (
             lambda: MLPRegressor(solver="lbfgs").fit(X, yr, X_val=X, y_val=yr),
             ValueError,
@@ -151,21 +171,21 @@ CASES.update(
 )
 
 INVALID_PARAMETERS = {
-    "hidden_layer_sizes": [(3, 0), (-2,), "abc", (2.5,)],
+    "hidden_layer_sizes": [(3, 0), (-2,), "abc", (2.5,), (np.inf,), (np.nan,)],
     "activation": ["swish", None, ("relu", "bogus")],
     "solver": ["newton"],
-    "alpha": [-1.0, np.nan, "x"],
+    "alpha": [-1.0, np.nan, "x", np.inf],
     "batch_size": [0, -3, "big"],
     "learning_rate": ["cosine"],
-    "learning_rate_init": [0.0, -1.0],
-    "power_t": [-0.5],
+    "learning_rate_init": [0.0, -1.0, np.inf, 10**400],
+    "power_t": [-0.5, np.inf],
     "max_iter": [0, 2.5],
-    "tol": [-1.0],
+    "tol": [-1.0, np.inf],
     "momentum": [1.5, -0.1],
     "validation_fraction": [1.0, -0.2],
     "beta_1": [1.0],
     "beta_2": [-0.1],
-    "epsilon": [0.0],
+    "epsilon": [0.0, np.inf],
     "n_iter_no_change": [0],
     "max_fun": [0],
     "n_threads": [0, 10**6],

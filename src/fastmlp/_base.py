@@ -56,6 +56,7 @@ from fastmlp._params import (
     Interval,
     InvalidParameterError,
     Options,
+    count_as_float,
     validate_parameters,
 )
 from fastmlp._threads import adaptive_threads, effective_n_threads, thread_limit
@@ -71,6 +72,10 @@ _CHUNK_ROWS = 256
 _TRAIN_CHUNK_ROWS = 1024
 # Rows per pass of the fast prediction path.
 _PREDICT_CHUNK_ROWS = 1024
+# Epochs one engine call may run when Python need not look in between: the
+# call holds a loss for each, so a max_iter meant only as "until tol stops
+# it" (10**12, say) costs no memory.
+_EPOCHS_PER_CALL = 10_000
 
 # scikit-learn's message when training ends with weights that are not finite.
 _NON_FINITE = (
@@ -145,6 +150,13 @@ def _engine_input(X, dtype):
     """X as the engine reads it: a C-ordered array of `dtype`, or the
     (indptr, indices, values) arrays of its CSR form."""
     if sp.issparse(X):
+        if X.format != "csr" and hasattr(X, "check_format"):
+            # scipy's conversion trusts the indices: corrupt ones would make it
+            # write out of bounds (the CSR arrays are checked by the engine)
+            try:
+                X.check_format(full_check=True)
+            except ValueError as error:
+                raise ValueError(f"malformed {X.format.upper()} matrix: {error}") from None
         X = X.tocsr()
         return (
             np.ascontiguousarray(X.indptr, dtype=np.int64),
@@ -233,7 +245,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        if any(int(s) != s for s in sizes):
+        if any(not np.isfinite(s) or int(s) != s for s in sizes):
             raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         return [int(s) for s in sizes]
 
@@ -397,6 +409,23 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         state = dict(super().__getstate__())
         state.pop("_params", None)
         return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # Unpickled (or deep-copied), coefs_ and intercepts_ are arrays of
+        # their own. They become views of one buffer again now, not at the
+        # first prediction, so that an array a user takes from them stays
+        # the model's, as it does in a fitted one. Weights that do not fit
+        # together are left for the next call to report.
+        if self.__dict__.get("coefs_") is not None:
+            try:
+                self._load_params(self._stored_dtype())
+            except (ValueError, TypeError, IndexError):
+                pass
+
+    def _stored_dtype(self):
+        """The dtype the weights are kept in: float32 if coefs_ is, else float64."""
+        return np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
 
     # ---- initialisation ------------------------------------------------------
 
@@ -701,7 +730,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             learning_rate_init=optimizer.learning_rate_init,
             power_t=optimizer.power_t,
             tol=self.tol,
-            n_iter_no_change=float(self.n_iter_no_change),
+            n_iter_no_change=count_as_float(self.n_iter_no_change),
             watch_loss=not early_stopping,
             t=self.t_,
             best_loss=np.inf if early_stopping else self.best_loss_,
@@ -773,7 +802,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         # call.
         callbacks = list(self.callbacks or [])
         lines = bool(self.verbose)  # scikit-learn's printed lines, at any level
-        per_call = 1 if (validation or lines or incremental or callbacks) else self.max_iter
+        per_call = 1 if (validation or lines or incremental or callbacks) else _EPOCHS_PER_CALL
         watch = "Validation loss" if self.early_stopping_metric == "loss" else "Validation score"
         self.n_iter_ = 0
         stopped = interrupted = diverged = False
@@ -925,14 +954,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if "feature_names_in_" in state:
             return None
         cached = _PREDICTORS.get(self)
-        # a threadpoolctl limit changes the default thread count
-        settings = (self.activation, state["out_activation_"], self.n_threads,
-                    thread_limit())
+        # a threadpoolctl limit changes the default thread count; a list of
+        # activations goes in item by item, so a change made in place shows
+        activation = self.activation
+        names = tuple(activation) if isinstance(activation, (list, tuple)) else (activation,)
+        settings = (*names, state["out_activation_"], self.n_threads, thread_limit())
         if cached is None or not cached.built_from(
             state["coefs_"], state["intercepts_"], *settings
         ):
             units = self._units_from_coefs()
-            stored = np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
+            stored = self._stored_dtype()
             params = self._load_params(stored)
             net = self._network(units, stored, loss="squared_error")
             threads = effective_n_threads(self.n_threads)
@@ -957,7 +988,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 return outputs
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         units = self._units_from_coefs()
-        stored = np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
+        stored = self._stored_dtype()
         params = self._load_params(stored)
         dtype = np.float32 if X.dtype == np.float32 and stored == np.float32 else np.float64
         params = params.astype(dtype, copy=False)

@@ -42,6 +42,7 @@ from sklearn.utils import assert_all_finite
 from fastmlp import _engine
 from fastmlp._base import _CHUNK_ROWS, _TRAIN_CHUNK_ROWS
 from fastmlp._engine import LR_REDUCED
+from fastmlp._params import count_as_float
 from fastmlp._threads import adaptive_threads, effective_n_threads
 
 
@@ -400,7 +401,7 @@ class ChunkTrainer:
         self.shuffle = model.shuffle and model.solver != "rprop"
         self.random_state = model._random_state
         self.orders = [np.arange(n, dtype=np.int64) for n in self.sizes]
-        self.tol, self.n_iter_no_change = model.tol, float(model.n_iter_no_change)
+        self.tol, self.n_iter_no_change = model.tol, count_as_float(model.n_iter_no_change)
         self.watch_loss = not early_stopping
         self.t = model.t_
         self.best_loss = np.inf if early_stopping else model.best_loss_

@@ -14,8 +14,15 @@ __all__ = [
     "InvalidParameterError",
     "Interval",
     "Options",
+    "count_as_float",
     "validate_parameters",
 ]
+
+
+def count_as_float(n):
+    """A count (an int, or inf) as a float: one too large for a float, which
+    no loop reaches, is inf."""
+    return float(n) if n < 2**53 else float("inf")
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -39,16 +46,20 @@ class Interval:
     def accepts(self, value):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, self.kind):
             return False
-        if self.kind is Real and np.isnan(value):
+        if value != value:  # NaN (without asking numpy, which overflows on huge ints)
             return False
-        if self.low is not None:
-            left_closed = self.closed in ("left", "both")
-            if value < self.low or (value == self.low and not left_closed):
+        if self.kind is Real and not isinstance(value, float):
+            try:
+                float(value)
+            except OverflowError:  # an int beyond any float: no float in range
                 return False
-        if self.high is not None:
-            right_closed = self.closed in ("right", "both")
-            if value > self.high or (value == self.high and not right_closed):
-                return False
+        # a missing bound is an infinite one, open unless `closed` says not
+        low = -np.inf if self.low is None else self.low
+        high = np.inf if self.high is None else self.high
+        if value < low or (value == low and self.closed not in ("left", "both")):
+            return False
+        if value > high or (value == high and self.closed not in ("right", "both")):
+            return False
         return True
 
     def __str__(self):
