@@ -211,6 +211,21 @@ def test_bad_input_raises_a_clear_error(case):
             action()
 
 
+def test_a_csc_matrix_is_checked_without_being_changed():
+    """Entries past the last column's end are not part of the matrix: they
+    are neither read nor pruned from the caller's arrays."""
+    import scipy.sparse as sp
+
+    A = sp.csc_matrix(X)
+    A.indices = np.concatenate([A.indices, [1000, -5]])
+    A.data = np.concatenate([A.data, [9.0, 9.0]])
+    arrays = (A.indices, A.indptr, A.data)
+    model = fitted_regressor()
+    np.testing.assert_array_equal(model.predict(A), model.predict(X))
+    assert all(a is b for a, b in zip(arrays, (A.indices, A.indptr, A.data)))
+    assert A.indices.size == A.data.size == A.indptr[-1] + 2
+
+
 def test_the_table_covers_every_entry_point_and_many_cases():
     assert len(CASES) >= 150
     for entry in ("fit", "partial_fit", "predict", "predict_proba", "score", "set_params", "load"):

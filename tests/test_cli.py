@@ -190,7 +190,7 @@ def bad_cases(tmp_path_factory):
         "parameter without value": ([*train, "--param", "alpha", *out], "name=value"),
         "bad parameter value": ([*train, "--param", "alpha=-1", *out], "'alpha' parameter"),
         "parameter of the wrong type": ([*train, "--param", "coefs_init=[set(),set()]", *out],
-                                        "not 'set'"),
+                                        "'coefs_init' parameter"),
         "bytes labels": (["train", tmp / "bytes.npz", *out], "bytes"),
         "unwritable output": ([*train, "-o", tmp / "no" / "m.npz"], "m.npz"),
         "not a model": (["predict", tmp / "notes.txt", tmp / "good.csv"], "not a fastmlp model"),

@@ -269,3 +269,7 @@ def test_clip_grad_norm_limits_each_step():
     # one SGD step moves the weights by learning_rate x gradient norm
     assert step(clipped) == pytest.approx(0.1 * 1e-3, rel=1e-6)
     assert step(free) > 100 * step(clipped)
+    # an infinite bound clips nothing
+    unbounded = quiet(MLPRegressor(clip_grad_norm=np.inf, **params), X, y)
+    for a, b in zip(unbounded.coefs_ + unbounded.intercepts_, free.coefs_ + free.intercepts_):
+        np.testing.assert_array_equal(a, b)

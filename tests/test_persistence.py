@@ -261,6 +261,30 @@ def test_what_the_format_cannot_hold_is_refused_at_save():
         quiet_fit(MLPClassifier(hidden_layer_sizes=(3,), max_iter=1), Xc, labels).save(io.BytesIO())
 
 
+def test_a_pickled_model_warm_starts_as_the_original_after_early_stopping():
+    """Early stopping ends on the best weights, which are then the weights
+    themselves; a pickled copy keeps them one array, so a warm start that
+    never beats the best score ends where the original's does."""
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, early_stopping=True,
+                                    warm_start=True, random_state=0), Xc, yc)
+    twin = pickle.loads(pickle.dumps(model))
+    assert twin._best_params is twin._params
+    for m in (model, twin):
+        quiet_fit(m.set_params(max_iter=3, learning_rate_init=50.0), Xc, yc)
+    for a, b in zip(model.coefs_ + model.intercepts_, twin.coefs_ + twin.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_pickle_with_broken_weights_loads_and_reports_them_when_used():
+    model = quiet_fit(MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0), Xc, yc)
+    for broken in ({"intercepts_": None}, {"coefs_": {}}, {"coefs_": [np.ones(3)]}):
+        state = {**model.__getstate__(), **broken}
+        twin = MLPClassifier.__new__(MLPClassifier)
+        twin.__setstate__(state)
+        with pytest.raises(Exception):
+            twin.predict(Xc)
+
+
 @pytest.mark.parametrize("how", ["pickle", "deepcopy"])
 def test_a_copied_model_sees_edits_to_the_weight_arrays_it_hands_out(how):
     """Weights taken from an unpickled or deep-copied model are the model's

@@ -77,6 +77,9 @@ _PREDICT_CHUNK_ROWS = 1024
 # it" (10**12, say) costs no memory.
 _EPOCHS_PER_CALL = 10_000
 
+# What a pickled model holds for _best_params when they are its weights.
+_BEST_ARE_THE_WEIGHTS = "the weights"
+
 # scikit-learn's message when training ends with weights that are not finite.
 _NON_FINITE = (
     "Solver produced non-finite parameter weights. The input data may contain large values "
@@ -146,17 +149,26 @@ def _scipy_takes_iprint():
     return (major, minor) < (1, 15)
 
 
+def _check_csc(X):
+    """ValueError unless X's CSC arrays are sound: scipy's conversion to CSR
+    trusts them, and corrupt ones would make it write out of bounds (the CSR
+    arrays are checked by the engine). Looks without changing X."""
+    indptr, indices = X.indptr, X.indices
+    n_rows, n_cols = X.shape
+    if (indptr.ndim != 1 or indptr.size != n_cols + 1 or indptr[0] != 0
+            or indptr[-1] > min(indices.size, X.data.size) or np.any(np.diff(indptr) < 0)):
+        raise ValueError("malformed CSC matrix: indptr is not a valid column index")
+    used = indices[: indptr[-1]]
+    if used.size and (used.min() < 0 or used.max() >= n_rows):
+        raise ValueError("malformed CSC matrix: row index out of range")
+
+
 def _engine_input(X, dtype):
     """X as the engine reads it: a C-ordered array of `dtype`, or the
     (indptr, indices, values) arrays of its CSR form."""
     if sp.issparse(X):
-        if X.format != "csr" and hasattr(X, "check_format"):
-            # scipy's conversion trusts the indices: corrupt ones would make it
-            # write out of bounds (the CSR arrays are checked by the engine)
-            try:
-                X.check_format(full_check=True)
-            except ValueError as error:
-                raise ValueError(f"malformed {X.format.upper()} matrix: {error}") from None
+        if X.format == "csc":
+            _check_csc(X)
         X = X.tocsr()
         return (
             np.ascontiguousarray(X.indptr, dtype=np.int64),
@@ -205,7 +217,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         "intercepts_init": [NONE, ARRAY_LIST],
         "early_stopping_metric": [Options("score", "loss")],
         "callbacks": [NONE, CALLABLE_LIST],
-        "clip_grad_norm": [NONE, Interval(Real, 0, None, "neither")],
+        "clip_grad_norm": [NONE, Interval(Real, 0, None, "neither"), Options(np.inf)],
     }
 
     @abstractmethod
@@ -245,7 +257,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        if any(not np.isfinite(s) or int(s) != s for s in sizes):
+        if any(not -np.inf < s < np.inf or int(s) != s for s in sizes):
             raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         return [int(s) for s in sizes]
 
@@ -407,21 +419,29 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def __getstate__(self):
         # a copy: object.__getstate__ may hand back the live __dict__ itself
         state = dict(super().__getstate__())
-        state.pop("_params", None)
+        params = state.pop("_params", None)
+        if params is not None and state.get("_best_params") is params:
+            # early stopping ended on the best weights, which are then the
+            # weights themselves: one array after loading too
+            state["_best_params"] = _BEST_ARE_THE_WEIGHTS
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        tied = isinstance(state.get("_best_params"), str)
         # Unpickled (or deep-copied), coefs_ and intercepts_ are arrays of
         # their own. They become views of one buffer again now, not at the
         # first prediction, so that an array a user takes from them stays
         # the model's, as it does in a fitted one. Weights that do not fit
         # together are left for the next call to report.
+        params = None
         if self.__dict__.get("coefs_") is not None:
             try:
-                self._load_params(self._stored_dtype())
-            except (ValueError, TypeError, IndexError):
+                params = self._load_params(self._stored_dtype())
+            except Exception:
                 pass
+        if tied:
+            self._best_params = params
 
     def _stored_dtype(self):
         """The dtype the weights are kept in: float32 if coefs_ is, else float64."""

@@ -71,8 +71,8 @@ def to_onnx(model: Any, X_sample: Any = None) -> Any:
                 classes = np.repeat(classes, 2)
             if classes.dtype.kind == "U":
                 label_type, table = TensorProto.STRING, classes.astype(object)
-            elif classes.dtype.kind == "u" and classes.max() > np.iinfo(np.int64).max:
-                label_type, table = TensorProto.UINT64, classes.astype(np.uint64)
+            elif classes.dtype == np.uint64:  # as predict gives them, past int64 too
+                label_type, table = TensorProto.UINT64, classes
             else:
                 label_type, table = TensorProto.INT64, classes.astype(np.int64)
             table = numpy_helper.from_array(table, "classes")
