@@ -136,9 +136,11 @@ RATE_SEQUENCE = _Kind(
 )
 ARRAY_LIST = _Kind(
     "a list of arrays (one per layer)",
-    lambda v: isinstance(v, (list, tuple))
-    and all(hasattr(x, "__len__") and hasattr(x, "__getitem__") and not isinstance(x, (str, bytes, dict))
-            for x in v),
+    lambda v: isinstance(v, (list, tuple)) and all(
+        hasattr(x, "__len__") and hasattr(x, "__getitem__")
+        and not isinstance(x, (str, bytes, dict))
+        for x in v
+    ),
 )
 CALLABLE_LIST = _Kind(
     "a list of callables", lambda v: isinstance(v, (list, tuple)) and all(callable(x) for x in v)
