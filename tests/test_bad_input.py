@@ -44,6 +44,16 @@ def corrupt_csc():
     return A
 
 
+def corrupt_coo():
+    """X as COO with one row index past the last row (scikit-learn's checks
+    would convert it to CSR through scipy, unchecked)."""
+    import scipy.sparse as sp
+
+    A = sp.coo_matrix(X)
+    A.row[3] = 10**6
+    return A
+
+
 def with_nan(a, value=np.nan):
     a = np.array(a, dtype=float)
     a.flat[1] = value
@@ -161,6 +171,21 @@ CASES.update(
             lambda: MLPRegressor(max_iter=2).fit(corrupt_csc(), yr),
             ValueError,
             "malformed CSC matrix",
+        ),
+        "predict: COO with a row index out of range": (
+            lambda: fitted_regressor().predict(corrupt_coo()),
+            ValueError,
+            "malformed COO matrix: row index",
+        ),
+        "partial_fit: COO with a row index out of range": (
+            lambda: MLPRegressor().partial_fit(corrupt_coo(), yr),
+            ValueError,
+            "malformed COO matrix: row index",
+        ),
+        "fit: COO X_val with a row index out of range": (
+            lambda: MLPRegressor(max_iter=2).fit(X, yr, X_val=corrupt_coo(), y_val=yr),
+            ValueError,
+            "malformed COO matrix: row index",
         ),
         "fit: X_val with lbfgs": (
             lambda: MLPRegressor(solver="lbfgs").fit(X, yr, X_val=X, y_val=yr),

@@ -163,6 +163,17 @@ def _check_csc(X):
         raise ValueError("malformed CSC matrix: row index out of range")
 
 
+def _check_coo(X):
+    """ValueError when X is a COO matrix whose indices leave its shape:
+    scikit-learn's checks convert it to CSR through scipy, which trusts them
+    and would write out of bounds. Anything else passes untouched."""
+    if not (sp.issparse(X) and X.format == "coo"):
+        return
+    for index, size, name in ((X.row, X.shape[0], "row"), (X.col, X.shape[1], "column")):
+        if index.size != X.data.size or (index.size and (index.min() < 0 or index.max() >= size)):
+            raise ValueError(f"malformed COO matrix: {name} index out of range")
+
+
 def _engine_input(X, dtype):
     """X as the engine reads it: a C-ordered array of `dtype`, or the
     (indptr, indices, values) arrays of its CSR form."""
@@ -547,6 +558,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
 
         sample_weight = self._class_weighted(y, sample_weight, incremental)
+        _check_coo(X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         n_features = X.shape[1]
         if sample_weight is not None:
@@ -935,6 +947,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _validation_set(self, X_val, y_val):
         """A user's validation set checked like training data: (X, targets for
         scoring, targets as the network is trained on)."""
+        _check_coo(X_val)
         X_val = validate_data(
             self, X_val, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False
         )
@@ -1006,6 +1019,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             outputs = self._fast_outputs(X, two_class)
             if outputs is not None:
                 return outputs
+            _check_coo(X)
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         units = self._units_from_coefs()
         stored = self._stored_dtype()
