@@ -559,13 +559,30 @@ def test_data_lost_for_good_raises_and_leaves_the_model_as_it_was(client):
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_last_completed_epoch(client):
+    # Ctrl-C after every epoch from the third on, as a user presses again
+    # when a press is lost: Python drops a KeyboardInterrupt that lands in a
+    # finalizer (seen in a dask Future's __del__ on a loaded machine)
+    fitting, timers = threading.Event(), []
+
+    def press():
+        if fitting.is_set():
+            _thread.interrupt_main()
+
     def interrupt(model, record):
-        if record.epoch == 3:
-            threading.Timer(0.05, _thread.interrupt_main).start()
+        if record.epoch >= 3:
+            timers.append(threading.Timer(0.05, press))
+            timers[-1].start()
 
     params = dict(solver="adam", max_iter=1000, tol=0)
-    with pytest.warns(UserWarning, match="Training interrupted by user."):
-        ours = fitted(classifier(callbacks=[interrupt], **params), X, y, client=client)
+    fitting.set()
+    try:
+        with pytest.warns(UserWarning, match="Training interrupted by user."):
+            ours = fitted(classifier(callbacks=[interrupt], **params), X, y, client=client)
+    finally:
+        fitting.clear()
+        for timer in timers:
+            timer.cancel()
+            timer.join()
     assert 3 <= ours.n_iter_ < 1000 and len(ours.loss_curve_) == ours.n_iter_
     assert_same_weights(ours, fitted(classifier(**{**params, "max_iter": ours.n_iter_}), X, y))
 
