@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 import fastmlp
@@ -37,8 +38,6 @@ def fitted_regressor():
 def corrupt_csc():
     """X as CSC with one row index past the last row: converting it to CSR
     unchecked would write out of bounds."""
-    import scipy.sparse as sp
-
     A = sp.csc_matrix(X)
     A.indices[3] = 1000
     return A
@@ -47,8 +46,6 @@ def corrupt_csc():
 def corrupt_coo():
     """X as COO with one row index past the last row (scikit-learn's checks
     would convert it to CSR through scipy, unchecked)."""
-    import scipy.sparse as sp
-
     A = sp.coo_matrix(X)
     A.row[3] = 10**6
     return A
@@ -239,8 +236,6 @@ def test_bad_input_raises_a_clear_error(case):
 def test_a_csc_matrix_is_checked_without_being_changed():
     """Entries past the last column's end are not part of the matrix: they
     are neither read nor pruned from the caller's arrays."""
-    import scipy.sparse as sp
-
     A = sp.csc_matrix(X)
     A.indices = np.concatenate([A.indices, [1000, -5]])
     A.data = np.concatenate([A.data, [9.0, 9.0]])
