@@ -190,6 +190,8 @@ typedef struct {
     int32_t shuffle;          /* IN: shuffle `order` with rng before each epoch */
     int32_t watch_loss;       /* IN: apply the no-improvement rule to the loss */
     int32_t schedule;         /* IN: fm_schedule of SGD */
+    int32_t finish_epoch;     /* IN: an interrupt ends the call once the epoch
+                                 under way is complete, instead of at once */
     double tol;               /* IN */
     double n_iter_no_change;  /* IN (may be infinite) */
     double learning_rate_init, power_t; /* IN: invscaling */
@@ -216,7 +218,9 @@ typedef struct {
  * pieces of work ends the call with FM_ERR_INTERRUPTED, run->epochs
  * counting the epochs completed before, and params, state and opt->t back
  * at the end of the last completed epoch: snapshot [n_params + state size]
- * holds them meanwhile (required when interrupt is given). An epoch whose
+ * holds them meanwhile (required when interrupt is given). With
+ * run->finish_epoch, the epoch under way completes instead and the call
+ * returns after it, FM_OK. An epoch whose
  * loss or resulting weights are not finite is not counted: training stops
  * with FM_EVENT_DIVERGED, params and state restored from snapshot (when
  * given) to the last finite epoch. n_threads: threads (at most; tuner, when

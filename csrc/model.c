@@ -446,7 +446,8 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         double loss_sum = 0;
         const fm_status s = train_epoch(params, grads, state, work, &lay, &loss_sum, order,
                                         n_rows, data, net, opt, &run->step, batch_size,
-                                        chunk, n_threads, tuner, interrupt);
+                                        chunk, n_threads, tuner,
+                                        run->finish_epoch ? NULL : interrupt);
         const double loss = loss_sum / (double)n_rows;
         const int diverged = s == FM_OK && !(isfinite(loss) && FM_FN(fm_all_finite)(params, n_params));
         if ((s == FM_ERR_INTERRUPTED || diverged) && snapshot) {
@@ -466,6 +467,7 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
         loss_curve[run->epochs++] = loss;
         end_of_epoch(run, opt, loss, n_rows);
         if (run->event == FM_EVENT_STOP || run->event == FM_EVENT_STOP_LR_TOO_SMALL) break;
+        if (run->finish_epoch && interrupt && *interrupt) break;
     }
     fm_scope_end(&scope);
     return status;

@@ -473,7 +473,10 @@ int fm_tuner_pick(fm_tuner *t, int max)
     if (max < 1) max = 1;
     if (!t) return max;
     if (t->max != max || t->threads < 1) tuner_reset(t, max);
-    return t->trial && t->on_trial ? t->trial : t->threads;
+    /* never more than the caller's max, whose workspace holds that many
+     * threads' scratch, even should two calls misuse one tuner at once */
+    const int pick = t->trial && t->on_trial ? t->trial : t->threads;
+    return pick < 1 ? 1 : (pick > max ? max : pick);
 }
 
 static int64_t block_ns(const fm_tuner *t)

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -214,3 +215,112 @@ def test_a_process_that_ignores_ctrl_c_trains_on():
         signal.signal(signal.SIGINT, previous)
     assert model.n_iter_ == 20
     assert not any("interrupted" in str(w.message) for w in caught)
+
+
+def _fit_with_sigint(handler, max_iter=20):
+    """A fit of max_iter epochs (each well under a second) with `handler`
+    taking SIGINT, sent 0.2 s in; returns (model, the warnings, when the fit
+    started and ended, the handler's calls as times)."""
+    from fastmlp import MLPClassifier
+
+    X = np.random.RandomState(0).standard_normal((3000, 20))
+    model = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=max_iter, tol=0.0,
+                          random_state=0)
+    calls = []
+
+    def on_sigint(signum, frame):
+        calls.append(time.monotonic())
+        handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    signaller = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        started = time.monotonic()
+        signaller.start()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, X[:, 0] > 0)
+        ended = time.monotonic()
+        assert signal.getsignal(signal.SIGINT) is on_sigint  # still the user's
+    finally:
+        signaller.cancel()
+        signaller.join()
+        signal.signal(signal.SIGINT, previous)
+    return model, [str(w.message) for w in caught], started, ended, calls
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_ctrl_c_handler_of_the_users_runs_and_the_fit_goes_on():
+    """Under a Python SIGINT handler of the user's, the engine leaves Ctrl-C
+    to it: the handler runs during the fit (after the epoch under way), and
+    the fit trains on to the same weights as without the signal."""
+    from fastmlp import MLPClassifier
+
+    model, caught, started, ended, calls = _fit_with_sigint(lambda signum, frame: None)
+    assert len(calls) == 1
+    # run once the epoch under way ended, long before the fit did
+    assert ended - calls[0] > 0.5 * (ended - started)
+    assert model.n_iter_ == 20
+    assert not any("interrupted" in w for w in caught)
+    X = np.random.RandomState(0).standard_normal((3000, 20))
+    quiet = MLPClassifier(**model.get_params())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet.fit(X, X[:, 0] > 0)
+    assert all(np.array_equal(a, b) for a, b in zip(model.coefs_, quiet.coefs_))
+    assert model.loss_curve_ == quiet.loss_curve_
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_users_handler_that_raises_keyboardinterrupt_stops_the_fit():
+    """A handler of the user's that raises KeyboardInterrupt stops the fit as
+    Ctrl-C does: the warning, and the weights of the last completed epoch."""
+    from fastmlp import MLPClassifier
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    model, caught, _, _, calls = _fit_with_sigint(interrupt, max_iter=200)
+    assert len(calls) == 1
+    assert "Training interrupted by user." in caught
+    assert 0 < model.n_iter_ < 200 and len(model.loss_curve_) == model.n_iter_
+    X = np.random.RandomState(0).standard_normal((3000, 20))
+    same = MLPClassifier(**{**model.get_params(), "max_iter": model.n_iter_})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same.fit(X, X[:, 0] > 0)
+    assert all(np.array_equal(a, b) for a, b in zip(model.coefs_, same.coefs_))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_process_that_set_sigint_to_default_ends_on_ctrl_c():
+    """SIG_DFL means Ctrl-C ends the process; the engine does not turn it into
+    a stopped fit."""
+    code = textwrap.dedent(
+        """
+        import signal
+        import numpy as np
+        from fastmlp import MLPClassifier
+
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        X = np.random.RandomState(0).standard_normal((4000, 50))
+        print("fitting", flush=True)
+        MLPClassifier((128, 128), max_iter=100000, tol=0.0, n_iter_no_change=10**9).fit(
+            X, X[:, 0] > 0)
+        print("the fit returned", flush=True)
+        """
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(300, child.kill)
+    watchdog.start()
+    try:
+        assert child.stdout.readline().strip() == "fitting"
+        time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        child.kill()
+    assert child.returncode == -signal.SIGINT, (out, err)
+    assert "returned" not in out

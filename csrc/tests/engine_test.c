@@ -530,6 +530,22 @@ static void ctrl_c(void)
 }
 #endif
 
+/* Whatever state a tuner is in (two calls that misuse one at once can leave
+ * it holding another call's count), a pick stays within the caller's max:
+ * the caller's workspace holds scratch for that many threads only. */
+static void tuner_pick_within_max(void)
+{
+    fm_tuner t;
+    memset(&t, 0, sizeof t);
+    check("a fresh tuner picks the max", fm_tuner_pick(&t, 2) == 2);
+    t.threads = 4; /* as if a call with max 4 had reset it after ours */
+    check("a count above max is not picked", fm_tuner_pick(&t, 2) == 2);
+    t.trial = 8;
+    t.on_trial = 1;
+    check("a trial above max is not picked", fm_tuner_pick(&t, 2) == 2);
+    check("max 1 picks 1", fm_tuner_pick(&t, 1) == 1);
+}
+
 /* The tuner is dropped only for networks none of whose loops can start a
  * thread: a 4-16-10 network's 16 x 10 products on 1024 rows (163,840
  * multiply-adds, above FM_GEMM_MIN_WORK) take threads; on 32 rows no loop
@@ -574,6 +590,7 @@ int main(int argc, char **argv)
                failures == before ? "ok" : "FAILED");
     }
     tuner_settles();
+    tuner_pick_within_max();
     tuner_kept_where_products_take_threads();
     ctrl_c();
     printf("%s (threads %s)\n", failures ? "FAILED" : "ok", fm_threads_backend());

@@ -21,6 +21,7 @@ into a fresh buffer.
 """
 
 import copy
+import signal
 import time
 import warnings
 import weakref
@@ -844,6 +845,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             while self.n_iter_ < self.max_iter and not (stopped or interrupted):
                 started = time.perf_counter()
                 epochs = min(per_call, self.max_iter - self.n_iter_)
+                passes_on = _engine.ctrl_c_taker() == "user"
                 losses, event, interrupted = trainer.run(epochs)
                 if losses.size:
                     undo.training_begins()
@@ -860,6 +862,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     self.loss_curve_.append(self.loss_)
                     if lines:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                if interrupted and passes_on:
+                    # the engine completed the epoch under way and stopped:
+                    # now, with its epochs counted, the user's handler runs
+                    # (a KeyboardInterrupt from it stops the fit)
+                    interrupted = False
+                    signal.raise_signal(signal.SIGINT)
                 if interrupted:
                     break
                 if event == _engine.DIVERGED:

@@ -117,6 +117,7 @@ cdef extern from "fastmlp.h" nogil:
         int64_t step
         int64_t epochs
         int32_t event
+        int32_t finish_epoch
 
     fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state,
                        void *snapshot, void *work, double *loss_curve, int64_t *order,

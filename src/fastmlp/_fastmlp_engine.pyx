@@ -8,6 +8,7 @@ releases the GIL around each C call and turns C status codes into
 exceptions. It does no arithmetic of its own. In the docstrings, arrays are
 marked IN (read), OUT (written) or INOUT.
 """
+import signal
 import threading
 
 import numpy as np
@@ -542,7 +543,10 @@ cdef class Trainer:
         weights were not finite), and whether SIGINT arrived: inside an
         epoch, which is then undone, or after the last piece of work. After
         DIVERGED or SIGINT, parameters and optimizer state are those of the
-        last complete, finite epoch.
+        last complete, finite epoch. Under a Python SIGINT handler of the
+        user's (ctrl_c_taker() == "user"), the epoch under way completes
+        first and the call ends after it; the caller then passes the signal
+        on to the handler.
         """
         if max_epochs < 1:
             raise ValueError("max_epochs must be at least 1")
@@ -554,8 +558,12 @@ cdef class Trainer:
         cdef double *c = <double *>cnp.PyArray_DATA(curve)
         self.settings.max_epochs = max_epochs
         cdef fm_tuner *tuner = tuner_of(self.tuner)
-        cdef bint main = threading.current_thread() is threading.main_thread()
-        cdef bint caught = main and fm_interrupt_catch()
+        taker = ctrl_c_taker()
+        # under a handler of the user's the engine only notes Ctrl-C: the
+        # epoch under way completes and the call returns after it, for the
+        # caller to pass the signal on to that handler
+        self.settings.finish_epoch = taker == "user"
+        cdef bint caught = taker is not None and fm_interrupt_catch()
         cdef fm_status status
         try:
             with nogil:
@@ -574,6 +582,22 @@ cdef class Trainer:
         if status != FM_ERR_INTERRUPTED:
             check_status(status)
         return curve[:self.settings.epochs], EVENTS[self.settings.event], interrupted
+
+
+def ctrl_c_taker():
+    """Who takes Ctrl-C (SIGINT) during a fit on the calling thread: "engine"
+    on Python's main thread while the interpreter's own handler (the one
+    that raises KeyboardInterrupt) is in place, and the engine then stops
+    the fit between pieces of work; "user" on the main thread under a Python
+    handler of the user's, which the engine leaves to run as Python runs it
+    (between engine calls); None elsewhere: other threads never see SIGINT,
+    and SIG_IGN or SIG_DFL (ignore, or end the process) act as they are set."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is signal.default_int_handler:
+        return "engine"
+    return "user" if callable(handler) else None
 
 
 def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
