@@ -82,6 +82,32 @@ def test_float32_is_kept_end_to_end():
         np.testing.assert_allclose(model.predict_proba(X32), model.predict_proba(X32.astype(float)), rtol=1e-5)
 
 
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+@pytest.mark.parametrize("first, then", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_a_fitted_model_trained_on_keeps_its_weights_dtype(how, first, then):
+    """partial_fit and warm starts train on in the weights' dtype whatever
+    X's, as scikit-learn's keep theirs; a float64 model continued on float32
+    X is then trained in float64, to scikit-learn's weights."""
+    def continued(cls):
+        model = cls(hidden_layer_sizes=(5,), max_iter=5, random_state=0,
+                    warm_start=how == "warm_start")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(Xr.astype(first), yr)
+            if how == "partial_fit":
+                model.partial_fit(Xr.astype(then), yr)
+            else:
+                model.fit(Xr.astype(then), yr)
+        return model
+
+    ours, theirs = continued(MLPRegressor), continued(sk.MLPRegressor)
+    assert [c.dtype for c in ours.coefs_ + ours.intercepts_] == [
+        c.dtype for c in theirs.coefs_ + theirs.intercepts_] == [np.dtype(first)] * 4
+    if first == np.float64:
+        for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 def test_sparse_input_trains_like_dense(fmt):
     dense = np.where(np.abs(X) > 0.5, X, 0.0)

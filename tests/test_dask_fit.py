@@ -284,6 +284,21 @@ def test_warm_starts_carry_on_as_in_memory(client, solver):
         assert len(ours.loss_curve_) == 9 and ours.loss_curve_ == reference.loss_curve_
 
 
+def test_a_warm_start_keeps_the_weights_dtype():
+    """As in memory: a fitted float64 model warm-started on float32 chunks
+    trains on in float64, to the weights of the in-memory fit."""
+    make = lambda: classifier(max_iter=3, warm_start=True)  # noqa: E731
+    ours, in_memory = fitted(make(), X, y), make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        in_memory.fit(X, y).fit(X.astype(np.float32), y)
+    fitted(ours, X.astype(np.float32), y)
+    assert all(w.dtype == np.float64 for w in weights_of(ours) + weights_of(in_memory))
+    # the float32 data, held as float64
+    reference = fitted(fitted(make(), X, y), X.astype(np.float32).astype(np.float64), y)
+    assert_same_weights(ours, reference)
+
+
 def test_label_indicator_targets_and_string_labels():
     Y = (np.abs(X[:, :3]) > 0.8).astype(int)
     with warnings.catch_warnings():

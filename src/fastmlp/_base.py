@@ -459,6 +459,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """The dtype the weights are kept in: float32 if coefs_ is, else float64."""
         return np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
 
+    def _training_dtype(self, x_dtype, first_pass):
+        """The dtype a fit trains in: float32 for float32 X, else float64;
+        but a fitted model trained on (a warm start, partial_fit) keeps its
+        weights' dtype whatever X's, as scikit-learn's keeps its weights."""
+        if not first_pass and hasattr(self, "n_layers_"):
+            return np.dtype(self._stored_dtype())
+        return np.dtype(np.float32 if x_dtype == np.float32 else np.float64)
+
     # ---- initialisation ------------------------------------------------------
 
     def _initialize(self, y, layer_units, dtype, draw_weights=True):
@@ -561,6 +569,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         sample_weight = self._class_weighted(y, sample_weight, incremental)
         _check_coo(X)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        X = X.astype(self._training_dtype(X.dtype, first_pass), copy=False)
         n_features = X.shape[1]
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X)

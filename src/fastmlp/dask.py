@@ -361,7 +361,7 @@ def _train(model, hidden, X, y, X_val, y_val, runners, undo):
     poisson = not classifier and model.loss == "poisson"
     facts = runner.describe(type(model).__name__, "y", classifier, poisson)
     first_pass = not hasattr(model, "coefs_") or not model.warm_start
-    dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+    dtype = model._training_dtype(X.dtype, first_pass)
     multilabel = classifier and y.ndim == 2 and y.shape[1] > 1
     classes, counts, values = _targets(facts, classifier, multilabel)
 
