@@ -83,6 +83,24 @@ def test_float32_is_kept_end_to_end():
 
 
 @pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_training_on_after_the_hidden_sizes_changed_is_an_error(how):
+    """A fitted model trained on with other hidden_layer_sizes raises a
+    ValueError naming both sets of widths, and keeps its weights."""
+    model = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0,
+                          warm_start=how == "warm_start")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    before = [w.copy() for w in model.coefs_ + model.intercepts_]
+    model.set_params(hidden_layer_sizes=(7,))
+    widths = r"widths \[%d, 5, %d\], but .* call for \[%d, 7, %d\]" % (
+        (X.shape[1], len(model.classes_)) * 2)
+    with pytest.raises(ValueError, match=widths):
+        model.partial_fit(X, y) if how == "partial_fit" else model.fit(X, y)
+    assert all(np.array_equal(a, b) for a, b in zip(model.coefs_ + model.intercepts_, before))
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
 @pytest.mark.parametrize("first, then", [(np.float64, np.float32), (np.float32, np.float64)])
 def test_a_fitted_model_trained_on_keeps_its_weights_dtype(how, first, then):
     """partial_fit and warm starts train on in the weights' dtype whatever
