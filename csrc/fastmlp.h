@@ -190,8 +190,6 @@ typedef struct {
     int32_t shuffle;          /* IN: shuffle `order` with rng before each epoch */
     int32_t watch_loss;       /* IN: apply the no-improvement rule to the loss */
     int32_t schedule;         /* IN: fm_schedule of SGD */
-    int32_t finish_epoch;     /* IN: an interrupt ends the call once the epoch
-                                 under way is complete, instead of at once */
     double tol;               /* IN */
     double n_iter_no_change;  /* IN (may be infinite) */
     double learning_rate_init, power_t; /* IN: invscaling */
@@ -201,6 +199,8 @@ typedef struct {
     int64_t step;             /* INOUT: batches trained so far (dropout masks) */
     int64_t epochs;           /* OUT: epochs completed by this call */
     int32_t event;            /* OUT: fm_event of the last completed epoch */
+    int32_t finish_epoch;     /* IN: an interrupt ends the call once the epoch
+                                 under way is complete, instead of at once */
 } fm_run;
 
 /* Mini-batch training for up to run->max_epochs epochs over the rows

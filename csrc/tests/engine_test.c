@@ -70,7 +70,7 @@ static unsigned char small_work[1 << 21];
         double loss = 0;                                                               \
         check("workspace fits", fm_workspace_bytes(&net, 1, DTYPE, 1) <=               \
                                     (int64_t)sizeof small_work);                       \
-        fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 1.2, 0.5, 0, 1e300, 0, 0, 0, 0};   \
+        fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 1.2, 0.5, 0, 1e300, 0, 0, 0, 0, 0}; \
         fm_status s = fm_train(DTYPE, params, grads, velocity, NULL, small_work, &loss, \
                                order, 1, &run, NULL, &data, &net, &opt, 1, 1, 1, NULL, \
                                NULL);                                                  \
@@ -166,7 +166,7 @@ static void train(void *arg)
     for (int64_t i = 0; i < n; i++) put(params, i, t->dtype, prob.start[i]);
     fm_data data = {N_ROWS, x, NULL, NULL, NULL, y, NULL};
     fm_optimizer opt = {FM_ADAM, 1e-3, 0.9, 1, 0.9, 0.999, 1e-8, 0, 0, 0};
-    fm_run run = {EPOCHS, 0, 1, FM_CONSTANT, 1e-4, 10, 1e-3, 0.5, 0, 1e300, 0, 0, 0, 0};
+    fm_run run = {EPOCHS, 0, 1, FM_CONSTANT, 1e-4, 10, 1e-3, 0.5, 0, 1e300, 0, 0, 0, 0, 0};
     /* a tuner set to start a trial at once, so that the count changes while
      * it trains */
     fm_tuner tuner;
@@ -269,7 +269,7 @@ static void workspace_may_start_anywhere(fm_dtype dtype)
         memcpy(params, start, n * size);
         memset(state, 0, n * size);
         fm_optimizer opt = {FM_SGD, 0.01, 0.9, 0, 0.9, 0.999, 1e-8, 0, 0, 0};
-        fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 0.01, 0.5, 0, 1e300, 0, 0, 0, 0};
+        fm_run run = {1, 0, 0, FM_CONSTANT, 0, 1e9, 0.01, 0.5, 0, 1e300, 0, 0, 0, 0, 0};
         double loss = 0;
         const fm_status s = fm_train(dtype, params, grads, state, NULL, work, &loss, order,
                                      WS_ROWS, &run, NULL, &data, &net, &opt, WS_ROWS, WS_ROWS,
