@@ -384,7 +384,7 @@ int fm_workers_alive(void);
  * fm_interrupt_release, which puts the previous handling back. */
 int fm_interrupt_catch(void);
 void fm_interrupt_release(void);
-/* The flag: nonzero once Ctrl-C arrived since fm_interrupt_catch. */
+/* The flag: how many times Ctrl-C arrived since fm_interrupt_catch. */
 const volatile int *fm_interrupt_flag(void);
 
 #ifdef __cplusplus

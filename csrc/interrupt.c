@@ -1,7 +1,9 @@
-/* Ctrl-C during training: while a fit runs in C, Ctrl-C sets a flag that the
- * training loop looks at between pieces of work, and the fit returns with
- * the last completed epoch. Whatever handled Ctrl-C before (the
- * interpreter's KeyboardInterrupt) is put back exactly when training ends.
+/* Ctrl-C during training: while a fit runs in C, each Ctrl-C counts in a
+ * flag that the training loop looks at between pieces of work, and the fit
+ * returns with the last completed epoch (or, when asked, after the epoch
+ * under way). Whatever handled Ctrl-C before (the interpreter's
+ * KeyboardInterrupt, or a Python handler of the user's) is put back exactly
+ * when training ends.
  *
  * POSIX: sigaction, which saves and restores the previous disposition with
  * its flags (signal() would not: it adds SA_RESTART on some systems and
@@ -31,7 +33,7 @@ const volatile int *fm_interrupt_flag(void) { return (const volatile int *)&seen
 static BOOL WINAPI on_console_event(DWORD event)
 {
     if (event != CTRL_C_EVENT) return FALSE;
-    seen = 1;
+    seen = seen + 1;
     return TRUE;
 }
 
@@ -58,10 +60,11 @@ void fm_interrupt_release(void)
 #else
 static struct sigaction previous;
 
+/* SIGINT is held back while this runs, so the count cannot lose a press */
 static void on_sigint(int signum)
 {
     (void)signum;
-    seen = 1;
+    seen = seen + 1;
 }
 
 /* A child forked while training (by another thread) gets the interpreter's

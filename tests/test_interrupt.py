@@ -217,78 +217,94 @@ def test_a_process_that_ignores_ctrl_c_trains_on():
     assert not any("interrupted" in str(w.message) for w in caught)
 
 
-def _fit_with_sigint(handler, max_iter=20):
-    """A fit of max_iter epochs (each well under a second) with `handler`
-    taking SIGINT, sent 0.2 s in; returns (model, the warnings, when the fit
-    started and ended, the handler's calls as times)."""
+def _user_fit(**params):
+    """A classifier and its data for the tests of a user's SIGINT handler,
+    with max_iter for a fit of about two seconds on this machine."""
     from fastmlp import MLPClassifier
 
     X = np.random.RandomState(0).standard_normal((3000, 20))
-    model = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=max_iter, tol=0.0,
-                          random_state=0)
+    y = X[:, 0] > 0
+    params = {**dict(hidden_layer_sizes=(256, 256), tol=0.0, n_iter_no_change=10**9,
+                     random_state=0), **params}
+    started = time.monotonic()
+    quiet_fit(MLPClassifier(max_iter=1, **params), X, y)
+    epoch = time.monotonic() - started
+    return MLPClassifier(max_iter=int(min(200, max(6, 2.0 / epoch))), **params), X, y
+
+
+def quiet_fit(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X, y)
+
+
+def _fit_with_sigint(model, X, y, handler, presses=1):
+    """model.fit(X, y) with `handler` taking SIGINT, sent `presses` times
+    from 0.3 s in, 0.1 s apart; returns the warnings and, for each call of the handler, the
+    epochs the model had counted then."""
     calls = []
 
     def on_sigint(signum, frame):
-        calls.append(time.monotonic())
+        calls.append(len(model.loss_curve_))
         handler(signum, frame)
 
+    def send():
+        for press in range(presses):
+            if press:
+                time.sleep(0.1)  # a signal sent before the last one is handled merges with it
+            os.kill(os.getpid(), signal.SIGINT)
+
     previous = signal.signal(signal.SIGINT, on_sigint)
-    signaller = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT))
+    signaller = threading.Timer(0.3, send)
     try:
-        started = time.monotonic()
         signaller.start()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model.fit(X, X[:, 0] > 0)
-        ended = time.monotonic()
+            model.fit(X, y)
         assert signal.getsignal(signal.SIGINT) is on_sigint  # still the user's
     finally:
         signaller.cancel()
         signaller.join()
         signal.signal(signal.SIGINT, previous)
-    return model, [str(w.message) for w in caught], started, ended, calls
+    return [str(w.message) for w in caught], calls
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_ctrl_c_handler_of_the_users_runs_and_the_fit_goes_on():
+@pytest.mark.parametrize("presses", [1, 2])
+def test_a_ctrl_c_handler_of_the_users_runs_and_the_fit_goes_on(presses):
     """Under a Python SIGINT handler of the user's, the engine leaves Ctrl-C
-    to it: the handler runs during the fit (after the epoch under way), and
-    the fit trains on to the same weights as without the signal."""
-    from fastmlp import MLPClassifier
-
-    model, caught, started, ended, calls = _fit_with_sigint(lambda signum, frame: None)
-    assert len(calls) == 1
-    # run once the epoch under way ended, long before the fit did
-    assert ended - calls[0] > 0.5 * (ended - started)
-    assert model.n_iter_ == 20
+    to it: the handler runs once for each signal during the fit (once the
+    epoch under way is complete, with that epoch counted), and the fit
+    trains on to the same weights as without the signals."""
+    model, X, y = _user_fit()
+    caught, calls = _fit_with_sigint(model, X, y, lambda signum, frame: None, presses)
+    assert len(calls) == presses
+    assert all(1 <= k < model.max_iter for k in calls), (calls, model.max_iter)
+    assert model.n_iter_ == model.max_iter
     assert not any("interrupted" in w for w in caught)
-    X = np.random.RandomState(0).standard_normal((3000, 20))
-    quiet = MLPClassifier(**model.get_params())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        quiet.fit(X, X[:, 0] > 0)
+    quiet = quiet_fit(type(model)(**model.get_params()), X, y)
     assert all(np.array_equal(a, b) for a, b in zip(model.coefs_, quiet.coefs_))
     assert model.loss_curve_ == quiet.loss_curve_
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_a_users_handler_that_raises_keyboardinterrupt_stops_the_fit():
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_users_handler_that_raises_keyboardinterrupt_stops_the_fit(early_stopping):
     """A handler of the user's that raises KeyboardInterrupt stops the fit as
-    Ctrl-C does: the warning, and the weights of the last completed epoch."""
-    from fastmlp import MLPClassifier
-
+    Ctrl-C does: the warning, and the weights of the last completed epoch
+    (with early stopping, scored like every other, and the best one's)."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    model, caught, _, _, calls = _fit_with_sigint(interrupt, max_iter=200)
-    assert len(calls) == 1
+    model, X, y = _user_fit(early_stopping=early_stopping)
+    caught, calls = _fit_with_sigint(model, X, y, interrupt)
+    assert len(calls) == 1 and 1 <= calls[0] < model.max_iter, (calls, model.max_iter)
     assert "Training interrupted by user." in caught
-    assert 0 < model.n_iter_ < 200 and len(model.loss_curve_) == model.n_iter_
-    X = np.random.RandomState(0).standard_normal((3000, 20))
-    same = MLPClassifier(**{**model.get_params(), "max_iter": model.n_iter_})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        same.fit(X, X[:, 0] > 0)
+    assert model.n_iter_ == calls[0] == len(model.loss_curve_)
+    if early_stopping:
+        assert len(model.validation_scores_) == model.n_iter_
+        assert np.isfinite(model.validation_scores_).all()
+    same = quiet_fit(type(model)(**{**model.get_params(), "max_iter": model.n_iter_}), X, y)
     assert all(np.array_equal(a, b) for a, b in zip(model.coefs_, same.coefs_))
 
 

@@ -854,7 +854,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             while self.n_iter_ < self.max_iter and not (stopped or interrupted):
                 started = time.perf_counter()
                 epochs = min(per_call, self.max_iter - self.n_iter_)
-                passes_on = _engine.ctrl_c_taker() == "user"
                 losses, event, interrupted = trainer.run(epochs)
                 if losses.size:
                     undo.training_begins()
@@ -871,17 +870,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     self.loss_curve_.append(self.loss_)
                     if lines:
                         print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                if interrupted and passes_on:
-                    # the engine completed the epoch under way and stopped:
-                    # now, with its epochs counted, the user's handler runs
-                    # (a KeyboardInterrupt from it stops the fit)
-                    interrupted = False
-                    signal.raise_signal(signal.SIGINT)
                 if interrupted:
                     break
                 if event == _engine.DIVERGED:
                     # the engine put back the last finite epoch's weights
                     diverged = True
+                    _pass_on_sigint(trainer.signals_held)
                     break
                 record = EpochRecord(
                     epoch=self.n_iter_,
@@ -910,6 +904,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                         )
                 if losses.size and any([bool(callback(self, record)) for callback in callbacks]):
                     stopped = True
+                _pass_on_sigint(trainer.signals_held)
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter and not stopped:
@@ -1054,6 +1049,15 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+def _pass_on_sigint(count):
+    """Raise the SIGINTs that the engine held back for a handler of the
+    user's (its epoch under way completed first), now that the epochs are
+    counted and scored: the handler runs once for each; a KeyboardInterrupt
+    from it stops the fit as Ctrl-C does."""
+    for _ in range(count):
+        signal.raise_signal(signal.SIGINT)
 
 
 class _Validation:

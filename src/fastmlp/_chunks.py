@@ -467,6 +467,9 @@ class ChunkTrainer:
             return event
         return None
 
+    # Python runs any SIGINT handler where the signal arrives: none held back
+    signals_held = 0
+
     def run(self, max_epochs):
         """Train for up to max_epochs epochs; returns (losses, event,
         interrupted) as _engine.Trainer.run does."""

@@ -54,6 +54,7 @@ class Tuner:
 
 class Trainer:
     learning_rate: float
+    signals_held: int
     @property
     def adam_t(self) -> int: ...
     @property

@@ -442,6 +442,8 @@ cdef class Trainer:
     cdef fm_run settings
     cdef object random_state
     cdef Tuner tuner
+    # SIGINTs that the last run held back for a handler of the user's
+    cdef readonly int signals_held
 
     def __init__(self, Network net, Dataset data, params, state, order, *,
                  solver, double learning_rate, double momentum, bint nesterov,
@@ -545,8 +547,9 @@ cdef class Trainer:
         DIVERGED or SIGINT, parameters and optimizer state are those of the
         last complete, finite epoch. Under a Python SIGINT handler of the
         user's (ctrl_c_taker() == "user"), the epoch under way completes
-        first and the call ends after it; the caller then passes the signal
-        on to the handler.
+        first and the call ends after it, not interrupted: `signals_held`
+        then counts the signals, for the caller to pass on to the handler
+        (signal.raise_signal) once it has counted the epochs.
         """
         if max_epochs < 1:
             raise ValueError("max_epochs must be at least 1")
@@ -578,7 +581,9 @@ cdef class Trainer:
         if rng_ptr != NULL:
             store_mt19937(rng_ptr, self.random_state)
         # a signal after the engine's last look still counts
-        interrupted = bool(status == FM_ERR_INTERRUPTED or (caught and fm_interrupt_flag()[0]))
+        presses = fm_interrupt_flag()[0] if caught else 0
+        self.signals_held = presses if taker == "user" else 0
+        interrupted = status == FM_ERR_INTERRUPTED or (taker == "engine" and presses > 0)
         if status != FM_ERR_INTERRUPTED:
             check_status(status)
         return curve[:self.settings.epochs], EVENTS[self.settings.event], interrupted
