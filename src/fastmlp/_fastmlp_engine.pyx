@@ -594,9 +594,10 @@ def ctrl_c_taker():
     on Python's main thread while the interpreter's own handler (the one
     that raises KeyboardInterrupt) is in place, and the engine then stops
     the fit between pieces of work; "user" on the main thread under a Python
-    handler of the user's, which the engine leaves to run as Python runs it
-    (between engine calls); None elsewhere: other threads never see SIGINT,
-    and SIG_IGN or SIG_DFL (ignore, or end the process) act as they are set."""
+    handler of the user's, and the engine then only counts the signals,
+    completes the epoch under way and returns, for the caller to pass them
+    on (Trainer.run); None elsewhere: other threads never see SIGINT, and
+    SIG_IGN or SIG_DFL (ignore, or end the process) act as they are set."""
     if threading.current_thread() is not threading.main_thread():
         return None
     handler = signal.getsignal(signal.SIGINT)
