@@ -217,7 +217,7 @@ def test_a_process_that_ignores_ctrl_c_trains_on():
     assert not any("interrupted" in str(w.message) for w in caught)
 
 
-def _user_fit(**params):
+def user_fit(**params):
     """A classifier and its data for the tests of a user's SIGINT handler,
     with max_iter for a fit of about two seconds on this machine."""
     from fastmlp import MLPClassifier
@@ -240,8 +240,8 @@ def quiet_fit(model, X, y):
 
 def _fit_with_sigint(model, X, y, handler, presses=1):
     """model.fit(X, y) with `handler` taking SIGINT, sent `presses` times
-    from 0.3 s in, 0.1 s apart; returns the warnings and, for each call of the handler, the
-    epochs the model had counted then."""
+    from 0.3 s in, 0.1 s apart; returns the warnings and, for each call of
+    the handler, the epochs the model had counted then."""
     calls = []
 
     def on_sigint(signum, frame):
@@ -276,7 +276,7 @@ def test_a_ctrl_c_handler_of_the_users_runs_and_the_fit_goes_on(presses):
     to it: the handler runs once for each signal during the fit (once the
     epoch under way is complete, with that epoch counted), and the fit
     trains on to the same weights as without the signals."""
-    model, X, y = _user_fit()
+    model, X, y = user_fit()
     caught, calls = _fit_with_sigint(model, X, y, lambda signum, frame: None, presses)
     assert len(calls) == presses
     assert all(1 <= k < model.max_iter for k in calls), (calls, model.max_iter)
@@ -296,7 +296,7 @@ def test_a_users_handler_that_raises_keyboardinterrupt_stops_the_fit(early_stopp
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    model, X, y = _user_fit(early_stopping=early_stopping)
+    model, X, y = user_fit(early_stopping=early_stopping)
     caught, calls = _fit_with_sigint(model, X, y, interrupt)
     assert len(calls) == 1 and 1 <= calls[0] < model.max_iter, (calls, model.max_iter)
     assert "Training interrupted by user." in caught
