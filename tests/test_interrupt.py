@@ -241,11 +241,12 @@ def quiet_fit(model, X, y):
 def _fit_with_sigint(model, X, y, handler, presses=1):
     """model.fit(X, y) with `handler` taking SIGINT, sent `presses` times
     from 0.3 s in, 0.1 s apart; returns the warnings and, for each call of
-    the handler, the epochs the model had counted then."""
+    the handler, the epochs the model had counted then and the function it
+    ran in (_pass_on_sigint when the engine held the signal back)."""
     calls = []
 
     def on_sigint(signum, frame):
-        calls.append(len(model.loss_curve_))
+        calls.append((len(model.loss_curve_), frame.f_code.co_name))
         handler(signum, frame)
 
     def send():
@@ -279,7 +280,7 @@ def test_a_ctrl_c_handler_of_the_users_runs_and_the_fit_goes_on(presses):
     model, X, y = user_fit()
     caught, calls = _fit_with_sigint(model, X, y, lambda signum, frame: None, presses)
     assert len(calls) == presses
-    assert all(1 <= k < model.max_iter for k in calls), (calls, model.max_iter)
+    assert all(1 <= k < model.max_iter for k, _ in calls), (calls, model.max_iter)
     assert model.n_iter_ == model.max_iter
     assert not any("interrupted" in w for w in caught)
     quiet = quiet_fit(type(model)(**model.get_params()), X, y)
@@ -298,12 +299,18 @@ def test_a_users_handler_that_raises_keyboardinterrupt_stops_the_fit(early_stopp
 
     model, X, y = user_fit(early_stopping=early_stopping)
     caught, calls = _fit_with_sigint(model, X, y, interrupt)
-    assert len(calls) == 1 and 1 <= calls[0] < model.max_iter, (calls, model.max_iter)
+    assert len(calls) == 1 and 1 <= calls[0][0] < model.max_iter, (calls, model.max_iter)
     assert "Training interrupted by user." in caught
-    assert model.n_iter_ == calls[0] == len(model.loss_curve_)
+    assert model.n_iter_ == calls[0][0] == len(model.loss_curve_)
     if early_stopping:
-        assert len(model.validation_scores_) == model.n_iter_
-        assert np.isfinite(model.validation_scores_).all()
+        # an epoch is scored in Python, where a signal may also land: its
+        # handler then runs there and the epoch stays unscored (NaN); one
+        # the engine held back comes after the scoring
+        scores = model.validation_scores_
+        assert len(scores) == model.n_iter_ and np.isfinite(scores[:-1]).all()
+        if calls[0][1] != "_pass_on_sigint":
+            return
+        assert np.isfinite(scores[-1])
     same = quiet_fit(type(model)(**{**model.get_params(), "max_iter": model.n_iter_}), X, y)
     assert all(np.array_equal(a, b) for a, b in zip(model.coefs_, same.coefs_))
 
