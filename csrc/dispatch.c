@@ -174,11 +174,11 @@ fm_status fm_loss_grad_finish(fm_dtype dtype, void *grads, double *loss, double 
 fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                      const int64_t *rows, int64_t n_rows, const void *params,
                      const fm_net *net, int64_t chunk, int n_threads, fm_tuner *tuner,
-                     int check_finite)
+                     int check_finite, const volatile int *interrupt)
 {
     const int isa = current_isa();
     return CALL(isa, fm_predict, out, work, data, rows, n_rows, params, net, chunk,
-                n_threads, tuner, check_finite);
+                n_threads, tuner, check_finite, interrupt);
 }
 
 void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,

@@ -261,11 +261,13 @@ fm_status fm_loss_grad_finish(fm_dtype dtype, void *grads, double *loss, double 
  * Rows go through the network `chunk` at a time; work:
  * fm_workspace_bytes(net, chunk, n_threads). With check_finite, each chunk
  * of dense X is checked just before it is used, and a NaN or infinity ends
- * the call with FM_ERR_NONFINITE (out then holds nothing to use). */
+ * the call with FM_ERR_NONFINITE (out then holds nothing to use). interrupt
+ * (may be NULL): looked at before each chunk; nonzero ends the call with
+ * FM_ERR_INTERRUPTED (out then holds the chunks before it). */
 fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                      const int64_t *rows, int64_t n_rows, const void *params,
                      const fm_net *net, int64_t chunk, int n_threads, fm_tuner *tuner,
-                     int check_finite);
+                     int check_finite, const volatile int *interrupt);
 
 /* ---- kernels (each also exposed for tests) -------------------------------- */
 
@@ -378,9 +380,9 @@ int fm_workers_alive(void);
 
 /* ---- Ctrl-C (interrupt.c) -------------------------------------------------------- */
 
-/* Route Ctrl-C (SIGINT; a console Ctrl-C event on Windows) to a flag the
- * training loop watches, keeping what handled it before; 0 when it could
- * not, or when the process ignores SIGINT. Main thread only; pair with
+/* Route Ctrl-C (SIGINT; a console Ctrl-C event on Windows) to a flag that
+ * training and prediction watch, keeping what handled it before; 0 when it
+ * could not, or when the process ignores SIGINT. Main thread only; pair with
  * fm_interrupt_release, which puts the previous handling back. */
 int fm_interrupt_catch(void);
 void fm_interrupt_release(void);

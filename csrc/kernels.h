@@ -90,7 +90,8 @@ fm_status FM_FN(fm_loss_grad_finish)(real *grads, double *loss, double wloss, do
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
                             const int64_t *rows, int64_t n_rows, const real *params,
                             const fm_net *net, int64_t chunk, int n_threads,
-                            fm_tuner *tuner, int check_finite);
+                            fm_tuner *tuner, int check_finite,
+                            const volatile int *interrupt);
 int FM_FN(fm_all_finite)(const real *x, int64_t n);
 void FM_FN(fm_two_class)(real *out, int64_t n);
 /* "isa MRxNR", or "isa MRxNR/MRxNR" with a shorter second kernel, of this

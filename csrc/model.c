@@ -559,7 +559,8 @@ static int rows_finite(const real *x, const int64_t *rows, int64_t n, int64_t n_
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
                             const int64_t *rows, int64_t n_rows, const real *params,
                             const fm_net *net, int64_t chunk, int n_threads,
-                            fm_tuner *tuner, int check_finite)
+                            fm_tuner *tuner, int check_finite,
+                            const volatile int *interrupt)
 {
     if (fm_check_net(net) != FM_OK || chunk < 1) return FM_ERR_ARGUMENT;
     const int64_t n = rows ? n_rows : data->n_samples;
@@ -571,6 +572,10 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
     fm_scope scope;
     fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
+        if (interrupt && *interrupt) {
+            status = FM_ERR_INTERRUPTED;
+            break;
+        }
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
         const int threads = fm_tuner_pick(tuner, n_threads);

@@ -1,7 +1,8 @@
 """Ctrl-C during fit: control comes back within half a second, with a
 warning, and the model holds the weights of the last completed epoch (or,
 with early stopping, of the best one); after a fit, Ctrl-C still breaks
-blocking calls as before."""
+blocking calls as before. During a long prediction: a KeyboardInterrupt
+within half a second."""
 
 import json
 import os
@@ -347,3 +348,109 @@ def test_a_process_that_set_sigint_to_default_ends_on_ctrl_c():
         child.kill()
     assert child.returncode == -signal.SIGINT, (out, err)
     assert "returned" not in out
+
+
+PREDICT_CHILD = textwrap.dedent(
+    """
+    import json, signal, time, warnings
+    import numpy as np
+    from fastmlp import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MLPClassifier((1024, 1024), max_iter=2, random_state=0).fit(X, X[:, 0] > 0)
+    before = model.predict_proba(X)
+    # a prediction of several seconds on this machine (at most 10^6 rows)
+    probe = rng.standard_normal((20000, 20))
+    started = time.perf_counter()
+    model.predict_proba(probe)
+    seconds = time.perf_counter() - started
+    rows = int(min(10**6, 20000 * max(2, 4.0 / seconds)))
+    big = np.tile(probe, (rows // 20000, 1))
+    if {fortran}:
+        big = np.asfortranarray(big)
+    expected = seconds * rows / 20000
+    print("predicting", flush=True)
+    started = time.perf_counter()
+    try:
+        model.predict_proba(big)
+        outcome = "returned"
+    except KeyboardInterrupt:
+        outcome = "KeyboardInterrupt"
+    ended = time.time()
+    print(json.dumps({{
+        "outcome": outcome,
+        "ended": ended,
+        "elapsed": time.perf_counter() - started,
+        "expected": expected,
+        "handler_restored": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+        "same_after": bool(np.array_equal(model.predict_proba(X), before)),
+    }}), flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("fortran", [False, True], ids=["C-ordered", "Fortran-ordered"])
+def test_sigint_stops_a_long_prediction_quickly(fortran):
+    """Ctrl-C during a long predict_proba raises KeyboardInterrupt within a
+    fraction of a second, as it would between two numpy operations, not
+    when the whole call is done; the model is unchanged and Python's own
+    handling of Ctrl-C is back."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", PREDICT_CHILD.format(fortran=fortran)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(300, child.kill)
+    watchdog.start()
+    try:
+        assert child.stdout.readline().strip() == "predicting"
+        time.sleep(0.5)
+        sent = time.time()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        child.kill()
+    assert child.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["outcome"] == "KeyboardInterrupt"
+    assert result["ended"] - sent < 0.5
+    assert result["elapsed"] < result["expected"] / 2, result
+    assert result["handler_restored"]
+    assert result["same_after"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_users_handler_runs_after_a_long_prediction_which_completes():
+    """Under a SIGINT handler of the user's, prediction leaves the signal to
+    it: the handler runs once, and the prediction is whole and unchanged."""
+    from fastmlp import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((200, 20))
+    model = quiet_fit(MLPClassifier((512, 512), max_iter=2, random_state=0), X, X[:, 0] > 0)
+    big = rng.standard_normal((100_000, 20))
+    quiet = model.predict_proba(big)
+    calls = []
+
+    def on_sigint(signum, frame):
+        calls.append(signum)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    signaller = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    try:
+        signaller.start()
+        got = model.predict_proba(big)
+        signaller.join()
+        time.sleep(0.05)  # a signal after the call reaches the handler here
+        assert signal.getsignal(signal.SIGINT) is on_sigint
+    finally:
+        signaller.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert calls == [signal.SIGINT]
+    assert np.array_equal(got, quiet)

@@ -91,6 +91,29 @@ static void worked_example(void)
     WORKED_EXAMPLE(float, FM_FLOAT32);
 }
 
+/* Prediction looks at the interrupt flag before each chunk: set, it ends
+ * the call there; clear, every row is computed. */
+static void predict_stops_on_the_flag(void)
+{
+    int64_t units[3] = {2, 2, 2};
+    int32_t acts[2] = {FM_LOGISTIC, FM_LOGISTIC};
+    fm_net net = {2, units, acts, FM_SQUARED_ERROR, 0.0, NULL, 0};
+    double x[6], out[6], params[12];
+    memcpy(x, X, sizeof x);
+    memcpy(params, START, sizeof params);
+    fm_data data = {3, x, NULL, NULL, NULL, NULL, NULL};
+    volatile int flag = 1;
+    for (int i = 0; i < 6; i++) out[i] = -1;
+    fm_status s = fm_predict(FM_FLOAT64, out, small_work, &data, NULL, 3, params, &net, 1, 1,
+                             NULL, 0, (const volatile int *)&flag);
+    check("a set flag ends prediction", s == FM_ERR_INTERRUPTED && out[0] == -1);
+    flag = 0;
+    s = fm_predict(FM_FLOAT64, out, small_work, &data, NULL, 3, params, &net, 1, 1, NULL, 0,
+                   (const volatile int *)&flag);
+    check("a clear flag predicts every row", s == FM_OK);
+    for (int i = 0; i < 6; i++) check("outputs are probabilities", out[i] > 0 && out[i] < 1);
+}
+
 /* ---- threads --------------------------------------------------------------------- */
 
 static uint64_t lcg = 12345;
@@ -579,6 +602,7 @@ int main(int argc, char **argv)
         check("switching instruction set", fm_set_isa(isa) == FM_OK);
         const int before = failures;
         worked_example();
+        predict_stops_on_the_flag();
         products_match_the_direct_loops(FM_FLOAT64);
         products_match_the_direct_loops(FM_FLOAT32);
         threads_do_not_change_results(FM_FLOAT64);

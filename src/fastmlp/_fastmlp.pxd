@@ -137,7 +137,7 @@ cdef extern from "fastmlp.h" nogil:
     fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,
                          const int64_t *rows, int64_t n_rows, const void *params,
                          const fm_net *net, int64_t chunk, int n_threads, fm_tuner *tuner,
-                         int check_finite)
+                         int check_finite, const volatile int *interrupt)
 
     void fm_dense_forward(fm_dtype dtype, void *Y, const void *X, const int64_t *rows,
                           const void *W, const void *b, int32_t activation, int64_t n,

@@ -710,10 +710,37 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
                            True, True)
     cdef fm_status status
     cdef fm_tuner *t = tuner_of(tuner)
-    with nogil:
-        status = fm_predict(net.code, o, w, &data.data, r, n, p, &net.net, chunk,
-                            n_threads, t, 0)
+    cdef bint caught = catch_ctrl_c(n, chunk)
+    try:
+        with nogil:
+            status = fm_predict(net.code, o, w, &data.data, r, n, p, &net.net, chunk,
+                                n_threads, t, 0, fm_interrupt_flag() if caught else NULL)
+    finally:
+        if caught:
+            fm_interrupt_release()
+    raise_if_ctrl_c(caught)
     check_status(status)
+
+
+# Predictions of at least this many chunks take Ctrl-C between chunks; a
+# shorter one ends about as soon, without the two system calls.
+cdef int64_t CTRL_C_CHUNKS = 4
+
+
+cdef bint catch_ctrl_c(int64_t n_rows, int64_t chunk):
+    """Whether the engine takes Ctrl-C during a prediction of n_rows rows,
+    `chunk` at a time: a long one, where ctrl_c_taker() gives "engine".
+    Under a handler of the user's, or SIG_IGN or SIG_DFL, the signal acts
+    as it is set once the call returns (a handler) or at once."""
+    return n_rows >= CTRL_C_CHUNKS * chunk and ctrl_c_taker() == "engine" and fm_interrupt_catch()
+
+
+cdef raise_if_ctrl_c(bint caught):
+    """KeyboardInterrupt when Ctrl-C came during a prediction the engine
+    took it for: it stopped between chunks, or the signal came after the
+    last one (and the interpreter would have raised it then)."""
+    if caught and fm_interrupt_flag()[0] > 0:
+        raise KeyboardInterrupt
 
 
 cdef bint same_items(object seq, tuple items):
@@ -817,15 +844,20 @@ cdef class Predictor:
         cdef fm_status status
         # the tuner, like the workspace, serves one call at a time
         cdef fm_tuner *t = tuner_of(self.tuner) if mine else NULL
+        cdef bint caught = catch_ctrl_c(data.n_samples, self.chunk)
         try:
             with nogil:
                 status = fm_predict(self.net.code, dest, w, &data, NULL, data.n_samples,
-                                    self.p, &self.net.net, self.chunk, self.n_threads, t, 1)
+                                    self.p, &self.net.net, self.chunk, self.n_threads, t, 1,
+                                    fm_interrupt_flag() if caught else NULL)
                 if status == FM_OK and two_class:
                     fm_two_class(self.net.code, o, data.n_samples)
         finally:
+            if caught:
+                fm_interrupt_release()
             if mine:
                 self.busy = False
+        raise_if_ctrl_c(caught)
         if status == FM_ERR_NONFINITE:
             return None
         check_status(status)
