@@ -352,7 +352,7 @@ def test_a_process_that_set_sigint_to_default_ends_on_ctrl_c():
 
 PREDICT_CHILD = textwrap.dedent(
     """
-    import json, signal, time, warnings
+    import json, os, signal, threading, time, warnings
     import numpy as np
     from fastmlp import MLPClassifier
 
@@ -360,7 +360,7 @@ PREDICT_CHILD = textwrap.dedent(
     X = rng.standard_normal((200, 20))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = MLPClassifier((1024, 1024), max_iter=2, random_state=0).fit(X, X[:, 0] > 0)
+        model = MLPClassifier((512, 512), max_iter=2, random_state=0).fit(X, X[:, 0] > 0)
     before = model.predict_proba(X)
     # a prediction of several seconds on this machine (at most 10^6 rows)
     probe = rng.standard_normal((20000, 20))
@@ -380,12 +380,21 @@ PREDICT_CHILD = textwrap.dedent(
     except KeyboardInterrupt:
         outcome = "KeyboardInterrupt"
     ended = time.time()
+    elapsed = time.perf_counter() - started
+    # Python's own handling is back: Ctrl-C breaks a sleep
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.perf_counter()
+    try:
+        time.sleep(10)
+    except KeyboardInterrupt:
+        pass
     print(json.dumps({{
         "outcome": outcome,
         "ended": ended,
-        "elapsed": time.perf_counter() - started,
+        "elapsed": elapsed,
         "expected": expected,
-        "handler_restored": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+        "chunk": seconds * 1024 / 20000,
+        "sleep_broken_after": time.perf_counter() - started,
         "same_after": bool(np.array_equal(model.predict_proba(X), before)),
     }}), flush=True)
     """
@@ -419,10 +428,11 @@ def test_sigint_stops_a_long_prediction_quickly(fortran):
     assert child.returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["outcome"] == "KeyboardInterrupt"
-    assert result["ended"] - sent < 0.5
+    # a chunk under way completes first
+    assert result["ended"] - sent < max(0.5, 5 * result["chunk"]), result
     assert result["elapsed"] < result["expected"] / 2, result
-    assert result["handler_restored"]
-    assert result["same_after"]
+    assert result["sleep_broken_after"] < 5
+    assert result["same_after"]  # the model predicts as before
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")

@@ -698,6 +698,9 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
     work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
     rows (IN) : int64 ndarray of row indices, optional
     tuner : Tuner, optional; lets the engine pick the thread count by timing
+
+    Raises KeyboardInterrupt on Ctrl-C during a call of several chunks (see
+    catch_ctrl_c), with `out` then partly written.
     """
     data.check_for(net, False)
     thread_count(n_threads)
@@ -722,9 +725,9 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
     check_status(status)
 
 
-# Predictions of at least this many chunks take Ctrl-C between chunks; a
-# shorter one ends about as soon, without the two system calls.
-cdef int64_t CTRL_C_CHUNKS = 4
+# Predictions of at least this many chunks take Ctrl-C between chunks (a
+# single chunk ends as soon without the system calls that cost about 3 us).
+cdef int64_t CTRL_C_CHUNKS = 2
 
 
 cdef bint catch_ctrl_c(int64_t n_rows, int64_t chunk):
@@ -844,8 +847,11 @@ cdef class Predictor:
         cdef fm_status status
         # the tuner, like the workspace, serves one call at a time
         cdef fm_tuner *t = tuner_of(self.tuner) if mine else NULL
-        cdef bint caught = catch_ctrl_c(data.n_samples, self.chunk)
+        cdef bint caught = False
         try:
+            # inside the try: a KeyboardInterrupt pending from before the
+            # call surfaces in ctrl_c_taker, and `busy` must still be cleared
+            caught = catch_ctrl_c(data.n_samples, self.chunk)
             with nogil:
                 status = fm_predict(self.net.code, dest, w, &data, NULL, data.n_samples,
                                     self.p, &self.net.net, self.chunk, self.n_threads, t, 1,
