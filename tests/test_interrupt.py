@@ -89,6 +89,27 @@ CASES = {
 }
 
 
+def _sigint_child(code, ready, settle):
+    """Run `code` in a child interpreter; once it prints the line `ready`,
+    call settle(child) (a wait while it works), send it SIGINT, and return
+    its return code, output, error output and when the signal was sent. A
+    child that never gets as far as printing is killed, not waited for."""
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(300, child.kill)
+    watchdog.start()
+    try:
+        assert child.stdout.readline().strip() == ready
+        settle(child)
+        sent = time.time()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=120)
+    finally:
+        watchdog.cancel()
+        child.kill()
+    return child.returncode, out, err, sent
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize(
     "case", [case if case == "adam" else pytest.param(case, marks=pytest.mark.slow)
@@ -96,29 +117,17 @@ CASES = {
 )
 def test_sigint_stops_fit_quickly_and_keeps_the_last_epoch(case):
     rows, params, last_epoch = CASES[case]
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD.format(rows=rows, params=params, self_signal=0)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # a child that never gets as far as printing is killed, not waited for
-    watchdog = threading.Timer(300, child.kill)
-    watchdog.start()
-    try:
-        assert child.stdout.readline().strip() == "fitting"
+
+    def settle(child):
         if params.get("verbose"):
             assert child.stdout.readline().startswith("Iteration 1,")
             time.sleep(0.3)
         else:
             time.sleep(1.5)
-        sent = time.time()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=120)
-    finally:
-        watchdog.cancel()
-        child.kill()
-    assert child.returncode == 0, err
+
+    returncode, out, err, sent = _sigint_child(
+        CHILD.format(rows=rows, params=params, self_signal=0), "fitting", settle)
+    assert returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["ended"] - sent < 0.5
     assert "Training interrupted by user." in result["warnings"]
@@ -334,19 +343,8 @@ def test_a_process_that_set_sigint_to_default_ends_on_ctrl_c():
         print("the fit returned", flush=True)
         """
     )
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(300, child.kill)
-    watchdog.start()
-    try:
-        assert child.stdout.readline().strip() == "fitting"
-        time.sleep(1.0)
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=120)
-    finally:
-        watchdog.cancel()
-        child.kill()
-    assert child.returncode == -signal.SIGINT, (out, err)
+    returncode, out, err, _ = _sigint_child(code, "fitting", lambda child: time.sleep(1.0))
+    assert returncode == -signal.SIGINT, (out, err)
     assert "returned" not in out
 
 
@@ -408,24 +406,9 @@ def test_sigint_stops_a_long_prediction_quickly(fortran):
     fraction of a second, as it would between two numpy operations, not
     when the whole call is done; the model is unchanged and Python's own
     handling of Ctrl-C is back."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", PREDICT_CHILD.format(fortran=fortran)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(300, child.kill)
-    watchdog.start()
-    try:
-        assert child.stdout.readline().strip() == "predicting"
-        time.sleep(0.5)
-        sent = time.time()
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=120)
-    finally:
-        watchdog.cancel()
-        child.kill()
-    assert child.returncode == 0, err
+    returncode, out, err, sent = _sigint_child(
+        PREDICT_CHILD.format(fortran=fortran), "predicting", lambda child: time.sleep(0.5))
+    assert returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["outcome"] == "KeyboardInterrupt"
     # a chunk under way completes first
