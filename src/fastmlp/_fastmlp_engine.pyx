@@ -590,10 +590,11 @@ cdef class Trainer:
 
 
 def ctrl_c_taker():
-    """Who takes Ctrl-C (SIGINT) during a fit on the calling thread: "engine"
-    on Python's main thread while the interpreter's own handler (the one
-    that raises KeyboardInterrupt) is in place, and the engine then stops
-    the fit between pieces of work; "user" on the main thread under a Python
+    """Who takes Ctrl-C (SIGINT) during a fit or a long prediction (see
+    catch_ctrl_c) on the calling thread: "engine" on Python's main thread
+    while the interpreter's own handler (the one that raises
+    KeyboardInterrupt) is in place, and the engine then stops the fit
+    between pieces of work; "user" on the main thread under a Python
     handler of the user's, and the engine then only counts the signals,
     completes the epoch under way and returns, for the caller to pass them
     on (Trainer.run); None elsewhere: other threads never see SIGINT, and
