@@ -7,7 +7,7 @@
  *   fm_add_overflows, fm_mul_overflows          checked int64 arithmetic
  *   fm_clz32                                    leading zero bits
  *   fm_atomic_*                                 sequentially consistent atomics
- *   fm_claim_line                               own a cache line before writing it
+ *   fm_prefetch_for_write                       fetch a line to write it, not waiting
  *   fm_cpu_relax, fm_now_ns                     spin-wait hint, monotonic clock
  *   fm_x86_features                             CPUID + XGETBV (x86-64 only)
  *   fm_mutex, fm_cond, fm_thread_start          threads (POSIX or Win32)
@@ -165,20 +165,38 @@ static inline int fm_atomic_cas(volatile int64_t *p, int64_t expected, int64_t d
 }
 #endif
 
-/* Make the calling core the only holder of p's cache line, changing nothing:
- * a compare-and-swap of the byte at p with itself (an atomic add of zero
- * would not do: clang turns it into a plain load). No other thread may
- * write the byte meanwhile. Only measured, and only done, on x86-64; a
- * no-op elsewhere (some toolchains would need libatomic for the byte). */
-static inline void fm_claim_line(void *p)
+/* Ask for p's cache line in a state this core may write, without waiting
+ * for it and changing nothing: PREFETCHW on x86-64 CPUs that report it
+ * (CPUID 0x80000001, ECX bit 8; asked once per file that uses this), a
+ * store prefetch on aarch64, nothing elsewhere. Where another core holds a
+ * copy, the copy is dropped while the caller goes on. */
+static inline void fm_prefetch_for_write(const void *p)
 {
-#if defined(FM_X86_64) && defined(FM_MSVC)
-    const char c = *(volatile char *)p;
-    _InterlockedCompareExchange8((volatile char *)p, c, c);
-#elif defined(FM_X86_64)
-    unsigned char c = *(volatile unsigned char *)p;
-    __atomic_compare_exchange_n((unsigned char *)p, &c, c, 0, __ATOMIC_RELAXED,
-                                __ATOMIC_RELAXED);
+#if defined(FM_X86_64)
+    static volatile int64_t has = -1;
+    if (fm_atomic_load(&has) < 0) {
+        unsigned r[4] = {0, 0, 0, 0};
+#ifdef FM_MSVC
+        int a[4];
+        __cpuid(a, (int)0x80000000);
+        if ((unsigned)a[0] >= 0x80000001u) {
+            __cpuid(a, (int)0x80000001);
+            r[2] = (unsigned)a[2];
+        }
+#else
+        if ((unsigned)__get_cpuid_max(0x80000000u, 0) >= 0x80000001u)
+            __cpuid(0x80000001u, r[0], r[1], r[2], r[3]);
+#endif
+        fm_atomic_store(&has, (r[2] >> 8) & 1);
+    }
+    if (!fm_atomic_load(&has)) return;
+#ifdef FM_MSVC
+    _m_prefetchw(p);
+#else
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#endif
+#elif defined(FM_AARCH64) && !defined(FM_MSVC)
+    __builtin_prefetch(p, 1, 3);
 #else
     (void)p;
 #endif

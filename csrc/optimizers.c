@@ -17,7 +17,7 @@
 #define FM_LINE_ELEMS (FM_LINE / (int64_t)sizeof(real))
 /* Parameters this few stay in the cache of every thread that has just
  * passed rows through them (see arrays_alias). */
-#define FM_CLAIM_MAX_PARAMS 65536
+#define FM_FETCH_FIRST_MAX_PARAMS 65536
 
 /* Eight interleaved partial sums in double, combined in a fixed order. */
 double FM_FN(fm_sum_squares)(const real *x, int64_t n)
@@ -42,7 +42,7 @@ typedef struct {
     double lr;            /* SGD's rate, Adam's bias-corrected rate */
     double *partials;
     int norm_pass;        /* the chunk sums are of the squared gradient */
-    int claim;            /* claim each chunk's parameter lines first (arrays_alias) */
+    int fetch_first;      /* fetch each chunk's parameter lines to write first (arrays_alias) */
 } step_args;
 
 /* (g + alpha p) / S; with by_mul, as the product by 1 / S, which is the
@@ -161,8 +161,8 @@ FM_INLINE double spans(const step_args *a, int64_t i0, int64_t mid, int64_t i1, 
 static double step_chunk(const step_args *a, int64_t i0, int64_t i1)
 {
     const int64_t mid = i1 < a->n_weights ? i1 : (i0 > a->n_weights ? i0 : a->n_weights);
-    if (a->claim && !a->norm_pass)
-        for (int64_t i = i0; i < i1; i += FM_LINE_ELEMS) fm_claim_line(a->p + i);
+    if (a->fetch_first && !a->norm_pass)
+        for (int64_t i = i0; i < i1; i += FM_LINE_ELEMS) fm_prefetch_for_write(a->p + i);
     const double sumsq = a->norm_pass ? 0 : FM_FN(fm_sum_squares)(a->p + i0, mid - i0);
     const double norm = a->by_mul ? spans(a, i0, mid, i1, 1) : spans(a, i0, mid, i1, 0);
     return a->norm_pass ? norm : sumsq;
@@ -184,10 +184,15 @@ static void step_task(void *ctx, int64_t c, int tid)
  * (14,849 parameters). With more than one thread each of those stores
  * waits in turn for the other threads to drop their copies of its line
  * (their passes have just read the parameters), unless the line was
- * claimed first: on two cores of an AMD EPYC, W3's float64 step took
- * 174-176 us a batch, and 54-60 with claims. A claim is a locked
- * operation per line, which steps without aliasing do not repay (about
- * 30 us against 40 for the same size), so only aliasing steps claim. */
+ * fetched for writing first. On two cores of an AMD EPYC (Zen 1), W3's
+ * float64 step took 174-176 us a batch, and 54-60 when a locked operation
+ * claimed each line first; on a Zen 4 EPYC, whole W3 fits on 2 threads
+ * took 0.55 s (float64) and 0.297 s (float32) with those claims, which
+ * wait for each line in turn, and 0.48 s and 0.282 s with a write
+ * prefetch of each line, which does not wait (medians, fits alternating;
+ * there, fits with neither took about as long as with the prefetch). W2's
+ * float64 step, which does not alias, gained nothing from the prefetch, so
+ * only aliasing steps fetch their lines first. */
 static int near_4k(const void *x, const void *y)
 {
     const uintptr_t d = ((uintptr_t)x - (uintptr_t)y) & 4095;
@@ -211,7 +216,7 @@ static double over_chunks(step_args *a, int n_threads)
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
     /* two chunks take about as long as a second thread takes to join */
     const int threads = nc > 2 ? n_threads : 1;
-    a->claim = threads > 1 && a->n <= FM_CLAIM_MAX_PARAMS && arrays_alias(a);
+    a->fetch_first = threads > 1 && a->n <= FM_FETCH_FIRST_MAX_PARAMS && arrays_alias(a);
     fm_parallel_for(threads, nc, step_task, a);
     double total = 0;
     for (int64_t c = 0; c < nc; c++) total += a->partials[c];

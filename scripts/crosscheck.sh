@@ -358,16 +358,18 @@ EOF
     echo "== $name: clang in MSVC mode (FM_MSVC), x64 and ARM64, syntax only"
     for t in x86_64-pc-windows-msvc aarch64-pc-windows-msvc; do
         arch="${t%%-*}"
+        # MSVC's <intrin.h> declares _m_prefetchw for any x64 target; clang's
+        # only when PRFCHW is on
         if [ "$arch" = x86_64 ]; then
-            local isas=(sse2 avx2 avx512) variants=-DFM_VARIANTS_X86
+            local isas=(sse2 avx2 avx512) variants=-DFM_VARIANTS_X86 own=(-mprfchw)
         else
-            local isas=(neon) variants=-DFM_VARIANTS_NEON
+            local isas=(neon) variants=-DFM_VARIANTS_NEON own=()
         fi
         for isa in "${isas[@]}"; do
-            local flags=()
+            local flags=("${own[@]}")
             case "$isa" in
-                avx2) flags=(-mavx2 -mfma) ;;
-                avx512) flags=(-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma) ;;
+                avx2) flags+=(-mavx2 -mfma) ;;
+                avx512) flags+=(-mavx512f -mavx512dq -mavx512bw -mavx512vl -mavx2 -mfma) ;;
             esac
             for f in "${generic[@]}"; do
                 for prec in -DFM_REAL_F32 -UFM_REAL_F32; do
@@ -377,11 +379,11 @@ EOF
             done
         done
         for f in layout.c dispatch.c rng.c interrupt.c tests/engine_test.c; do
-            one_tu "$t" "$f" "$variants"
+            one_tu "$t" "$f" "$variants" "${own[@]}"
         done
         [ "$arch" = x86_64 ] || one_tu "$t" tests/neon_kernel_test.c
-        one_tu "$t" threads.c
-        one_tu "$t" threads.c -DFM_NO_THREADS
+        one_tu "$t" threads.c "${own[@]}"
+        one_tu "$t" threads.c -DFM_NO_THREADS "${own[@]}"
     done
     if [ "$bad" != 0 ]; then
         fail "$name" "MSVC-mode syntax check"
