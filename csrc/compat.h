@@ -7,7 +7,7 @@
  *   fm_add_overflows, fm_mul_overflows          checked int64 arithmetic
  *   fm_clz32                                    leading zero bits
  *   fm_atomic_*                                 sequentially consistent atomics
- *   fm_prefetch_for_write                       fetch a line to write it, not waiting
+ *   fm_prefetch_for_write                       ask for a line to write it, not waiting
  *   fm_cpu_relax, fm_now_ns                     spin-wait hint, monotonic clock
  *   fm_x86_features                             CPUID + XGETBV (x86-64 only)
  *   fm_mutex, fm_cond, fm_thread_start          threads (POSIX or Win32)
@@ -165,16 +165,16 @@ static inline int fm_atomic_cas(volatile int64_t *p, int64_t expected, int64_t d
 }
 #endif
 
-/* Ask for p's cache line in a state this core may write, without waiting
- * for it and changing nothing: PREFETCHW on x86-64 CPUs that report it
- * (CPUID 0x80000001, ECX bit 8; asked once per file that uses this), a
- * store prefetch on aarch64, nothing elsewhere. Where another core holds a
- * copy, the copy is dropped while the caller goes on. */
-static inline void fm_prefetch_for_write(const void *p)
+/* 1 when the CPU takes fm_prefetch_for_write's hint: x86-64 CPUs that
+ * report PREFETCHW (CPUID 0x80000001, ECX bit 8), asked once per file that
+ * calls this (CPUID exits to the hypervisor on virtual machines); 0
+ * elsewhere, where it has not been measured. */
+static inline int fm_can_prefetch_for_write(void)
 {
 #if defined(FM_X86_64)
     static volatile int64_t has = -1;
-    if (fm_atomic_load(&has) < 0) {
+    int64_t known = fm_atomic_load(&has);
+    if (known < 0) {
         unsigned r[4] = {0, 0, 0, 0};
 #ifdef FM_MSVC
         int a[4];
@@ -187,16 +187,24 @@ static inline void fm_prefetch_for_write(const void *p)
         if ((unsigned)__get_cpuid_max(0x80000000u, 0) >= 0x80000001u)
             __cpuid(0x80000001u, r[0], r[1], r[2], r[3]);
 #endif
-        fm_atomic_store(&has, (r[2] >> 8) & 1);
+        known = (r[2] >> 8) & 1;
+        fm_atomic_store(&has, known);
     }
-    if (!fm_atomic_load(&has)) return;
-#ifdef FM_MSVC
-    _m_prefetchw(p);
+    return (int)known;
 #else
-    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+    return 0;
 #endif
-#elif defined(FM_AARCH64) && !defined(FM_MSVC)
-    __builtin_prefetch(p, 1, 3);
+}
+
+/* Ask for p's cache line in a state this core may write, without waiting
+ * for it and changing nothing: a hint (the CPU may drop it) that other
+ * cores drop their copies. Only where fm_can_prefetch_for_write() is 1. */
+static inline void fm_prefetch_for_write(const void *p)
+{
+#if defined(FM_X86_64) && defined(FM_MSVC)
+    _m_prefetchw(p);
+#elif defined(FM_X86_64)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
 #else
     (void)p;
 #endif

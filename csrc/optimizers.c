@@ -183,16 +183,15 @@ static void step_task(void *ctx, int64_t c, int tid)
  * n * sizeof(real) is near a multiple of 4096, as with W3 in float64
  * (14,849 parameters). With more than one thread each of those stores
  * waits in turn for the other threads to drop their copies of its line
- * (their passes have just read the parameters), unless the line was
- * fetched for writing first. On two cores of an AMD EPYC (Zen 1), W3's
- * float64 step took 174-176 us a batch, and 54-60 when a locked operation
- * claimed each line first; on a Zen 4 EPYC, whole W3 fits on 2 threads
- * took 0.55 s (float64) and 0.297 s (float32) with those claims, which
- * wait for each line in turn, and 0.48 s and 0.282 s with a write
- * prefetch of each line, which does not wait (medians, fits alternating;
- * there, fits with neither took about as long as with the prefetch). W2's
- * float64 step, which does not alias, gained nothing from the prefetch, so
- * only aliasing steps fetch their lines first. */
+ * (their passes have just read the parameters). On two cores of an AMD
+ * EPYC (Zen 1), W3's float64 step took 174-176 us a batch, and 54-60 when
+ * a locked operation claimed each line first; the write prefetch that
+ * replaced those claims asks for all of a chunk's lines without waiting
+ * for each, and was not measured there. On a Zen 4 EPYC, W3 fits on 2
+ * threads took 0.521 s (float64) and 0.308 s (float32) with the claims,
+ * 0.447 s and 0.276 s with the prefetch, and 0.439 s and 0.267 s with
+ * neither (medians of alternating fits). W2's float64 step, which does not
+ * alias, gained nothing from the prefetch, so only aliasing steps ask. */
 static int near_4k(const void *x, const void *y)
 {
     const uintptr_t d = ((uintptr_t)x - (uintptr_t)y) & 4095;
@@ -216,7 +215,8 @@ static double over_chunks(step_args *a, int n_threads)
     const int64_t nc = (a->n + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
     /* two chunks take about as long as a second thread takes to join */
     const int threads = nc > 2 ? n_threads : 1;
-    a->fetch_first = threads > 1 && a->n <= FM_FETCH_FIRST_MAX_PARAMS && arrays_alias(a);
+    a->fetch_first = threads > 1 && a->n <= FM_FETCH_FIRST_MAX_PARAMS && arrays_alias(a) &&
+                     fm_can_prefetch_for_write();
     fm_parallel_for(threads, nc, step_task, a);
     double total = 0;
     for (int64_t c = 0; c < nc; c++) total += a->partials[c];

@@ -334,8 +334,8 @@ def test_optimizer_steps_are_the_same_for_any_thread_count(rng, dtype, solver, n
     buffer, n elements apart, p `offset` bytes past a cache-line boundary
     (with 8, lines straddle two threads' chunks). With 20,480 parameters the
     arrays start at the same place modulo 4 KiB, so steps on more than one
-    thread claim their chunks' lines before writing them, which must change
-    nothing; 20,001 does not alias, and 70,000 is above the size that claims."""
+    thread ask for their chunks' lines to write first, which must change
+    nothing; 20,001 does not alias, and 70,000 is above the size that asks."""
     base = [rand(rng, n, dtype) for _ in range(4)]
     n_state = n if solver == "sgd" else 2 * n
     results = []
