@@ -7,6 +7,7 @@
  *   fm_add_overflows, fm_mul_overflows          checked int64 arithmetic
  *   fm_clz32                                    leading zero bits
  *   fm_atomic_*                                 sequentially consistent atomics
+ *   fm_can_prefetch_for_write,
  *   fm_prefetch_for_write                       ask for a line to write it, not waiting
  *   fm_cpu_relax, fm_now_ns                     spin-wait hint, monotonic clock
  *   fm_x86_features                             CPUID + XGETBV (x86-64 only)
