@@ -2,6 +2,7 @@
 threads (the engine releases the GIL) give what they give alone."""
 
 import os
+import pickle
 import threading
 import time
 import warnings
@@ -335,3 +336,122 @@ def fit_quietly(model, X, y):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(X, y)
+
+# ---- one model used from several Python threads ---------------------------
+
+
+def _small_fit(**params):
+    Xs, ys = make_classification(300, 12, n_classes=3, n_informative=6, random_state=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((16,), **{"max_iter": 3, "random_state": 0, **params}).fit(Xs, ys)
+    return model, Xs, ys
+
+
+@pytest.mark.parametrize("as_list", [False, True])
+def test_prediction_changes_nothing_in_a_model_with_weights_set_by_hand(as_list):
+    """Predicting must not touch the estimator: a fit running meanwhile in
+    another thread trains the buffer the model points to, and a prediction
+    that repointed coefs_ would throw that training away. Weights set by
+    hand are read where they lie on every call, in-place edits included."""
+    model, Xs, _ = _small_fit()
+    model.coefs_ = [c * 0.5 for c in model.coefs_]
+    model.intercepts_ = [b + 0.1 for b in model.intercepts_]
+    before = {name: (value, id(value)) for name, value in model.__dict__.items()}
+    items = [id(a) for a in model.coefs_ + model.intercepts_]
+    rows = Xs.tolist() if as_list else Xs
+    first = model.predict_proba(rows)
+    assert {name: id(value) for name, value in model.__dict__.items()} == {
+        name: i for name, (_, i) in before.items()
+    }
+    assert [id(a) for a in model.coefs_ + model.intercepts_] == items
+    copy = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(first, copy.predict_proba(rows))
+    model.coefs_[0] *= 2  # in place, after a prediction
+    copy.coefs_[0] *= 2
+    np.testing.assert_array_equal(model.predict_proba(rows), copy.predict_proba(rows))
+    assert not np.array_equal(model.predict_proba(rows), first)
+
+
+def test_a_refit_while_a_prediction_builds_its_predictor_is_seen(monkeypatch):
+    """Thread B builds the model's cached predictor from the weights it
+    found; thread A refits meanwhile. Later predictions must use A's
+    weights, not the ones B built from."""
+    import fastmlp._base as base
+
+    model, Xs, ys = _small_fit()
+    base._PREDICTORS.pop(model, None)
+    built, refitted = threading.Event(), threading.Event()
+    real = _engine.Predictor
+
+    def held(*args, **kwargs):
+        predictor = real(*args, **kwargs)
+        if threading.current_thread().name == "B":
+            built.set()
+            refitted.wait(30)
+        return predictor
+
+    monkeypatch.setattr(_engine, "Predictor", held)
+    b = threading.Thread(target=lambda: model.predict(Xs), name="B")
+    b.start()
+    assert built.wait(30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.set_params(random_state=1).fit(Xs, ys)
+    refitted.set()
+    b.join()
+    monkeypatch.setattr(_engine, "Predictor", real)
+    reference, _, _ = _small_fit(random_state=1)
+    np.testing.assert_array_equal(model.predict_proba(Xs), reference.predict_proba(Xs))
+
+
+def test_a_failed_fit_never_shows_another_thread_an_unfitted_model():
+    """A fit that fails puts the attributes back one by one, removing only
+    those it added, so a thread predicting meanwhile always finds the
+    weights: the model's attribute dictionary is never emptied, and no
+    attribute the fitted model had goes missing on the way."""
+
+    class Watched(dict):
+        removed: list = []
+
+        def clear(self):
+            Watched.removed.extend(self)
+            super().clear()
+
+        def __delitem__(self, name):
+            Watched.removed.append(name)
+            super().__delitem__(name)
+
+    model, Xs, ys = _small_fit()
+    had = set(model.__dict__)
+    model.__dict__ = Watched(model.__dict__)
+    bad = Xs.copy()
+    bad[5, 3] = np.nan
+    with pytest.raises(ValueError):
+        model.fit(bad, ys)
+    with pytest.raises(ValueError):
+        model.set_params(hidden_layer_sizes=(16, 0)).fit(Xs, ys)
+    assert not had & set(Watched.removed)
+    assert set(model.__dict__) == had
+    np.testing.assert_array_equal(model.set_params(hidden_layer_sizes=(16,)).predict(Xs),
+                                  _small_fit()[0].predict(Xs))
+
+
+def test_very_wide_layers_predict_in_fewer_rows_at_a_time(monkeypatch):
+    """The fast prediction path sizes its passes so that its workspace stays
+    within _PREDICT_WORK_BYTES (a layer of millions of units could not
+    predict one row with 1,024-row passes); the outputs do not change."""
+    import fastmlp._base as base
+
+    model, Xs, _ = _small_fit()
+    Xw = np.ascontiguousarray(np.tile(Xs, (8, 1)))
+    expected = model.predict_proba(Xw)
+    net = model._network(model._units_from_coefs(), model._stored_dtype())
+    budget = net.workspace_bytes(16, 1)
+    monkeypatch.setattr(base, "_PREDICT_WORK_BYTES", budget)
+    rows = base._predict_chunk_rows(net, 1)
+    assert 1 <= rows <= 16 and net.workspace_bytes(rows, 1) <= budget
+    base._PREDICTORS.pop(model, None)
+    np.testing.assert_array_equal(model.predict_proba(Xw), expected)
+    monkeypatch.setattr(base, "_PREDICT_WORK_BYTES", 0)
+    assert base._predict_chunk_rows(net, 1) == 1

@@ -71,8 +71,10 @@ _CHUNK_ROWS = 256
 # Training batches larger than this pass through the network in pieces, so
 # that a full-batch solver's memory does not grow with the data.
 _TRAIN_CHUNK_ROWS = 1024
-# Rows per pass of the fast prediction path.
+# Rows per pass of the fast prediction path, fewer when its workspace would
+# take more than _PREDICT_WORK_BYTES (very wide layers).
 _PREDICT_CHUNK_ROWS = 1024
+_PREDICT_WORK_BYTES = 64 << 20
 # Epochs one engine call may run when Python need not look in between: the
 # call holds a loss for each, so a max_iter meant only as "until tol stops
 # it" (10**12, say) costs no memory.
@@ -113,6 +115,21 @@ def _tuner(model, carry_on):
     return kept[1]
 
 
+def _predict_chunk_rows(net, n_threads):
+    """Rows per pass of the fast prediction path for net: _PREDICT_CHUNK_ROWS,
+    halved until the workspace fits in _PREDICT_WORK_BYTES (one row at least)."""
+    def fits(rows):
+        try:
+            return net.workspace_bytes(rows, n_threads) <= _PREDICT_WORK_BYTES
+        except MemoryError:  # beyond the address space
+            return False
+
+    rows = _PREDICT_CHUNK_ROWS
+    while rows > 1 and not fits(rows):
+        rows //= 2
+    return rows
+
+
 class _Undo:
     """The estimator's attributes as a fit found them, put back by
     `restore` (or by leaving a `with` block on an exception) until
@@ -132,9 +149,13 @@ class _Undo:
         self.saved = None
 
     def restore(self):
+        # attribute by attribute, so that another thread predicting
+        # meanwhile never finds the model without its weights
         if self.saved is not None:
-            self.model.__dict__.clear()
-            self.model.__dict__.update(self.saved)
+            state = self.model.__dict__
+            for name in [name for name in state if name not in self.saved]:
+                del state[name]
+            state.update(self.saved)
 
     def __enter__(self):
         return self
@@ -273,9 +294,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             raise InvalidParameterError(f"hidden_layer_sizes must hold integers, got {sizes}.")
         return [int(s) for s in sizes]
 
-    def _units_from_coefs(self):
-        """Layer widths implied by coefs_, checked against intercepts_."""
-        coefs, intercepts = list(self.coefs_), list(self.intercepts_)
+    def _units_from_coefs(self, coefs=None, intercepts=None):
+        """Layer widths implied by coefs_, checked against intercepts_ (or by
+        the lists given, as one thread read them)."""
+        coefs = list(self.coefs_ if coefs is None else coefs)
+        intercepts = list(self.intercepts_ if intercepts is None else intercepts)
         if not coefs or len(coefs) != len(intercepts):
             raise ValueError(
                 "coefs_ and intercepts_ must be lists of the same non-zero length, got "
@@ -298,10 +321,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             units.append(c.shape[1])
         return units
 
-    def _views_intact(self, params, offsets):
+    def _views_intact(self, params, offsets, coefs, intercepts):
         base = params.__array_interface__["data"][0]
         step = params.itemsize
-        for (w_off, b_off), c, b in zip(offsets, self.coefs_, self.intercepts_):
+        for (w_off, b_off), c, b in zip(offsets, coefs, intercepts):
             for arr, off in ((c, w_off), (b, b_off)):
                 if (
                     not isinstance(arr, np.ndarray)
@@ -319,34 +342,46 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         ]
         self.intercepts_ = [params[b : b + units[i + 1]] for i, (_, b) in enumerate(offsets)]
 
-    def _load_params(self, dtype, units=None):
-        """The flat parameter buffer in `dtype`, holding what coefs_ and
-        intercepts_ hold now, with coefs_ and intercepts_ views into it.
+    def _flat_params(self, dtype, coefs, intercepts, units=None):
+        """(buffer, own): the flat parameters in `dtype` holding what the
+        lists coefs and intercepts hold; own when the buffer is the model's,
+        the lists being views into it, else a new buffer the model does not
+        know. Changes nothing in the model, so that a prediction leaves a
+        fit under way in another thread alone.
 
         units, when given, are the widths the data and parameters call for;
         weights of other shapes raise ValueError.
         """
-        found = self._units_from_coefs()
+        found = self._units_from_coefs(coefs, intercepts)
         if units is not None and list(units) != found:
             raise ValueError(
                 f"coefs_ and intercepts_ describe layers of widths {found}, but the data "
                 f"and hidden_layer_sizes call for {list(units)}."
             )
         n_params, offsets = _engine.param_layout(found)
-        params = getattr(self, "_params", None)
+        params = self.__dict__.get("_params")
         if (
             params is not None
             and params.dtype == dtype
             and params.size == n_params
-            and self._views_intact(params, offsets)
+            and self._views_intact(params, offsets, coefs, intercepts)
         ):
-            return params
+            return params, True
         params = np.empty(n_params, dtype=dtype)
         for i, (w, b) in enumerate(offsets):
-            params[w : w + found[i] * found[i + 1]] = np.asarray(self.coefs_[i]).ravel()
-            params[b : b + found[i + 1]] = np.asarray(self.intercepts_[i])
-        self._params = params
-        self._point_views(params, found, offsets)
+            params[w : w + found[i] * found[i + 1]] = np.asarray(coefs[i]).ravel()
+            params[b : b + found[i + 1]] = np.asarray(intercepts[i])
+        return params, False
+
+    def _load_params(self, dtype, units=None):
+        """The flat parameter buffer in `dtype`, holding what coefs_ and
+        intercepts_ hold now, with coefs_ and intercepts_ views into it (a
+        fit's way: the model's buffer is what it trains)."""
+        params, own = self._flat_params(dtype, self.coefs_, self.intercepts_, units)
+        if not own:
+            found = self._units_from_coefs()
+            self._params = params
+            self._point_views(params, found, _engine.param_layout(found)[1])
         return params
 
     def _hidden_activations(self, n_hidden):
@@ -1004,18 +1039,22 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         activation = self.activation
         names = tuple(activation) if isinstance(activation, (list, tuple)) else (activation,)
         settings = (*names, state["out_activation_"], self.n_threads, thread_limit())
-        if cached is None or not cached.built_from(
-            state["coefs_"], state["intercepts_"], *settings
-        ):
-            units = self._units_from_coefs()
+        # the lists as this thread found them: a fit in another thread may
+        # replace them meanwhile, and the predictor watches what it was
+        # built from
+        coefs, intercepts = state["coefs_"], state["intercepts_"]
+        if cached is None or not cached.built_from(coefs, intercepts, *settings):
+            units = self._units_from_coefs(coefs, intercepts)
             stored = self._stored_dtype()
-            params = self._load_params(stored)
+            params, own = self._flat_params(stored, coefs, intercepts)
+            if not own:
+                # weights set by hand: the general path reads them each call
+                return None
             net = self._network(units, stored, loss="squared_error")
             threads = effective_n_threads(self.n_threads)
-            cached = _engine.Predictor(net, params, _PREDICT_CHUNK_ROWS, threads,
+            cached = _engine.Predictor(net, params, _predict_chunk_rows(net, threads), threads,
                                        adaptive_threads(self.n_threads))
-            # _load_params may have replaced the lists: watch what holds now
-            cached.watch(self.coefs_, self.intercepts_, *settings)
+            cached.watch(coefs, intercepts, *settings)
             _PREDICTORS[self] = cached
         return cached.outputs(X, two_class)
 
@@ -1033,9 +1072,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 return outputs
             _check_coo(X)
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        units = self._units_from_coefs()
+        coefs, intercepts = self.coefs_, self.intercepts_
+        units = self._units_from_coefs(coefs, intercepts)
         stored = self._stored_dtype()
-        params = self._load_params(stored)
+        params, _ = self._flat_params(stored, coefs, intercepts)
         dtype = np.float32 if X.dtype == np.float32 and stored == np.float32 else np.float64
         params = params.astype(dtype, copy=False)
         net = self._network(units, dtype, loss="squared_error")

@@ -283,11 +283,14 @@ cdef class Network:
     def n_params(self):
         return fm_n_params(&self.net)
 
+    def workspace_bytes(self, int64_t rows, int n_threads):
+        """Bytes of a workspace for `rows` samples at a time on n_threads threads."""
+        thread_count(n_threads)
+        return checked_bytes(fm_workspace_bytes(&self.net, rows, self.code, n_threads))
+
     def workspace(self, int64_t rows, int n_threads):
         """A workspace for passing `rows` samples at a time on n_threads threads."""
-        thread_count(n_threads)
-        return np.empty(checked_bytes(fm_workspace_bytes(&self.net, rows, self.code, n_threads)),
-                        dtype=np.uint8)
+        return np.empty(self.workspace_bytes(rows, n_threads), dtype=np.uint8)
 
 
 cdef class Dataset:
