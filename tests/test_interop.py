@@ -30,6 +30,11 @@ def test_from_sklearn_predicts_the_same_and_trains_on_the_same(solver):
     ours = fastmlp.from_sklearn(theirs)
     assert isinstance(ours, fastmlp.MLPClassifier)
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+    # the weights are views of one buffer, as after a fit: the fast
+    # prediction path caches its predictor
+    from fastmlp._base import _PREDICTORS
+
+    assert ours in _PREDICTORS
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12)
     if solver != "lbfgs":
         ours.partial_fit(X, y)

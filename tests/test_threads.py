@@ -392,7 +392,15 @@ def test_a_refit_while_a_prediction_builds_its_predictor_is_seen(monkeypatch):
         return predictor
 
     monkeypatch.setattr(_engine, "Predictor", held)
-    b = threading.Thread(target=lambda: model.predict(Xs), name="B")
+    failures = []
+
+    def predict():
+        try:
+            model.predict(Xs)
+        except Exception as error:  # noqa: BLE001 - any error is the failure
+            failures.append(repr(error))
+
+    b = threading.Thread(target=predict, name="B")
     b.start()
     assert built.wait(30)
     with warnings.catch_warnings():
@@ -400,6 +408,7 @@ def test_a_refit_while_a_prediction_builds_its_predictor_is_seen(monkeypatch):
         model.set_params(random_state=1).fit(Xs, ys)
     refitted.set()
     b.join()
+    assert failures == []
     monkeypatch.setattr(_engine, "Predictor", real)
     reference, _, _ = _small_fit(random_state=1)
     np.testing.assert_array_equal(model.predict_proba(Xs), reference.predict_proba(Xs))
@@ -438,20 +447,31 @@ def test_a_failed_fit_never_shows_another_thread_an_unfitted_model():
 
 
 def test_very_wide_layers_predict_in_fewer_rows_at_a_time(monkeypatch):
-    """The fast prediction path sizes its passes so that its workspace stays
-    within _PREDICT_WORK_BYTES (a layer of millions of units could not
-    predict one row with 1,024-row passes); the outputs do not change."""
+    """Prediction sizes its passes so that the part of its workspace that
+    grows with the rows stays within _PREDICT_WORK_BYTES (a layer of
+    millions of units could not predict one row with 1,024-row passes);
+    the threads' own packing buffers do not count, so many threads leave a
+    small network's passes whole. This network's outputs do not change."""
     import fastmlp._base as base
 
     model, Xs, _ = _small_fit()
     Xw = np.ascontiguousarray(np.tile(Xs, (8, 1)))
     expected = model.predict_proba(Xw)
+    general = model.predict_proba(Xw.tolist())
     net = model._network(model._units_from_coefs(), model._stored_dtype())
-    budget = net.workspace_bytes(16, 1)
+    many = min(64, _engine.MAX_THREADS)
+    assert base._predict_chunk_rows(net, many) == base._PREDICT_CHUNK_ROWS
+    budget = net.workspace_bytes(16, 1) - net.workspace_bytes(1, 1)
     monkeypatch.setattr(base, "_PREDICT_WORK_BYTES", budget)
     rows = base._predict_chunk_rows(net, 1)
-    assert 1 <= rows <= 16 and net.workspace_bytes(rows, 1) <= budget
+    assert 1 <= rows <= 16
+    assert net.workspace_bytes(rows, 1) - net.workspace_bytes(1, 1) <= budget
+    asked = []
+    real = base._predict_chunk_rows
+    monkeypatch.setattr(base, "_predict_chunk_rows", lambda *a: asked.append(a) or real(*a))
     base._PREDICTORS.pop(model, None)
     np.testing.assert_array_equal(model.predict_proba(Xw), expected)
+    np.testing.assert_array_equal(model.predict_proba(Xw.tolist()), general)
+    assert len(asked) == 2  # the fast path and the general one
     monkeypatch.setattr(base, "_PREDICT_WORK_BYTES", 0)
-    assert base._predict_chunk_rows(net, 1) == 1
+    assert real(net, 1) == 1

@@ -115,19 +115,42 @@ def _tuner(model, carry_on):
     return kept[1]
 
 
-def _predict_chunk_rows(net, n_threads):
-    """Rows per pass of the fast prediction path for net: _PREDICT_CHUNK_ROWS,
-    halved until the workspace fits in _PREDICT_WORK_BYTES (one row at least)."""
+def _predict_chunk_rows(net, n_threads, most=_PREDICT_CHUNK_ROWS):
+    """Rows per pass of prediction for net: `most`, halved until the part of
+    the workspace that grows with the rows fits in _PREDICT_WORK_BYTES (one
+    row at least; the threads' own packing buffers do not count)."""
+    try:
+        fixed = net.workspace_bytes(1, n_threads)
+    except MemoryError:  # beyond the address space
+        return 1
+
     def fits(rows):
         try:
-            return net.workspace_bytes(rows, n_threads) <= _PREDICT_WORK_BYTES
-        except MemoryError:  # beyond the address space
+            return net.workspace_bytes(rows, n_threads) - fixed <= _PREDICT_WORK_BYTES
+        except MemoryError:
             return False
 
-    rows = _PREDICT_CHUNK_ROWS
+    rows = most
     while rows > 1 and not fits(rows):
         rows //= 2
     return rows
+
+
+def _put_back(model, saved):
+    """Make the model's attributes `saved` again, one by one: the ones
+    added since go, the others get their saved values, so that a thread
+    predicting meanwhile never finds the model without its weights. Weights
+    put back become views of one buffer again (the fast prediction path
+    caches only such)."""
+    state = model.__dict__
+    state.update(saved)
+    for name in [name for name in state if name not in saved]:
+        del state[name]
+    if state.get("coefs_") is not None:
+        try:
+            model._load_params(model._stored_dtype())
+        except Exception:  # noqa: BLE001 - weights that do not fit together stay as saved
+            pass
 
 
 class _Undo:
@@ -149,13 +172,8 @@ class _Undo:
         self.saved = None
 
     def restore(self):
-        # attribute by attribute, so that another thread predicting
-        # meanwhile never finds the model without its weights
         if self.saved is not None:
-            state = self.model.__dict__
-            for name in [name for name in state if name not in self.saved]:
-                del state[name]
-            state.update(self.saved)
+            _put_back(self.model, self.saved)
 
     def __enter__(self):
         return self
@@ -490,9 +508,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if tied:
             self._best_params = params
 
-    def _stored_dtype(self):
-        """The dtype the weights are kept in: float32 if coefs_ is, else float64."""
-        return np.float32 if np.asarray(self.coefs_[0]).dtype == np.float32 else np.float64
+    def _stored_dtype(self, coefs=None):
+        """The dtype the weights are kept in: float32 if coefs_ (or coefs, as
+        one thread read them) is, else float64."""
+        first = (self.coefs_ if coefs is None else coefs)[0]
+        return np.float32 if np.asarray(first).dtype == np.float32 else np.float64
 
     def _training_dtype(self, x_dtype, first_pass):
         """The dtype a fit trains in: float32 for float32 X, else float64;
@@ -1018,7 +1038,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         given, is a workspace for _CHUNK_ROWS rows."""
         n = data.n_samples
         out = np.empty((n, net.units[-1]), dtype=net.dtype)
-        chunk = _CHUNK_ROWS if work is not None else min(_CHUNK_ROWS, max(n, 1))
+        chunk = (_CHUNK_ROWS if work is not None
+                 else _predict_chunk_rows(net, n_threads, min(_CHUNK_ROWS, max(n, 1))))
         if work is None:
             work = net.workspace(chunk, n_threads)
         _engine.predict(net, data, params, out, work, chunk, n_threads)
@@ -1045,7 +1066,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         coefs, intercepts = state["coefs_"], state["intercepts_"]
         if cached is None or not cached.built_from(coefs, intercepts, *settings):
             units = self._units_from_coefs(coefs, intercepts)
-            stored = self._stored_dtype()
+            stored = self._stored_dtype(coefs)
             params, own = self._flat_params(stored, coefs, intercepts)
             if not own:
                 # weights set by hand: the general path reads them each call
@@ -1074,7 +1095,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         coefs, intercepts = self.coefs_, self.intercepts_
         units = self._units_from_coefs(coefs, intercepts)
-        stored = self._stored_dtype()
+        stored = self._stored_dtype(coefs)
         params, _ = self._flat_params(stored, coefs, intercepts)
         dtype = np.float32 if X.dtype == np.float32 and stored == np.float32 else np.float64
         params = params.astype(dtype, copy=False)

@@ -88,6 +88,9 @@ def from_sklearn(model: Any) -> Any:
     theirs = getattr(model, "_optimizer", None)
     if theirs is not None:
         ours._optimizer = _optimizer_from_sklearn(theirs, ours.coefs_ + ours.intercepts_)
+    # one buffer behind the weights, as after a fit: predictions take the
+    # fast path
+    ours._load_params(ours._stored_dtype())
     return ours
 
 

@@ -47,7 +47,7 @@ except ImportError as error:
     raise ImportError("fastmlp.dask needs dask: pip install fastmlp[dask]") from error
 
 from fastmlp import _chunks
-from fastmlp._base import _NON_FINITE, BaseMultilayerPerceptron, _Undo, _Validation
+from fastmlp._base import _NON_FINITE, BaseMultilayerPerceptron, _put_back, _Undo, _Validation
 from fastmlp._optim import StochasticOptimizer
 from fastmlp._threads import effective_n_threads
 
@@ -113,8 +113,7 @@ def fit(model: Any, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = N
                                        hold or _persisted(client, X_val, y_val, None)))
             _train(model, hidden, X, y, X_val, y_val, runners, undo)
         except _ClusterError as failure:
-            model.__dict__.clear()
-            model.__dict__.update(before)
+            _put_back(model, before)
             raise RuntimeError(
                 f"Training on the cluster failed ({failure}); the model is left as it was "
                 "before this fit."
