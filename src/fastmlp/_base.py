@@ -137,20 +137,13 @@ def _predict_chunk_rows(net, n_threads, most=_PREDICT_CHUNK_ROWS):
 
 
 def _put_back(model, saved):
-    """Make the model's attributes `saved` again, one by one: the ones
-    added since go, the others get their saved values, so that a thread
-    predicting meanwhile never finds the model without its weights. Weights
-    put back become views of one buffer again (the fast prediction path
-    caches only such)."""
+    """Make the model's attributes `saved` again, one by one: the others get
+    their saved values, then the ones added since go, so that a thread
+    predicting meanwhile never finds the model without its weights."""
     state = model.__dict__
     state.update(saved)
     for name in [name for name in state if name not in saved]:
         del state[name]
-    if state.get("coefs_") is not None:
-        try:
-            model._load_params(model._stored_dtype())
-        except Exception:  # noqa: BLE001 - weights that do not fit together stay as saved
-            pass
 
 
 class _Undo:

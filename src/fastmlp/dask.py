@@ -114,6 +114,10 @@ def fit(model: Any, X: Any, y: Any, sample_weight: Any = None, *, X_val: Any = N
             _train(model, hidden, X, y, X_val, y_val, runners, undo)
         except _ClusterError as failure:
             _put_back(model, before)
+            if "coefs_" in before:
+                # copies of the weights: views of one buffer again, for the
+                # fast prediction path
+                model._load_params(model._stored_dtype())
             raise RuntimeError(
                 f"Training on the cluster failed ({failure}); the model is left as it was "
                 "before this fit."
