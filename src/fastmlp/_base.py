@@ -353,12 +353,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         ]
         self.intercepts_ = [params[b : b + units[i + 1]] for i, (_, b) in enumerate(offsets)]
 
+    def _own_params(self, dtype, coefs, intercepts, units):
+        """The model's flat buffer when it is in `dtype` and the lists coefs
+        and intercepts (of layer widths units) are views into it; else None.
+        Copies nothing."""
+        n_params, offsets = _engine.param_layout(units)
+        params = self.__dict__.get("_params")
+        if (
+            params is not None
+            and params.dtype == dtype
+            and params.size == n_params
+            and self._views_intact(params, offsets, coefs, intercepts)
+        ):
+            return params
+        return None
+
     def _flat_params(self, dtype, coefs, intercepts, units=None):
         """(buffer, own): the flat parameters in `dtype` holding what the
-        lists coefs and intercepts hold; own when the buffer is the model's,
-        the lists being views into it, else a new buffer the model does not
-        know. Changes nothing in the model, so that a prediction leaves a
-        fit under way in another thread alone.
+        lists coefs and intercepts hold; own when the buffer is the model's
+        (_own_params), else a new buffer the model does not know. Changes
+        nothing in the model, so that a prediction leaves a fit under way in
+        another thread alone.
 
         units, when given, are the widths the data and parameters call for;
         weights of other shapes raise ValueError.
@@ -369,15 +384,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 f"coefs_ and intercepts_ describe layers of widths {found}, but the data "
                 f"and hidden_layer_sizes call for {list(units)}."
             )
+        own = self._own_params(dtype, coefs, intercepts, found)
+        if own is not None:
+            return own, True
         n_params, offsets = _engine.param_layout(found)
-        params = self.__dict__.get("_params")
-        if (
-            params is not None
-            and params.dtype == dtype
-            and params.size == n_params
-            and self._views_intact(params, offsets, coefs, intercepts)
-        ):
-            return params, True
         params = np.empty(n_params, dtype=dtype)
         for i, (w, b) in enumerate(offsets):
             params[w : w + found[i] * found[i + 1]] = np.asarray(coefs[i]).ravel()
@@ -1060,9 +1070,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if cached is None or not cached.built_from(coefs, intercepts, *settings):
             units = self._units_from_coefs(coefs, intercepts)
             stored = self._stored_dtype(coefs)
-            params, own = self._flat_params(stored, coefs, intercepts)
-            if not own:
-                # weights set by hand: the general path reads them each call
+            params = self._own_params(stored, coefs, intercepts, units)
+            if params is None:
+                # weights set by hand: the general path copies them each call
                 return None
             net = self._network(units, stored, loss="squared_error")
             threads = effective_n_threads(self.n_threads)
