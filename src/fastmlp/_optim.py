@@ -9,7 +9,14 @@ when early stopping watches the validation score instead of the loss.
 
 import numpy as np
 
-from fastmlp._engine import LR_REDUCED, STOP, STOP_LR_TOO_SMALL
+from fastmlp._engine import LR_REDUCED, STOP, STOP_LR_TOO_SMALL, aligned_empty
+
+
+def _aligned_copy(a, dtype):
+    """a in dtype, in an array that starts on a cache line (aligned_empty)."""
+    out = aligned_empty(a.size, dtype)
+    out[...] = a
+    return out
 
 
 class StochasticOptimizer:
@@ -67,13 +74,20 @@ class StochasticOptimizer:
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.t = 0
-        self.state = np.zeros((1 if solver == "sgd" else 2) * n_params, dtype=dtype)
+        self.state = aligned_empty((1 if solver == "sgd" else 2) * n_params, dtype)
+        self.state[...] = 0
         if solver == "rprop":
             self.state[n_params:] = learning_rate_init  # every weight's first step
 
     def astype(self, dtype):
         """Keep the state in the parameters' precision."""
-        self.state = self.state.astype(dtype, copy=False)
+        if self.state.dtype != dtype:
+            self.state = _aligned_copy(self.state, dtype)
+
+    def __setstate__(self, attributes):
+        # an unpickled state starts wherever numpy put it
+        self.__dict__.update(attributes)
+        self.state = _aligned_copy(self.state, self.state.dtype)
 
     def trigger_stopping(self):
         """Progress stalled: return the decision, one of the engine's events
