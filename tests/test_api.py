@@ -190,6 +190,8 @@ def test_the_optimizer_state_starts_on_a_cache_line_however_the_model_was_made(s
         m.partial_fit(Xr, yr)
         assert starts_on_a_line(m)
     optimizer = model._optimizer
+    # a fit's undo record copies the optimizer but shares its state
+    assert copy.copy(optimizer).state is optimizer.state
     before = optimizer.state.copy()
     optimizer.astype(np.float64)
     assert optimizer.state.dtype == np.float64 and starts_on_a_line(model)

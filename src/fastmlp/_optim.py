@@ -9,7 +9,7 @@ when early stopping watches the validation score instead of the loss.
 
 import numpy as np
 
-from fastmlp._engine import LR_REDUCED, STOP, STOP_LR_TOO_SMALL, aligned_empty
+from fastmlp._engine import LINE, LR_REDUCED, STOP, STOP_LR_TOO_SMALL, aligned_empty
 
 
 def _aligned_copy(a, dtype):
@@ -85,9 +85,11 @@ class StochasticOptimizer:
             self.state = _aligned_copy(self.state, dtype)
 
     def __setstate__(self, attributes):
-        # an unpickled state starts wherever numpy put it
+        # an unpickled state starts wherever numpy put it; a copy.copy
+        # shares the original's
         self.__dict__.update(attributes)
-        self.state = _aligned_copy(self.state, self.state.dtype)
+        if self.state.ctypes.data % LINE:
+            self.state = _aligned_copy(self.state, self.state.dtype)
 
     def trigger_stopping(self):
         """Progress stalled: return the decision, one of the engine's events
