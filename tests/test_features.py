@@ -190,6 +190,41 @@ def test_callbacks_see_every_epoch_and_can_stop(tmp_path):
     assert saved.n_iter_ == checkpoint.best_epoch
 
 
+@pytest.mark.parametrize("call", ["fit", "partial_fit"])
+def test_a_callback_cannot_train_its_own_model_but_may_train_another(call):
+    X, y = make_classification(200, 6, random_state=0)
+    other = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0)
+
+    def train(model, record):
+        quiet(other, X, y)  # another model: allowed
+        getattr(model, call)(X, y)
+
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0,
+                          callbacks=[train])
+    with pytest.raises(RuntimeError, match="cannot train its own model"):
+        model.fit(X, y)
+    # the first epoch stays trained, and nothing of the refused call happened
+    assert model.n_iter_ == 1 and len(model.loss_curve_) == 1
+    assert hasattr(other, "coefs_") and model.predict(X).shape == (200,)
+    model.callbacks = None
+    assert quiet(model, X, y).n_iter_ > 1  # the refusal left nothing behind
+
+
+@pytest.mark.parametrize("new_max_iter", [2, 100])
+def test_max_iter_set_by_a_callback_does_not_change_the_fit_under_way(new_max_iter):
+    """As scikit-learn's loop over range(max_iter), fixed when it starts."""
+    X, y = make_classification(200, 6, random_state=0)
+
+    def change(model, record):
+        model.set_params(max_iter=new_max_iter)
+
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, tol=0, n_iter_no_change=1000,
+                          random_state=0, callbacks=[change])
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(5\)"):
+        model.fit(X, y)
+    assert model.n_iter_ == 5 and model.max_iter == new_max_iter
+
+
 # ---- starting weights ----------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ into a fresh buffer.
 
 import copy
 import signal
+import threading
 import time
 import warnings
 import weakref
@@ -146,14 +147,36 @@ def _put_back(model, saved):
         del state[name]
 
 
+# ids of the models each thread is training (inside an _Undo's `with`)
+_training = threading.local()
+
+
+def _models_in_training():
+    ids = getattr(_training, "ids", None)
+    if ids is None:
+        ids = _training.ids = set()
+    return ids
+
+
 class _Undo:
     """The estimator's attributes as a fit found them, put back by
     `restore` (or by leaving a `with` block on an exception) until
     `training_begins` (the first completed epoch, or L-BFGS's start), whose
-    results a later error, such as divergence, keeps by design."""
+    results a later error, such as divergence, keeps by design.
+
+    Every training call starts with one, which also refuses to train a
+    model that this thread is training already (from one of its callbacks),
+    before anything changes."""
 
     def __init__(self, model):
+        if id(model) in _models_in_training():
+            raise RuntimeError(
+                f"this {type(model).__name__} is being trained already, by the call that is "
+                "running its callback; a callback cannot train its own model. Return True "
+                "from the callback to stop training."
+            )
         self.model = model
+        self.entered = False
         # The optimizer is the one attribute a fit changes in place before
         # training (its state's precision), so it is copied.
         self.saved = {
@@ -169,9 +192,14 @@ class _Undo:
             _put_back(self.model, self.saved)
 
     def __enter__(self):
+        ids = _models_in_training()
+        self.entered = id(self.model) not in ids
+        ids.add(id(self.model))
         return self
 
     def __exit__(self, kind, error, traceback):
+        if self.entered:
+            _models_in_training().discard(id(self.model))
         if kind is not None:
             self.restore()
 
@@ -904,14 +932,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         lines = bool(self.verbose)  # scikit-learn's printed lines, at any level
         per_call = 1 if (validation or lines or incremental or callbacks) else _EPOCHS_PER_CALL
         watch = "Validation loss" if self.early_stopping_metric == "loss" else "Validation score"
+        # fixed for the fit, as scikit-learn's range(max_iter), whatever a
+        # callback sets
+        max_iter = self.max_iter
         self.n_iter_ = 0
         stopped = interrupted = diverged = False
         # Ctrl-C inside the engine ends trainer.run; anywhere else in the loop
         # (scoring, printing, callbacks) it arrives as KeyboardInterrupt.
         try:
-            while self.n_iter_ < self.max_iter and not (stopped or interrupted):
+            while self.n_iter_ < max_iter and not (stopped or interrupted):
                 started = time.perf_counter()
-                epochs = min(per_call, self.max_iter - self.n_iter_)
+                epochs = min(per_call, max_iter - self.n_iter_)
                 losses, event, interrupted = trainer.run(epochs)
                 if losses.size:
                     undo.training_begins()
@@ -965,10 +996,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 _pass_on_sigint(trainer.signals_held)
                 if incremental:
                     break
-                if self.n_iter_ == self.max_iter and not stopped:
+                if self.n_iter_ == max_iter and not stopped:
                     warnings.warn(
                         "Stochastic Optimizer: Maximum iterations (%d) reached and the "
-                        "optimization hasn't converged yet." % self.max_iter,
+                        "optimization hasn't converged yet." % max_iter,
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
