@@ -215,14 +215,17 @@ def test_max_iter_set_by_a_callback_does_not_change_the_fit_under_way(new_max_it
     """As scikit-learn's loop over range(max_iter), fixed when it starts."""
     X, y = make_classification(200, 6, random_state=0)
 
+    seen = []
+
     def change(model, record):
+        seen.append(record.max_iter)
         model.set_params(max_iter=new_max_iter)
 
     model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, tol=0, n_iter_no_change=1000,
                           random_state=0, callbacks=[change])
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(5\)"):
         model.fit(X, y)
-    assert model.n_iter_ == 5 and model.max_iter == new_max_iter
+    assert model.n_iter_ == 5 and model.max_iter == new_max_iter and seen == [5] * 5
 
 
 # ---- starting weights ----------------------------------------------------------------

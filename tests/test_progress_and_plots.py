@@ -37,6 +37,22 @@ def test_progress_bar_is_a_callback_of_its_own(capsys):
     assert "epoch" not in captured.err
 
 
+def test_progress_bar_runs_the_length_of_the_fit_whatever_max_iter_becomes():
+    pytest.importorskip("tqdm")
+    from fastmlp.callbacks import ProgressBar
+
+    def shorten(model, record):
+        model.set_params(max_iter=2)
+
+    stream = io.StringIO()
+    bar = ProgressBar(file=stream, disable=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, tol=0, n_iter_no_change=100,
+                              callbacks=[shorten, bar]).fit(X, y)
+    assert model.n_iter_ == 5 and "5/5" in stream.getvalue()
+
+
 def real_png(path):
     data = path.read_bytes()
     return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000

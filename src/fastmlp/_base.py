@@ -21,6 +21,7 @@ into a fresh buffer.
 """
 
 import copy
+import dataclasses
 import signal
 import threading
 import time
@@ -147,15 +148,15 @@ def _put_back(model, saved):
         del state[name]
 
 
-# ids of the models each thread is training (inside an _Undo's `with`)
+# The models each thread is training (inside an _Undo's `with`).
 _training = threading.local()
 
 
 def _models_in_training():
-    ids = getattr(_training, "ids", None)
-    if ids is None:
-        ids = _training.ids = set()
-    return ids
+    models = getattr(_training, "models", None)
+    if models is None:
+        models = _training.models = weakref.WeakSet()
+    return models
 
 
 class _Undo:
@@ -169,14 +170,13 @@ class _Undo:
     before anything changes."""
 
     def __init__(self, model):
-        if id(model) in _models_in_training():
+        if model in _models_in_training():
             raise RuntimeError(
                 f"this {type(model).__name__} is being trained already, by the call that is "
                 "running its callback; a callback cannot train its own model. Return True "
                 "from the callback to stop training."
             )
         self.model = model
-        self.entered = False
         # The optimizer is the one attribute a fit changes in place before
         # training (its state's precision), so it is copied.
         self.saved = {
@@ -192,14 +192,11 @@ class _Undo:
             _put_back(self.model, self.saved)
 
     def __enter__(self):
-        ids = _models_in_training()
-        self.entered = id(self.model) not in ids
-        ids.add(id(self.model))
+        _models_in_training().add(self.model)
         return self
 
     def __exit__(self, kind, error, traceback):
-        if self.entered:
-            _models_in_training().discard(id(self.model))
+        _models_in_training().discard(self.model)
         if kind is not None:
             self.restore()
 
@@ -971,6 +968,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     loss=float(self.loss_),
                     learning_rate=float(optimizer.learning_rate),
                     seconds=time.perf_counter() - started,
+                    max_iter=max_iter,
                 )
                 if validation is not None and losses.size:
                     record = validation.update(record, early_stopping)
@@ -1207,14 +1205,7 @@ class _Validation:
                 self.best_epoch = record.epoch
             m.best_validation_score_ = max(m.best_validation_score_, score)
         m.best_validation_loss_ = np.float64(min(m.best_validation_loss_, loss))
-        return EpochRecord(
-            epoch=record.epoch,
-            loss=record.loss,
-            learning_rate=record.learning_rate,
-            seconds=record.seconds,
-            validation_loss=loss,
-            validation_score=score,
-        )
+        return dataclasses.replace(record, validation_loss=loss, validation_score=score)
 
     def fill_unscored(self, epochs, early_stopping):
         """After Ctrl-C cut scoring short: NaN for every epoch of this fit

@@ -36,6 +36,9 @@ class EpochRecord:
     validation_loss, validation_score : float or None
         On the validation set, when there is one (early stopping's split, or
         X_val / y_val given to fit).
+    max_iter : int or None
+        The fit's max_iter, as it was when the fit started (a callback that
+        sets another changes the next fit, not this one).
     """
 
     epoch: int
@@ -44,6 +47,7 @@ class EpochRecord:
     seconds: float
     validation_loss: Optional[float] = None
     validation_score: Optional[float] = None
+    max_iter: Optional[int] = None
 
 
 class Checkpoint:
@@ -117,6 +121,7 @@ class ProgressBar:
         self.file = file
         self.disable = disable
         self._bar = None
+        self._length = None
 
     def __call__(self, estimator, record):
         from tqdm.auto import tqdm
@@ -128,9 +133,8 @@ class ProgressBar:
             disable = self.disable
             if disable is None:
                 disable = not (hasattr(out, "isatty") and out.isatty())
-            self._bar = tqdm(
-                total=self.total or estimator.max_iter, file=out, disable=disable, unit="epoch"
-            )
+            self._length = self.total or record.max_iter or estimator.max_iter
+            self._bar = tqdm(total=self._length, file=out, disable=disable, unit="epoch")
         postfix = {"loss": f"{record.loss:.4g}"}
         if record.validation_score is not None:
             postfix["val_score"] = f"{record.validation_score:.4g}"
@@ -139,6 +143,6 @@ class ProgressBar:
             postfix["samples/s"] = f"{seen / record.seconds:.3g}"
         self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
-        if record.epoch >= (self.total or estimator.max_iter):
+        if record.epoch >= self._length:
             self._bar.close()
         return False
