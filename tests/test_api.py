@@ -192,6 +192,15 @@ def test_the_optimizer_state_starts_on_a_cache_line_however_the_model_was_made(s
     optimizer = model._optimizer
     # a fit's undo record copies the optimizer but shares its state
     assert copy.copy(optimizer).state is optimizer.state
+    # a state unpickled off a line is moved onto one
+    off = np.empty(optimizer.state.nbytes + 2 * _engine.LINE, np.uint8)
+    skip = (-off.ctypes.data) % _engine.LINE + 4
+    off = off[skip : skip + optimizer.state.nbytes].view(optimizer.state.dtype)
+    off[...] = optimizer.state
+    moved = copy.copy(optimizer)
+    moved.__setstate__({**optimizer.__dict__, "state": off})
+    assert moved.state.ctypes.data % _engine.LINE == 0
+    np.testing.assert_array_equal(moved.state, optimizer.state)
     before = optimizer.state.copy()
     optimizer.astype(np.float64)
     assert optimizer.state.dtype == np.float64 and starts_on_a_line(model)

@@ -204,16 +204,18 @@ cdef object widths(units):
     return u
 
 
-# Bytes of a cache line: where aligned_empty starts an array.
+# aligned_empty starts an array at a multiple of LINE bytes.
 LINE = 64
 
 
 def aligned_empty(int64_t n, dtype):
-    """An uninitialised array of n elements of dtype whose data starts on a
-    cache line, for the optimizer's state. numpy often starts an array 16
-    bytes past a 32-byte boundary; there, on an AMD EPYC (Zen 4), the Adam
-    step took 2.2 times as long (14,849 float32 parameters, as W3) to 2.5
-    times (235,146 float32 parameters, as W2)."""
+    """An uninitialised array of n elements of dtype whose data starts at a
+    multiple of 64 bytes, for the optimizer's state. numpy often starts an
+    array 16 bytes past a 32-byte boundary; with the state there, on an AMD
+    EPYC (Zen 4), the Adam step took 2.2 times as long (14,849 float32
+    parameters, as W3) to 2.5 times (235,146 float32 parameters, as W2),
+    wherever the parameters and gradients lay, and the second moments
+    (n elements on) needed no boundary of their own."""
     if n < 0:
         raise ValueError(f"n must be at least 0, got {n}")
     dt = np.dtype(dtype)
