@@ -271,6 +271,29 @@ def gemm_peak_gflops(dtype=np.float32, n=2048, repeats=10):
     return 2.0 * n**3 / best / 1e9
 
 
+def numpy_thread_speedup(dtype, blocks=5, calls=100):
+    """numpy's own speed-up from every core over one on W2's first-layer
+    product (a batch of 128 rows by 784 x 256 weights), the median of
+    blocks that take the two counts in turn: what the host gives the threads
+    on a product of W2's size at the time. On shared hosts it changes with
+    where the cores sit (on two of an AMD EPYC's, from about 1.8x to 1.3x)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((128, 784)).astype(dtype)
+    b = rng.standard_normal((784, 256)).astype(dtype)
+
+    def seconds(threads):
+        with threadpool_limits(threads):
+            a @ b
+            t0 = time.perf_counter()
+            for _ in range(calls):
+                a @ b
+            return time.perf_counter() - t0
+
+    return statistics.median(seconds(1) / seconds(os.cpu_count()) for _ in range(blocks))
+
+
 def concurrent_fit_ratio(quick):
     """Wall time of two single-threaded W3 fits in two Python threads over
     the time of the same two fits one after the other."""
@@ -409,6 +432,8 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     results = start_results(quick, repeats, use_torch)
     results["gemm_peak_gflops"] = {"float32": gemm_peak_gflops(np.float32),
                                    "float64": gemm_peak_gflops(np.float64)}
+    results["numpy_speedup"] = {"float32": [numpy_thread_speedup(np.float32)],
+                                "float64": [numpy_thread_speedup(np.float64)]}
     repeats = results["repeats"]
 
     for base in WORKLOADS:
@@ -492,6 +517,7 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     for name, dtype in (("float32", np.float32), ("float64", np.float64)):
         peak = max(results["gemm_peak_gflops"][name], gemm_peak_gflops(dtype))
         results["gemm_peak_gflops"][name] = peak
+        results["numpy_speedup"][name].append(numpy_thread_speedup(dtype))
     for row in results["rows"]:
         if "gflops" in row:
             is64 = row["id"].endswith("f64")
@@ -642,6 +668,14 @@ def table(results):
         + f". numpy GEMM peak: {peak['float32']:.0f} GFLOP/s float32, "
         f"{peak['float64']:.0f} GFLOP/s float64.",
     ]
+    if "numpy_speedup" in results:
+        notes.append(
+            f"numpy's own speed-up from {os.cpu_count()} threads over 1 on W2's first-layer "
+            "product (128 x 784 by 784 x 256), at the start and the end of the run: "
+            + ", ".join(f"{' and '.join(f'{x:.2f}x' for x in v)} {k}"
+                        for k, v in results["numpy_speedup"].items())
+            + "."
+        )
     if "concurrent_ratio" in results:
         notes.append(
             "Two single-threaded W3 fits in two Python threads take "
