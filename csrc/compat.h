@@ -10,7 +10,7 @@
  *   fm_can_prefetch_for_write,
  *   fm_prefetch_for_write                       ask for a line to write it, not waiting
  *   fm_cpu_relax, fm_now_ns                     spin-wait hint, monotonic clock
- *   fm_x86_features                             CPUID + XGETBV (x86-64 only)
+ *   fm_x86_features(_once)                      CPUID + XGETBV (x86-64 only)
  *   fm_mutex, fm_cond, fm_thread_start          threads (POSIX or Win32)
  *   fm_fork_handlers                            what to do around fork()
  */
@@ -166,51 +166,6 @@ static inline int fm_atomic_cas(volatile int64_t *p, int64_t expected, int64_t d
 }
 #endif
 
-/* 1 when the CPU takes fm_prefetch_for_write's hint: x86-64 CPUs that
- * report PREFETCHW (CPUID 0x80000001, ECX bit 8), asked once per file that
- * calls this (CPUID exits to the hypervisor on virtual machines); 0
- * elsewhere, where it has not been measured. */
-static inline int fm_can_prefetch_for_write(void)
-{
-#if defined(FM_X86_64)
-    static volatile int64_t has = -1;
-    int64_t known = fm_atomic_load(&has);
-    if (known < 0) {
-        unsigned r[4] = {0, 0, 0, 0};
-#ifdef FM_MSVC
-        int a[4];
-        __cpuid(a, (int)0x80000000);
-        if ((unsigned)a[0] >= 0x80000001u) {
-            __cpuid(a, (int)0x80000001);
-            r[2] = (unsigned)a[2];
-        }
-#else
-        if ((unsigned)__get_cpuid_max(0x80000000u, 0) >= 0x80000001u)
-            __cpuid(0x80000001u, r[0], r[1], r[2], r[3]);
-#endif
-        known = (r[2] >> 8) & 1;
-        fm_atomic_store(&has, known);
-    }
-    return (int)known;
-#else
-    return 0;
-#endif
-}
-
-/* Ask for p's cache line in a state this core may write, without waiting
- * for it and changing nothing: a hint (the CPU may drop it) that other
- * cores drop their copies. Only where fm_can_prefetch_for_write() is 1. */
-static inline void fm_prefetch_for_write(const void *p)
-{
-#if defined(FM_X86_64) && defined(FM_MSVC)
-    _m_prefetchw(p);
-#elif defined(FM_X86_64)
-    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
-#else
-    (void)p;
-#endif
-}
-
 /* ---- spinning and time ------------------------------------------------------ */
 
 static inline void fm_cpu_relax(void)
@@ -247,36 +202,42 @@ static inline int64_t fm_now_ns(void)
 /* ---- CPU features (x86-64) ---------------------------------------------------- */
 
 #ifdef FM_X86_64
-enum { FM_X86_AVX2_FMA = 1, FM_X86_AVX512 = 2 };
+enum { FM_X86_AVX2_FMA = 1, FM_X86_AVX512 = 2, FM_X86_PREFETCHW = 4 };
+
+/* r = EAX, EBX, ECX, EDX of CPUID leaf `leaf`, subleaf `sub`. */
+static inline void fm_cpuid(unsigned leaf, unsigned sub, unsigned r[4])
+{
+#ifdef FM_MSVC
+    int a[4];
+    __cpuidex(a, (int)leaf, (int)sub);
+    for (int i = 0; i < 4; i++) r[i] = (unsigned)a[i];
+#else
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+#endif
+}
 
 /* FM_X86_AVX2_FMA | FM_X86_AVX512 for what the CPU has and the operating
  * system saves across context switches (XCR0): AVX2 with FMA; AVX-512 F,
- * DQ, BW and VL (what the AVX-512 sources are compiled for). */
+ * DQ, BW and VL (what the AVX-512 sources are compiled for); and
+ * FM_X86_PREFETCHW when it has PREFETCHW (CPUID 0x80000001, ECX bit 8). */
 static inline int fm_x86_features(void)
 {
-    unsigned r1[4] = {0, 0, 0, 0}, r7[4] = {0, 0, 0, 0};
+    unsigned r0[4], r1[4], r7[4] = {0, 0, 0, 0}, e0[4], e1[4] = {0, 0, 0, 0};
     unsigned long long xcr0 = 0;
-#ifdef FM_MSVC
-    int a[4];
-    __cpuid(a, 0);
-    const unsigned top = (unsigned)a[0];
-    __cpuid(a, 1);
-    for (int i = 0; i < 4; i++) r1[i] = (unsigned)a[i];
-    if (top >= 7) {
-        __cpuidex(a, 7, 0);
-        for (int i = 0; i < 4; i++) r7[i] = (unsigned)a[i];
-    }
-    if (r1[2] & (1u << 27)) xcr0 = _xgetbv(0);
-#else
-    const unsigned top = __get_cpuid_max(0, 0);
-    __cpuid(1, r1[0], r1[1], r1[2], r1[3]);
-    if (top >= 7) __cpuid_count(7, 0, r7[0], r7[1], r7[2], r7[3]);
+    fm_cpuid(0, 0, r0);
+    fm_cpuid(1, 0, r1);
+    if (r0[0] >= 7) fm_cpuid(7, 0, r7);
+    fm_cpuid(0x80000000u, 0, e0);
+    if (e0[0] >= 0x80000001u) fm_cpuid(0x80000001u, 0, e1);
     if (r1[2] & (1u << 27)) { /* OSXSAVE: XGETBV is available */
+#ifdef FM_MSVC
+        xcr0 = _xgetbv(0);
+#else
         unsigned lo, hi;
         __asm__ __volatile__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
         xcr0 = ((unsigned long long)hi << 32) | lo;
-    }
 #endif
+    }
     const int ymm = (xcr0 & 0x6) == 0x6;
     int zmm = (xcr0 & 0xe6) == 0xe6;
 #ifdef __APPLE__
@@ -293,9 +254,48 @@ static inline int fm_x86_features(void)
     int features = 0;
     if (ymm && avx && avx2 && fma) features |= FM_X86_AVX2_FMA;
     if ((features & FM_X86_AVX2_FMA) && zmm && f && dq && bw && vl) features |= FM_X86_AVX512;
+    if ((e1[2] >> 8) & 1) features |= FM_X86_PREFETCHW;
     return features;
 }
+
+/* fm_x86_features(), asked once per file that calls this (CPUID exits to
+ * the hypervisor on virtual machines). */
+static inline int fm_x86_features_once(void)
+{
+    static volatile int64_t features = -1;
+    int64_t known = fm_atomic_load(&features);
+    if (known < 0) {
+        known = fm_x86_features();
+        fm_atomic_store(&features, known);
+    }
+    return (int)known;
+}
 #endif
+
+/* 1 when the CPU takes fm_prefetch_for_write's hint: x86-64 CPUs that
+ * report PREFETCHW; 0 elsewhere, where it has not been measured. */
+static inline int fm_can_prefetch_for_write(void)
+{
+#if defined(FM_X86_64)
+    return (fm_x86_features_once() & FM_X86_PREFETCHW) != 0;
+#else
+    return 0;
+#endif
+}
+
+/* Ask for p's cache line in a state this core may write, without waiting
+ * for it and changing nothing: a hint (the CPU may drop it) that other
+ * cores drop their copies. Only where fm_can_prefetch_for_write() is 1. */
+static inline void fm_prefetch_for_write(const void *p)
+{
+#if defined(FM_X86_64) && defined(FM_MSVC)
+    _m_prefetchw(p);
+#elif defined(FM_X86_64)
+    __asm__ __volatile__("prefetchw %0" : : "m"(*(const char *)p));
+#else
+    (void)p;
+#endif
+}
 
 /* ---- threads, locks and condition variables ------------------------------------ */
 

@@ -58,9 +58,7 @@ static const char built[] = "generic";
 static int runs(int isa)
 {
 #if defined(FM_VARIANTS_X86)
-    /* asking the CPU costs a trip to the hypervisor on virtual machines */
-    static volatile int64_t features = -1;
-    if (fm_atomic_load(&features) < 0) fm_atomic_store(&features, fm_x86_features());
+    const int features = fm_x86_features_once();
     return isa == ISA_SSE2 || (isa == ISA_AVX2 && (features & FM_X86_AVX2_FMA)) ||
            (isa == ISA_AVX512 && (features & FM_X86_AVX512));
 #elif defined(FM_VARIANTS_NEON)
