@@ -738,25 +738,26 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE", help="draw the fit times as a PNG")
     parser.add_argument("--under-load", action="store_true",
                         help="W1-W3 and a grid search beside 0 and 1 busy processes")
+    parser.add_argument("--all", action="store_true",
+                        help="the full table, then the --under-load one, in one run")
     args = parser.parse_args(argv)
-    if args.under_load:
+    parts = []  # (results, table text, README marker)
+    if args.all or not args.under_load:
+        results = run(args.quick, args.repeats, not args.no_torch, not args.no_memory)
+        parts.append((results, table(results), "results"))
+        if args.plot:
+            plot_results(results, args.plot)
+    if args.under_load or args.all:
         results = run_under_load(args.quick, args.repeats)
-        text = load_table(results)
-        print(text)
-        if args.json:
-            Path(args.json).write_text(json.dumps(results, indent=2))
-        if args.update_readme:
-            update_readme(text, "load")
-        return
-    results = run(args.quick, args.repeats, not args.no_torch, not args.no_memory)
-    text = table(results)
-    print(text)
+        parts.append((results, load_table(results), "load"))
+    print("\n\n".join(text for _, text, _ in parts))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        # one run's results; with --all, the under-load ones under "under_load"
+        data = parts[0][0] if len(parts) == 1 else {**parts[0][0], "under_load": parts[1][0]}
+        Path(args.json).write_text(json.dumps(data, indent=2))
     if args.update_readme:
-        update_readme(text)
-    if args.plot:
-        plot_results(results, args.plot)
+        for _, text, marker in parts:
+            update_readme(text, marker)
 
 
 if __name__ == "__main__":

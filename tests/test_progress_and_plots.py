@@ -1,6 +1,7 @@
 """Progress bars (extra fastmlp[progress]) and pictures (extra fastmlp[plot])."""
 
 import io
+import json
 import subprocess
 import sys
 import warnings
@@ -122,3 +123,28 @@ def test_compare_counts_the_operations_of_the_backward_pass_it_runs(compare):
     w2 = next(w for w in compare.WORKLOADS if w.id == "W2")
     first, rest = 784 * 256, 256 * 128 + 128 * 10
     assert compare.epoch_flops(w2) == 60_000 * (4 * first + 6 * rest)
+
+
+def test_compare_all_gives_both_tables_from_one_run(tmp_path, compare, monkeypatch, capsys):
+    """--all runs the full comparison and then the under-load one, prints
+    both tables, writes them to README's two places and both results to one
+    JSON file; --under-load alone runs only the second."""
+    stamp = {"machine": "test machine", "date": "today", "versions": {"fastmlp": "0"},
+             "repeats": 1, "quick": True, "gemm_peak_gflops": {"float32": 1, "float64": 1}}
+    calls, written = [], {}
+    full = {**stamp, "rows": [{"id": "W1", "title": "small", "fastmlp": 0.5}]}
+    load = {**stamp, "rows": [{"id": "W1", "busy": 1, "default": 0.25, "one": 0.5}]}
+    monkeypatch.setattr(compare, "run", lambda *a: calls.append("full") or full)
+    monkeypatch.setattr(compare, "run_under_load", lambda *a: calls.append("load") or load)
+    monkeypatch.setattr(compare, "update_readme", lambda text, marker="results":
+                        written.__setitem__(marker, text))
+    out = tmp_path / "both.json"
+    compare.main(["--all", "--quick", "--json", str(out), "--update-readme"])
+    assert calls == ["full", "load"]
+    printed = capsys.readouterr().out
+    assert "| W1 small | 0.5 s |" in printed and "| W1 | 1 | 0.25 s | 0.5 s | 0.50x |" in printed
+    assert written == {"results": compare.table(full), "load": compare.load_table(load)}
+    assert json.loads(out.read_text()) == {**full, "under_load": load}
+    calls.clear()
+    compare.main(["--under-load", "--quick", "--json", str(out)])
+    assert calls == ["load"] and json.loads(out.read_text()) == load
