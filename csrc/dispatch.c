@@ -145,21 +145,23 @@ fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void 
 
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                        const fm_data *data, const void *params, const fm_net *net,
-                       int64_t chunk, int n_threads, fm_tuner *tuner)
+                       int64_t chunk, int n_threads, fm_tuner *tuner,
+                       const volatile int *interrupt)
 {
     const int isa = current_isa();
     return CALL(isa, fm_loss_grad, grads, loss, work, data, params, net, chunk, n_threads,
-                tuner);
+                tuner, interrupt);
 }
 
 fm_status fm_loss_grad_sums(fm_dtype dtype, void *grads, double *wloss, double *wsum,
                             void *work, const fm_data *data, const int64_t *rows,
                             int64_t n_rows, const void *params, const fm_net *net,
-                            int64_t chunk, int n_threads, fm_tuner *tuner)
+                            int64_t chunk, int n_threads, fm_tuner *tuner,
+                            const volatile int *interrupt)
 {
     const int isa = current_isa();
     return CALL(isa, fm_loss_grad_sums, grads, wloss, wsum, work, data, rows, n_rows, params,
-                net, chunk, n_threads, tuner);
+                net, chunk, n_threads, tuner, interrupt);
 }
 
 fm_status fm_loss_grad_finish(fm_dtype dtype, void *grads, double *loss, double wloss,

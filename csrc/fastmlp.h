@@ -236,20 +236,24 @@ fm_status fm_train(fm_dtype dtype, void *params, void *grads, void *state, void 
  * grads (OUT) [n_params] = d loss / d params, or the loss alone when grads
  * is NULL. No dropout. Rows go through the network `chunk` at a time;
  * work: fm_workspace_bytes(net, chunk, n_threads). Data without rows is
- * refused (FM_ERR_ARGUMENT). */
+ * refused (FM_ERR_ARGUMENT). interrupt (may be NULL): looked at before each
+ * chunk; nonzero ends the call with FM_ERR_INTERRUPTED (loss and grads then
+ * hold nothing to use). */
 fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                        const fm_data *data, const void *params, const fm_net *net,
-                       int64_t chunk, int n_threads, fm_tuner *tuner);
+                       int64_t chunk, int n_threads, fm_tuner *tuner,
+                       const volatile int *interrupt);
 /* fm_loss_grad in two halves, so that pieces of a data set (on several
  * machines) can be summed in a fixed order and finished once. The raw sums
  * over the rows `rows` [n_rows] of data (every row, when rows is NULL):
  * wloss (OUT) = sum_i sw_i l_i, wsum (OUT) = S = sum_i sw_i, grads (OUT)
  * [n_params] = d wloss / d params (no L2 term), all zero without rows;
- * grads may be NULL. chunk and work as in fm_loss_grad. */
+ * grads may be NULL. chunk, work and interrupt as in fm_loss_grad. */
 fm_status fm_loss_grad_sums(fm_dtype dtype, void *grads, double *wloss, double *wsum,
                             void *work, const fm_data *data, const int64_t *rows,
                             int64_t n_rows, const void *params, const fm_net *net,
-                            int64_t chunk, int n_threads, fm_tuner *tuner);
+                            int64_t chunk, int n_threads, fm_tuner *tuner,
+                            const volatile int *interrupt);
 /* Finish raw sums as fm_loss_grad does: grads (INOUT) [n_params] = (grads +
  * alpha W) / S on the weights, grads / S on the biases (none when NULL);
  * loss (OUT) = wloss / S + 0.5 alpha sum ||W||^2 / S, S = wsum. */

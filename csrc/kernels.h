@@ -80,11 +80,12 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
                           const volatile int *interrupt);
 fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
                               const real *params, const fm_net *net, int64_t chunk,
-                              int n_threads, fm_tuner *tuner);
+                              int n_threads, fm_tuner *tuner, const volatile int *interrupt);
 fm_status FM_FN(fm_loss_grad_sums)(real *grads, double *wloss, double *wsum, void *work,
                                    const fm_data *data, const int64_t *rows, int64_t n_rows,
                                    const real *params, const fm_net *net, int64_t chunk,
-                                   int n_threads, fm_tuner *tuner);
+                                   int n_threads, fm_tuner *tuner,
+                                   const volatile int *interrupt);
 fm_status FM_FN(fm_loss_grad_finish)(real *grads, double *loss, double wloss, double wsum,
                                      const real *params, const fm_net *net);
 fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,

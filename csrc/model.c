@@ -476,7 +476,8 @@ fm_status FM_FN(fm_train)(real *params, real *grads, real *state, real *snapshot
 fm_status FM_FN(fm_loss_grad_sums)(real *grads, double *wloss, double *wsum, void *work,
                                    const fm_data *data, const int64_t *rows, int64_t n_rows,
                                    const real *params, const fm_net *net, int64_t chunk,
-                                   int n_threads, fm_tuner *tuner)
+                                   int n_threads, fm_tuner *tuner,
+                                   const volatile int *interrupt)
 {
     if (fm_check_net(net) != FM_OK || chunk < 1 || n_rows < 0) return FM_ERR_ARGUMENT;
     const int64_t n = rows ? n_rows : data->n_samples;
@@ -487,9 +488,14 @@ fm_status FM_FN(fm_loss_grad_sums)(real *grads, double *wloss, double *wsum, voi
     /* the first chunk writes grads: without one, the sums are zero */
     if (n == 0 && grads) memset(grads, 0, (size_t)fm_n_params(net) * sizeof(real));
     if (!fm_may_use_threads(net, chunk)) tuner = NULL;
+    fm_status status = FM_OK;
     fm_scope scope;
     fm_scope_begin(&scope, n_threads);
     for (int64_t start = 0; start < n; start += chunk) {
+        if (interrupt && *interrupt) {
+            status = FM_ERR_INTERRUPTED;
+            break;
+        }
         const int64_t B = fm_min64(chunk, n - start);
         const int threads = fm_tuner_pick(tuner, n_threads);
         const int64_t began = tuner ? fm_now_ns() : 0;
@@ -500,7 +506,7 @@ fm_status FM_FN(fm_loss_grad_sums)(real *grads, double *wloss, double *wsum, voi
         if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
     }
     fm_scope_end(&scope);
-    return FM_OK;
+    return status;
 }
 
 fm_status FM_FN(fm_loss_grad_finish)(real *grads, double *loss, double wloss, double wsum,
@@ -514,12 +520,13 @@ fm_status FM_FN(fm_loss_grad_finish)(real *grads, double *loss, double wloss, do
 
 fm_status FM_FN(fm_loss_grad)(real *grads, double *loss, void *work, const fm_data *data,
                               const real *params, const fm_net *net, int64_t chunk,
-                              int n_threads, fm_tuner *tuner)
+                              int n_threads, fm_tuner *tuner, const volatile int *interrupt)
 {
     if (data->n_samples < 1) return FM_ERR_ARGUMENT;
     double wloss, S;
     const fm_status status = FM_FN(fm_loss_grad_sums)(grads, &wloss, &S, work, data, NULL, 0,
-                                                      params, net, chunk, n_threads, tuner);
+                                                      params, net, chunk, n_threads, tuner,
+                                                      interrupt);
     if (status != FM_OK) return status;
     return FM_FN(fm_loss_grad_finish)(grads, loss, wloss, S, params, net);
 }

@@ -418,6 +418,71 @@ def test_sigint_stops_a_long_prediction_quickly(fortran):
     assert result["same_after"]  # the model predicts as before
 
 
+LBFGS_CHILD = textwrap.dedent(
+    """
+    import json, os, signal, threading, time, warnings
+    import numpy as np
+    from fastmlp import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    probe = rng.standard_normal((20000, 20))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MLPClassifier((512, 512), max_iter=1, random_state=0).fit(
+            probe[:200], probe[:200, 0] > 0)
+    # one L-BFGS evaluation (forward and backward) takes longer than a
+    # forward pass, which this times: make it several seconds long
+    started = time.perf_counter()
+    model.predict_proba(probe)
+    seconds = time.perf_counter() - started
+    rows = int(min(10**6, 20000 * max(2, 4.0 / seconds)))
+    X = np.tile(probe, (rows // 20000, 1))
+    y = X[:, 0] + X[:, 1] > 0
+    lbfgs = MLPClassifier((512, 512), solver="lbfgs", max_iter=1000, random_state=0)
+    print("fitting", flush=True)
+    started = time.perf_counter()
+    try:
+        lbfgs.fit(X, y)
+        outcome = "returned"
+    except KeyboardInterrupt:
+        outcome = "KeyboardInterrupt"
+    ended = time.time()
+    elapsed = time.perf_counter() - started
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.perf_counter()
+    try:
+        time.sleep(10)
+    except KeyboardInterrupt:
+        pass
+    print(json.dumps({{
+        "outcome": outcome,
+        "ended": ended,
+        "elapsed": elapsed,
+        "one_forward_pass": seconds * rows / 20000,
+        "chunk": seconds * 1024 / 20000,
+        "sleep_broken_after": time.perf_counter() - started,
+    }}), flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_stops_an_lbfgs_pass_quickly():
+    """Ctrl-C during one of L-BFGS's passes over a large data set raises
+    KeyboardInterrupt from fit (it goes through, as for any L-BFGS fit)
+    within a fraction of a second, not once the pass is done; Python's own
+    handling of Ctrl-C is back afterwards."""
+    returncode, out, err, sent = _sigint_child(
+        LBFGS_CHILD.format(), "fitting", lambda child: time.sleep(1.5))
+    assert returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["outcome"] == "KeyboardInterrupt"
+    # a chunk under way completes first (forward and backward: 3 forward's)
+    assert result["ended"] - sent < max(0.5, 15 * result["chunk"]), result
+    assert result["elapsed"] < 1.5 + result["one_forward_pass"] / 2, result
+    assert result["sleep_broken_after"] < 5
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_users_handler_runs_after_a_long_prediction_which_completes():
     """Under a SIGINT handler of the user's, prediction leaves the signal to

@@ -115,6 +115,37 @@ static void predict_stops_on_the_flag(void)
     for (int i = 0; i < 6; i++) check("outputs are probabilities", out[i] > 0 && out[i] < 1);
 }
 
+/* So does the loss and gradient pass, for sums and the finished loss alike;
+ * a clear flag gives what no flag gives. */
+static void loss_grad_stops_on_the_flag(void)
+{
+    int64_t units[3] = {2, 2, 2};
+    int32_t acts[2] = {FM_LOGISTIC, FM_LOGISTIC};
+    fm_net net = {2, units, acts, FM_SQUARED_ERROR, 0.0, NULL, 0};
+    double x[6], y[6], params[12], grads[12], flagged[12];
+    memcpy(x, X, sizeof x);
+    memcpy(y, Y, sizeof y);
+    memcpy(params, START, sizeof params);
+    fm_data data = {3, x, NULL, NULL, NULL, y, NULL};
+    volatile int flag = 1;
+    double loss = -1, clear_loss = -1, wloss = -1, wsum = -1;
+    check("a set flag ends the loss pass",
+          fm_loss_grad(FM_FLOAT64, grads, &loss, small_work, &data, params, &net, 1, 1, NULL,
+                       &flag) == FM_ERR_INTERRUPTED);
+    check("a set flag ends the sums",
+          fm_loss_grad_sums(FM_FLOAT64, grads, &wloss, &wsum, small_work, &data, NULL, 0,
+                            params, &net, 1, 1, NULL, &flag) == FM_ERR_INTERRUPTED);
+    flag = 0;
+    fm_status s = fm_loss_grad(FM_FLOAT64, flagged, &clear_loss, small_work, &data, params,
+                               &net, 1, 1, NULL, &flag);
+    check("a clear flag passes every row", s == FM_OK);
+    s = fm_loss_grad(FM_FLOAT64, grads, &loss, small_work, &data, params, &net, 1, 1, NULL,
+                     NULL);
+    check("no flag passes every row", s == FM_OK && loss == clear_loss && loss > 0);
+    for (int i = 0; i < 12; i++)
+        check("the same gradient with a clear flag", grads[i] == flagged[i]);
+}
+
 /* ---- threads --------------------------------------------------------------------- */
 
 static uint64_t lcg = 12345;
@@ -604,6 +635,7 @@ int main(int argc, char **argv)
         const int before = failures;
         worked_example();
         predict_stops_on_the_flag();
+        loss_grad_stops_on_the_flag();
         products_match_the_direct_loops(FM_FLOAT64);
         products_match_the_direct_loops(FM_FLOAT32);
         threads_do_not_change_results(FM_FLOAT64);

@@ -127,11 +127,13 @@ cdef extern from "fastmlp.h" nogil:
                        const volatile int *interrupt)
     fm_status fm_loss_grad(fm_dtype dtype, void *grads, double *loss, void *work,
                            const fm_data *data, const void *params, const fm_net *net,
-                           int64_t chunk, int n_threads, fm_tuner *tuner)
+                           int64_t chunk, int n_threads, fm_tuner *tuner,
+                           const volatile int *interrupt)
     fm_status fm_loss_grad_sums(fm_dtype dtype, void *grads, double *wloss, double *wsum,
                                 void *work, const fm_data *data, const int64_t *rows,
                                 int64_t n_rows, const void *params, const fm_net *net,
-                                int64_t chunk, int n_threads, fm_tuner *tuner)
+                                int64_t chunk, int n_threads, fm_tuner *tuner,
+                                const volatile int *interrupt)
     fm_status fm_loss_grad_finish(fm_dtype dtype, void *grads, double *loss, double wloss,
                                   double wsum, const void *params, const fm_net *net)
     fm_status fm_predict(fm_dtype dtype, void *out, void *work, const fm_data *data,

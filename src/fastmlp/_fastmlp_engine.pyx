@@ -613,7 +613,7 @@ cdef class Trainer:
 
 
 def ctrl_c_taker():
-    """Who takes Ctrl-C (SIGINT) during a fit or a long prediction (see
+    """Who takes Ctrl-C (SIGINT) during a fit or a long pass (see
     catch_ctrl_c) on the calling thread: "engine" on Python's main thread
     while the interpreter's own handler (the one that raises
     KeyboardInterrupt) is in place, and the engine then stops the fit
@@ -639,7 +639,8 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
     work (scratch) : uint8 workspace from net.workspace(chunk, n_threads)
     tuner : Tuner, optional; lets the engine pick the thread count by timing
 
-    Returns the loss.
+    Returns the loss. Raises KeyboardInterrupt on Ctrl-C during a call of
+    several chunks (see catch_ctrl_c).
     """
     data.check_for(net, True)
     thread_count(n_threads)
@@ -654,9 +655,15 @@ def loss_grad(Network net, Dataset data, params, grads, work, int64_t chunk,
     cdef double loss = 0
     cdef fm_status status
     cdef fm_tuner *t = tuner_of(tuner)
-    with nogil:
-        status = fm_loss_grad(net.code, g, &loss, w, &data.data, p, &net.net, chunk,
-                              n_threads, t)
+    cdef bint caught = catch_ctrl_c(data.n_samples, chunk)
+    try:
+        with nogil:
+            status = fm_loss_grad(net.code, g, &loss, w, &data.data, p, &net.net, chunk,
+                                  n_threads, t, fm_interrupt_flag() if caught else NULL)
+    finally:
+        if caught:
+            fm_interrupt_release()
+    raise_if_ctrl_c(caught)
     check_status(status)
     return loss
 
@@ -674,6 +681,7 @@ def loss_grad_sums(Network net, Dataset data, params, grads, work, int64_t chunk
     tuner : Tuner, optional; lets the engine pick the thread count by timing
 
     Returns (wloss, wsum): the sample-weighted loss and the weight total.
+    Raises KeyboardInterrupt as loss_grad does.
     """
     data.check_for(net, True)
     thread_count(n_threads)
@@ -689,9 +697,16 @@ def loss_grad_sums(Network net, Dataset data, params, grads, work, int64_t chunk
     cdef double wloss = 0, wsum = 0
     cdef fm_status status
     cdef fm_tuner *t = tuner_of(tuner)
-    with nogil:
-        status = fm_loss_grad_sums(net.code, g, &wloss, &wsum, w, &data.data, r, n, p,
-                                   &net.net, chunk, n_threads, t)
+    cdef bint caught = catch_ctrl_c(n, chunk)
+    try:
+        with nogil:
+            status = fm_loss_grad_sums(net.code, g, &wloss, &wsum, w, &data.data, r, n, p,
+                                       &net.net, chunk, n_threads, t,
+                                       fm_interrupt_flag() if caught else NULL)
+    finally:
+        if caught:
+            fm_interrupt_release()
+    raise_if_ctrl_c(caught)
     check_status(status)
     return wloss, wsum
 
@@ -749,13 +764,14 @@ def predict(Network net, Dataset data, params, out, work, int64_t chunk, int n_t
     check_status(status)
 
 
-# Predictions of at least this many chunks take Ctrl-C between chunks (a
-# single chunk ends as soon without the system calls that cost about 3 us).
+# Passes over at least this many chunks (predictions, L-BFGS's loss and
+# gradient) take Ctrl-C between chunks (a single chunk ends as soon without
+# the system calls that cost about 3 us).
 cdef int64_t CTRL_C_CHUNKS = 2
 
 
 cdef bint catch_ctrl_c(int64_t n_rows, int64_t chunk):
-    """Whether the engine takes Ctrl-C during a prediction of n_rows rows,
+    """Whether the engine takes Ctrl-C during a pass over n_rows rows,
     `chunk` at a time: a long one, where ctrl_c_taker() gives "engine".
     Under a handler of the user's, or SIG_IGN or SIG_DFL, the signal acts
     as it is set once the call returns (a handler) or at once."""
@@ -763,8 +779,8 @@ cdef bint catch_ctrl_c(int64_t n_rows, int64_t chunk):
 
 
 cdef raise_if_ctrl_c(bint caught):
-    """KeyboardInterrupt when Ctrl-C came during a prediction the engine
-    took it for: it stopped between chunks, or the signal came after the
+    """KeyboardInterrupt when Ctrl-C came during a pass the engine took it
+    for: it stopped between chunks, or the signal came after the
     last one (and the interpreter would have raised it then)."""
     if caught and fm_interrupt_flag()[0] > 0:
         raise KeyboardInterrupt
