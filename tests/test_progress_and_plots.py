@@ -125,6 +125,29 @@ def test_compare_counts_the_operations_of_the_backward_pass_it_runs(compare):
     assert compare.epoch_flops(w2) == 60_000 * (4 * first + 6 * rest)
 
 
+def test_compare_shuffles_the_order_of_its_runs_each_round(compare, monkeypatch):
+    """Every run is timed in every round, short ones several times; the
+    order changes from round to round, so no run always follows the same
+    one, and is the same again for the same seed."""
+    monkeypatch.setattr(compare, "settle", lambda: None)
+
+    def rounds(seed):
+        calls = []
+        fns = {name: (lambda name=name: calls.append(name)) for name in "abcde"}
+        medians = compare.interleaved_medians(fns, 8, short_samples=2, seed=seed)
+        assert set(medians) == set(fns)
+        return calls
+
+    calls = rounds(0)
+    # instant runs are short: once in the first round, twice in each later one
+    assert sorted(calls[:5]) == list("abcde")
+    assert sorted(calls) == sorted(list("abcde") + list("abcde") * 2 * 7)
+    # a fixed order would give 5 of the 20 ordered pairs of different runs
+    followers = {(before, after) for before, after in zip(calls, calls[1:]) if before != after}
+    assert len(followers) > 10
+    assert rounds(0) == calls and rounds(1) != calls
+
+
 def test_compare_all_gives_both_tables_from_one_run(tmp_path, compare, monkeypatch, capsys):
     """--all runs the full comparison and then the under-load one, prints
     both tables, writes them to README's two places and both results to one
