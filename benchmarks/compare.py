@@ -248,14 +248,15 @@ def interleaved_medians(fns, repeats, short_samples=SHORT_SAMPLES, seed=0):
     """Median seconds of each of fns, run in turn once per round: a burst of
     load from other tenants of a shared machine then slows every library alike
     instead of whichever happened to be running. The order is shuffled each
-    round (the same for a given seed), so that no run always follows the same
-    other one: on a shared host the state a run leaves carries over to the
-    next. (On two vCPUs of an AMD EPYC, of W2 fits that began with the cores in
-    the far placement, 6 of 9 one-thread fits ended in the near one and 1 of 14
-    two-thread fits did; in a fixed order the default fit always came after
-    PyTorch's two-thread one.) Each run starts once the previous one's threads
-    have gone idle (settle); a run shorter than SHORT_FIT_SECONDS is timed
-    short_samples times a round after the first."""
+    round (the same sequence of orders for a given seed), so that no run always
+    follows the same other one: on a shared host the state a run leaves carries
+    over to the next. (On two vCPUs of an AMD EPYC, of W2 fits that began with
+    the cores in the far placement, 6 of 9 one-thread fits ended in the near
+    one and 1 of 14 default or two-thread fits did; in a fixed order, from the
+    second round on, the default fit came after PyTorch's two-thread one.) Each
+    run starts once the previous one's threads have gone idle (settle); a run
+    shorter than SHORT_FIT_SECONDS is timed short_samples times a round after
+    the first."""
     times = {name: [] for name in fns}
     rng = random.Random(seed)
     for _ in range(repeats):

@@ -385,9 +385,10 @@ int fm_workers_alive(void);
 /* ---- Ctrl-C (interrupt.c) -------------------------------------------------------- */
 
 /* Route Ctrl-C (SIGINT; a console Ctrl-C event on Windows) to a flag that
- * training and prediction watch, keeping what handled it before; 0 when it
- * could not, or when the process ignores SIGINT. Main thread only; pair with
- * fm_interrupt_release, which puts the previous handling back. */
+ * training, prediction and the loss and gradient pass watch, keeping what
+ * handled it before; 0 when it could not, or when the process ignores
+ * SIGINT. Main thread only; pair with fm_interrupt_release, which puts the
+ * previous handling back. */
 int fm_interrupt_catch(void);
 void fm_interrupt_release(void);
 /* The flag: how many times Ctrl-C arrived since fm_interrupt_catch. */

@@ -1,10 +1,10 @@
-/* Ctrl-C during training or a long prediction: while a fit runs in C,
- * each Ctrl-C counts in a flag that the training loop looks at between
- * pieces of work, and the fit returns with the last completed epoch (or,
- * when asked, after the epoch under way); prediction looks at it between
- * chunks of rows. Whatever handled Ctrl-C before (the interpreter's
- * KeyboardInterrupt, or a Python handler of the user's) is put back exactly
- * when the call ends.
+/* Ctrl-C during training or a long pass over the data: while a fit runs
+ * in C, each Ctrl-C counts in a flag that the training loop looks at
+ * between pieces of work, and the fit returns with the last completed
+ * epoch (or, when asked, after the epoch under way); prediction and the
+ * loss and gradient pass look at it between chunks of rows. Whatever
+ * handled Ctrl-C before (the interpreter's KeyboardInterrupt, or a Python
+ * handler of the user's) is put back exactly when the call ends.
  *
  * POSIX: sigaction, which saves and restores the previous disposition with
  * its flags (signal() would not: it adds SA_RESTART on some systems and

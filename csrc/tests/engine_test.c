@@ -122,7 +122,7 @@ static void loss_grad_stops_on_the_flag(void)
     int64_t units[3] = {2, 2, 2};
     int32_t acts[2] = {FM_LOGISTIC, FM_LOGISTIC};
     fm_net net = {2, units, acts, FM_SQUARED_ERROR, 0.0, NULL, 0};
-    double x[6], y[6], params[12], grads[12], flagged[12];
+    double x[6], y[6], params[12], grads[12], clear_grads[12];
     memcpy(x, X, sizeof x);
     memcpy(y, Y, sizeof y);
     memcpy(params, START, sizeof params);
@@ -136,14 +136,14 @@ static void loss_grad_stops_on_the_flag(void)
           fm_loss_grad_sums(FM_FLOAT64, grads, &wloss, &wsum, small_work, &data, NULL, 0,
                             params, &net, 1, 1, NULL, &flag) == FM_ERR_INTERRUPTED);
     flag = 0;
-    fm_status s = fm_loss_grad(FM_FLOAT64, flagged, &clear_loss, small_work, &data, params,
+    fm_status s = fm_loss_grad(FM_FLOAT64, clear_grads, &clear_loss, small_work, &data, params,
                                &net, 1, 1, NULL, &flag);
     check("a clear flag passes every row", s == FM_OK);
     s = fm_loss_grad(FM_FLOAT64, grads, &loss, small_work, &data, params, &net, 1, 1, NULL,
                      NULL);
     check("no flag passes every row", s == FM_OK && loss == clear_loss && loss > 0);
     for (int i = 0; i < 12; i++)
-        check("the same gradient with a clear flag", grads[i] == flagged[i]);
+        check("the same gradient with a clear flag", grads[i] == clear_grads[i]);
 }
 
 /* ---- threads --------------------------------------------------------------------- */

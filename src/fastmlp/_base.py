@@ -724,10 +724,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def _fit_lbfgs(self, params, objective, interruptible=False, stacklevel=5):
         """L-BFGS from params (INOUT) on objective(params, grads), which
-        returns the loss and writes the gradient into grads. interruptible:
-        Ctrl-C ends the fit with the weights of the last completed
-        iteration and a warning (else KeyboardInterrupt goes through);
-        stacklevel: of the convergence warning, that of fit's caller."""
+        returns the loss and writes the gradient into grads. On Ctrl-C the
+        model keeps the weights of the last completed iteration (those it
+        started from before the first); interruptible: the fit then ends
+        with a warning, else KeyboardInterrupt goes through, as in
+        scikit-learn. stacklevel: of the convergence warning, that of fit's
+        caller."""
         grads = np.empty_like(params)
 
         # For float32 data scipy evaluates the objective at float32 points. The
@@ -756,15 +758,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 method="L-BFGS-B",
                 jac=True,
                 options=options,
-                callback=keep if interruptible else None,
+                callback=keep,
             )
         except KeyboardInterrupt:
-            if not interruptible:
-                raise
+            # not the point of a line search the signal came in
             self.n_iter_ = len(reached)
             params[:] = reached[-1][0] if reached else start
             if reached:
                 self.loss_ = np.float64(reached[-1][1])
+            if not interruptible:
+                raise
             warnings.warn("Training interrupted by user.")
             return
         self.n_iter_ = min(result.nit, self.max_iter)
