@@ -442,8 +442,8 @@ LBFGS_CHILD = textwrap.dedent(
     X = np.tile(probe, (rows // 20000, 1))
     y = X[:, 0] + X[:, 1] > 0
 
-    # the signal is sent once the third pass has begun: after the first
-    # iteration, in a line search's pass, whose point the model must not keep
+    # the signal is sent once the third pass has begun: a line search's pass
+    # (mostly after the first iteration), whose point the model must not keep
     passes, first_point = [], []
     engine_pass = fastmlp._engine.loss_grad
 
