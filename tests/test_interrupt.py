@@ -349,12 +349,28 @@ def test_a_process_that_set_sigint_to_default_ends_on_ctrl_c():
     assert "returned" not in out
 
 
-PREDICT_CHILD = textwrap.dedent(
+# The start of a child's code: imports, and a probe of whether Python's own
+# handling of Ctrl-C is back (a SIGINT breaks a sleep; the seconds it took).
+CHILD_START = textwrap.dedent(
     """
     import json, os, signal, threading, time, warnings
     import numpy as np
     from fastmlp import MLPClassifier
 
+    def sleep_broken_after():
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.perf_counter()
+        try:
+            time.sleep(10)
+        except KeyboardInterrupt:
+            pass
+        return time.perf_counter() - started
+    """
+)
+
+PREDICT_CHILD = textwrap.dedent(
+    """
+    {child_start}
     rng = np.random.RandomState(0)
     X = rng.standard_normal((200, 20))
     with warnings.catch_warnings():
@@ -380,20 +396,14 @@ PREDICT_CHILD = textwrap.dedent(
         outcome = "KeyboardInterrupt"
     ended = time.time()
     elapsed = time.perf_counter() - started
-    # Python's own handling is back: Ctrl-C breaks a sleep
-    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
-    started = time.perf_counter()
-    try:
-        time.sleep(10)
-    except KeyboardInterrupt:
-        pass
+    probe_seconds = sleep_broken_after()
     print(json.dumps({{
         "outcome": outcome,
         "ended": ended,
         "elapsed": elapsed,
         "expected": expected,
         "chunk": seconds * 1024 / 20000,
-        "sleep_broken_after": time.perf_counter() - started,
+        "sleep_broken_after": probe_seconds,
         "same_after": bool(np.array_equal(model.predict_proba(X), before)),
     }}), flush=True)
     """
@@ -408,7 +418,7 @@ def test_sigint_stops_a_long_prediction_quickly(fortran):
     when the whole call is done; the model is unchanged and Python's own
     handling of Ctrl-C is back."""
     returncode, out, err, sent = _sigint_child(
-        PREDICT_CHILD.format(fortran=fortran), "predicting", lambda child: time.sleep(0.5))
+        PREDICT_CHILD.format(fortran=fortran, child_start=CHILD_START), "predicting", lambda child: time.sleep(0.5))
     assert returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["outcome"] == "KeyboardInterrupt"
@@ -421,10 +431,8 @@ def test_sigint_stops_a_long_prediction_quickly(fortran):
 
 LBFGS_CHILD = textwrap.dedent(
     """
-    import json, os, signal, threading, time, warnings
-    import numpy as np
+    {child_start}
     import fastmlp._engine
-    from fastmlp import MLPClassifier
     from fastmlp._base import _CHUNK_ROWS
 
     rng = np.random.RandomState(0)
@@ -465,13 +473,7 @@ LBFGS_CHILD = textwrap.dedent(
         outcome = "KeyboardInterrupt"
     ended = time.time()
     fastmlp._engine.loss_grad = engine_pass
-    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
-    started = time.perf_counter()
-    try:
-        time.sleep(10)
-    except KeyboardInterrupt:
-        pass
-    sleep_broken_after = time.perf_counter() - started
+    probe_seconds = sleep_broken_after()
     kept = np.concatenate([a.ravel() for a in lbfgs.coefs_ + lbfgs.intercepts_])
     if lbfgs.n_iter_:
         with warnings.catch_warnings():
@@ -485,7 +487,7 @@ LBFGS_CHILD = textwrap.dedent(
         "ended": ended,
         "pass_seconds": passes[1] - passes[0],
         "chunk": 3 * seconds * _CHUNK_ROWS / 20000,
-        "sleep_broken_after": sleep_broken_after,
+        "sleep_broken_after": probe_seconds,
         "last_iteration_weights": bool(np.array_equal(kept, expected)),
     }}), flush=True)
     """
@@ -500,7 +502,7 @@ def test_sigint_stops_an_lbfgs_pass_quickly():
     the last completed iteration, not the point the pass was at, and
     Python's own handling of Ctrl-C is back afterwards."""
     returncode, out, err, sent = _sigint_child(
-        LBFGS_CHILD.format(), "fitting", lambda child: time.sleep(0.3))
+        LBFGS_CHILD.format(child_start=CHILD_START), "fitting", lambda child: time.sleep(0.3))
     assert returncode == 0, err
     result = json.loads(out.strip().splitlines()[-1])
     assert result["outcome"] == "KeyboardInterrupt"
