@@ -349,13 +349,30 @@ def test_a_process_that_set_sigint_to_default_ends_on_ctrl_c():
     assert "returned" not in out
 
 
-# The start of a child's code: imports, and a probe of whether Python's own
-# handling of Ctrl-C is back (a SIGINT breaks a sleep; the seconds it took).
+# The start of a child's code: imports, a model with rows enough for a pass
+# of a given length, and a probe of whether Python's own handling of Ctrl-C
+# is back (a SIGINT breaks a sleep; the seconds it took).
 CHILD_START = textwrap.dedent(
     """
     import json, os, signal, threading, time, warnings
     import numpy as np
     from fastmlp import MLPClassifier
+
+    def sized_rows(forward_seconds):
+        \"\"\"A (512, 512) classifier fitted quietly on 200 rows X of a
+        20,000-row probe; the seconds it takes to predict the probe; and the
+        probe repeated (at least twice, at most to 10^6 rows) to about
+        forward_seconds of prediction on this machine.\"\"\"
+        probe = np.random.RandomState(0).standard_normal((20000, 20))
+        X = probe[:200]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = MLPClassifier((512, 512), max_iter=2, random_state=0).fit(X, X[:, 0] > 0)
+        started = time.perf_counter()
+        model.predict_proba(probe)
+        seconds = time.perf_counter() - started
+        rows = int(min(10**6, 20000 * max(2, forward_seconds / seconds)))
+        return model, X, seconds, np.tile(probe, (rows // 20000, 1))
 
     def sleep_broken_after():
         threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
@@ -371,22 +388,12 @@ CHILD_START = textwrap.dedent(
 PREDICT_CHILD = textwrap.dedent(
     """
     {child_start}
-    rng = np.random.RandomState(0)
-    X = rng.standard_normal((200, 20))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = MLPClassifier((512, 512), max_iter=2, random_state=0).fit(X, X[:, 0] > 0)
-    before = model.predict_proba(X)
     # a prediction of several seconds on this machine (at most 10^6 rows)
-    probe = rng.standard_normal((20000, 20))
-    started = time.perf_counter()
-    model.predict_proba(probe)
-    seconds = time.perf_counter() - started
-    rows = int(min(10**6, 20000 * max(2, 4.0 / seconds)))
-    big = np.tile(probe, (rows // 20000, 1))
+    model, X, seconds, big = sized_rows(4.0)
+    before = model.predict_proba(X)
     if {fortran}:
         big = np.asfortranarray(big)
-    expected = seconds * rows / 20000
+    expected = seconds * len(big) / 20000
     print("predicting", flush=True)
     started = time.perf_counter()
     try:
@@ -435,19 +442,9 @@ LBFGS_CHILD = textwrap.dedent(
     import fastmlp._engine
     from fastmlp._base import _CHUNK_ROWS
 
-    rng = np.random.RandomState(0)
-    probe = rng.standard_normal((20000, 20))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = MLPClassifier((512, 512), max_iter=1, random_state=0).fit(
-            probe[:200], probe[:200, 0] > 0)
-    # one L-BFGS pass (forward and backward) takes longer than a forward
-    # pass, which this times: make the passes about 1.5 s long
-    started = time.perf_counter()
-    model.predict_proba(probe)
-    seconds = time.perf_counter() - started
-    rows = int(min(10**6, 20000 * max(2, 0.5 / seconds)))
-    X = np.tile(probe, (rows // 20000, 1))
+    # one L-BFGS pass (forward and backward) takes about three forward
+    # passes: make the passes about 1.5 s long
+    _, _, seconds, X = sized_rows(0.5)
     y = X[:, 0] + X[:, 1] > 0
 
     # the signal is sent once the third pass has begun: a line search's pass
