@@ -366,7 +366,7 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
     for (int64_t start = 0; start < n; start += batch_size) {
         const int64_t B = fm_min64(batch_size, n - start);
         const int n_threads = fm_tuner_pick(tuner, max_threads);
-        const int64_t began = tuner ? fm_now_ns() : 0;
+        const fm_tuner_mark began = fm_tuner_begin(tuner);
         double wloss = 0, S = 0;
         for (int64_t row0 = 0; row0 < B; row0 += chunk) {
             if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
@@ -381,7 +381,7 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
         const double l2 = optimizer_step(params, grads, state,
                                          (double *)((char *)work + lay->steps), net, S, opt,
                                          n_threads);
-        if (tuner) fm_tuner_record(tuner, n_threads, fm_now_ns() - began, B);
+        fm_tuner_end(tuner, n_threads, began, B);
         total += (wloss / S + l2) * (double)B;
     }
     *loss_sum = total;
@@ -498,12 +498,12 @@ fm_status FM_FN(fm_loss_grad_sums)(real *grads, double *wloss, double *wsum, voi
         }
         const int64_t B = fm_min64(chunk, n - start);
         const int threads = fm_tuner_pick(tuner, n_threads);
-        const int64_t began = tuner ? fm_now_ns() : 0;
+        const fm_tuner_mark began = fm_tuner_begin(tuner);
         piece_args p = {.grads = grads, .fresh = start == 0, .wloss = wloss, .wsum = wsum,
                         .work = work, .lay = &lay, .data = data, .net = net, .params = params,
                         .order = rows, .start = start, .n = B};
         pass_piece(&p, threads);
-        if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
+        fm_tuner_end(tuner, threads, began, B);
     }
     fm_scope_end(&scope);
     return status;
@@ -586,7 +586,7 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
         const int64_t B = fm_min64(chunk, n - start);
         const FM_FN(fm_batch) batch = batch_of(data, net, start, rows ? rows + start : NULL);
         const int threads = fm_tuner_pick(tuner, n_threads);
-        const int64_t began = tuner ? fm_now_ns() : 0;
+        const fm_tuner_mark began = fm_tuner_begin(tuner);
         /* checked while the chunk is about to be read anyway */
         if (check_finite && batch.x && !rows_finite(batch.x, batch.rows, B, n_in, threads)) {
             status = FM_ERR_NONFINITE;
@@ -595,7 +595,7 @@ fm_status FM_FN(fm_predict)(real *out, void *work, const fm_data *data,
         piece_args p = {.out = out + start * K, .work = work, .lay = &lay, .data = data,
                         .net = net, .params = params, .order = rows, .start = start, .n = B};
         pass_piece(&p, threads);
-        if (tuner) fm_tuner_record(tuner, threads, fm_now_ns() - began, B);
+        fm_tuner_end(tuner, threads, began, B);
     }
     fm_scope_end(&scope);
     return status;

@@ -83,6 +83,9 @@ static volatile int64_t pool_ready; /* 0, 1 initialising, 2 ready */
  * loop that needs one); in_task while it runs a task, as member task_tid. */
 static FM_THREAD_LOCAL fm_scope *current_scope;
 static FM_THREAD_LOCAL int in_task, task_tid;
+/* of the loops this thread ran as a team's caller: their tasks, and how
+ * many of them it ran itself */
+static FM_THREAD_LOCAL int64_t loop_tasks, own_tasks;
 
 static void pool_prepare_fork(void) { fm_mutex_lock(&pool.lock); }
 static void pool_after_fork_parent(void) { fm_mutex_unlock(&pool.lock); }
@@ -163,9 +166,11 @@ static void poke(fm_worker *w)
 
 typedef void (*task_fn)(void *ctx, int64_t task, int tid);
 
-/* Claim and run tasks of the job published now, as member tid. */
-static void run_tasks(fm_team *t, int tid)
+/* Claim and run tasks of the job published now, as member tid; returns
+ * how many it ran. */
+static int64_t run_tasks(fm_team *t, int tid)
 {
+    int64_t ran = 0;
     int64_t seq, n_tasks, members;
     task_fn fn;
     void *ctx;
@@ -181,7 +186,7 @@ static void run_tasks(fm_team *t, int tid)
         members = fm_atomic_load(&t->n_members);
         if (fm_atomic_load(&t->seq) == seq) break;
     }
-    if (seq == 0 || tid >= members) return;
+    if (seq == 0 || tid >= members) return 0;
     const int64_t gen = (seq / 2 - 1) & (FM_MAX_TASKS - 1);
     in_task = 1;
     task_tid = tid;
@@ -195,11 +200,13 @@ static void run_tasks(fm_team *t, int tid)
             if ((claim >> FM_TASK_BITS) != gen || task >= end) break;
             if (!fm_atomic_cas(next, claim, claim + 1)) continue;
             fn(ctx, task, tid);
+            ran++;
             if (fm_atomic_add(&t->done, 1) == n_tasks)
                 wake_sleeper(&t->lock, &t->done_cond, &t->caller_sleeping);
         }
     }
     in_task = 0;
+    return ran;
 }
 
 static void release_team_ref(fm_team *t)
@@ -355,7 +362,8 @@ static void team_run(fm_team *t, int members, task_fn fn, void *ctx, int64_t n_t
                         ((gen & (FM_MAX_TASKS - 1)) << FM_TASK_BITS) + n_tasks * m / members);
     fm_atomic_store(&t->seq, 2 * gen + 2);
     for (int i = 1; i < members; i++) poke(t->members[i]);
-    run_tasks(t, 0);
+    own_tasks += run_tasks(t, 0);
+    loop_tasks += n_tasks;
     wait_done(t, n_tasks);
 }
 #endif
@@ -380,7 +388,12 @@ void fm_parallel_for(int n_threads, int64_t n_tasks, void (*fn)(void *ctx, int64
 }
 
 int fm_workers_alive(void) { return 0; }
+
+static int64_t caller_loop_tasks(void) { return 0; }
+static int64_t caller_own_tasks(void) { return 0; }
 #else
+static int64_t caller_loop_tasks(void) { return loop_tasks; }
+static int64_t caller_own_tasks(void) { return own_tasks; }
 
 void fm_scope_begin(fm_scope *s, int max_threads)
 {
@@ -442,7 +455,18 @@ int fm_workers_alive(void)
  * (pieces of work that take seconds each), so a choice that keeps winning
  * costs little; a switch brings the next look closer. A short first piece
  * after a change of count is not timed: it pays for waking the threads
- * that slept meanwhile, a cost of the switch, not of the count. */
+ * that slept meanwhile, a cost of the switch, not of the count.
+ *
+ * A stretch on more than one thread also counts its loops' tasks and those
+ * the caller ran. On a quiet machine each member runs close to its share
+ * (0.42-0.58 of them for the caller of two). When a member keeps losing
+ * its core to another process, the others take over its share and the
+ * pieces run no faster than on fewer threads: the caller's share leaves
+ * the band (0.7-0.9, or near 0 when the caller is the one waiting for its
+ * core). Unless a trial has just found the count faster than fewer, the
+ * tuner then halves it at once, after 1 ms rather than at its first look
+ * (20 ms), which is most of a short fit on a busy machine; the next look
+ * goes back up. */
 
 #define FM_TUNE_BASE_NS 20000000LL
 #define FM_TUNE_CAP_NS 1000000000LL
@@ -458,6 +482,11 @@ int fm_workers_alive(void)
 #define FM_TUNE_SETTLE_NS 2000000LL
 /* the other count must be this much faster (time per row) to take over */
 #define FM_TUNE_MARGIN 0.95
+/* a stretch whose caller has run a share of its loops' tasks this far (as
+ * a fraction) from its fair one, after FM_TUNE_UNEVEN_MIN_NS of it, halves
+ * the count at once */
+#define FM_TUNE_UNEVEN 0.4
+#define FM_TUNE_UNEVEN_MIN_NS 1000000LL
 
 static void tuner_reset(fm_tuner *t, int max)
 {
@@ -504,6 +533,23 @@ static void tuner_start_trial(fm_tuner *t)
     t->left_ns = block_ns(t);
 }
 
+/* A stretch of interval_ns at `threads`; `trusted` when a trial has just
+ * found that count faster than a lower one. */
+static void tuner_stretch(fm_tuner *t, int threads, int64_t interval_ns, int trusted)
+{
+    t->threads = threads;
+    t->trial = 0;
+    t->interval_ns = t->left_ns = interval_ns;
+    t->tasks = t->own = 0;
+    t->trusted = trusted;
+}
+
+/* the interval after a change of count */
+static int64_t closer(const fm_tuner *t)
+{
+    return t->interval_ns / 4 > FM_TUNE_BASE_NS ? t->interval_ns / 4 : FM_TUNE_BASE_NS;
+}
+
 static void tuner_decide(fm_tuner *t)
 {
     const double base = t->base_ns / t->base_rows, trial = t->trial_ns / t->trial_rows;
@@ -514,19 +560,28 @@ static void tuner_decide(fm_tuner *t)
     const int64_t cap = FM_TUNE_SHARE * trial_len > FM_TUNE_CAP_NS ? FM_TUNE_SHARE * trial_len
                                                                    : FM_TUNE_CAP_NS;
     if (trial < base * FM_TUNE_MARGIN) {
-        t->threads = t->trial;
-        t->interval_ns = t->interval_ns / 4 > FM_TUNE_BASE_NS ? t->interval_ns / 4
-                                                               : FM_TUNE_BASE_NS;
+        tuner_stretch(t, t->trial, closer(t), t->trial > t->threads);
     } else {
         int64_t next = 2 * t->interval_ns;
         if (next < FM_TUNE_LOST * trial_len) next = FM_TUNE_LOST * trial_len;
-        t->interval_ns = next < cap ? next : cap;
+        tuner_stretch(t, t->threads, next < cap ? next : cap, t->threads > t->trial);
     }
-    t->trial = 0;
-    t->left_ns = t->interval_ns;
 }
 
-void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
+/* 1 when the stretch under way, on more than one thread that no trial has
+ * vouched for, shows a member that is not keeping up: the caller ran far
+ * more or far less than its share of the tasks. */
+static int stretch_uneven(const fm_tuner *t)
+{
+    if (t->threads < 2 || t->trusted || t->tasks <= 0 ||
+        t->interval_ns - t->left_ns < FM_TUNE_UNEVEN_MIN_NS)
+        return 0;
+    const double share = (double)t->own * t->threads / (double)t->tasks; /* 1 if fair */
+    return share < 1 - FM_TUNE_UNEVEN || share > 1 + FM_TUNE_UNEVEN;
+}
+
+void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, int64_t tasks,
+                     int64_t own)
 {
     if (!t || t->max <= 1 || threads != fm_tuner_pick(t, t->max)) return;
     t->piece_ns = ns;
@@ -536,7 +591,15 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
     }
     t->left_ns -= ns;
     if (!t->trial) {
-        if (t->left_ns <= 0 && t->max > 1) tuner_start_trial(t);
+        t->tasks += tasks;
+        t->own += own;
+        if (stretch_uneven(t)) {
+            /* down at once, the next look going back up */
+            tuner_stretch(t, t->threads / 2, closer(t), 0);
+            t->up = 1;
+        } else if (t->left_ns <= 0) {
+            tuner_start_trial(t);
+        }
         return;
     }
     if (t->on_trial) {
@@ -551,4 +614,22 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows)
     t->on_trial = !t->on_trial;
     t->left_ns = block_ns(t);
     if (t->on_trial && ++t->rounds >= trial_rounds(t)) tuner_decide(t);
+}
+
+fm_tuner_mark fm_tuner_begin(const fm_tuner *t)
+{
+    fm_tuner_mark m = {0, 0, 0};
+    if (t) {
+        m.ns = fm_now_ns();
+        m.tasks = caller_loop_tasks();
+        m.own = caller_own_tasks();
+    }
+    return m;
+}
+
+void fm_tuner_end(fm_tuner *t, int threads, fm_tuner_mark began, int64_t rows)
+{
+    if (!t) return;
+    const int64_t ns = fm_now_ns() - began.ns, tasks = caller_loop_tasks() - began.tasks;
+    fm_tuner_record(t, threads, ns, rows, tasks, caller_own_tasks() - began.own);
 }

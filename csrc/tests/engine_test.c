@@ -463,7 +463,7 @@ static double tune(int max, const double *cost, int best, int64_t piece_ns, int 
         const int64_t ns = (int64_t)((double)piece_ns * cost[threads]);
         total += (double)ns;
         if (threads != best) lost += (double)ns;
-        fm_tuner_record(&t, threads, ns, 64);
+        fm_tuner_record(&t, threads, ns, 64, 0, 0);
     }
     check("the tuner settles on the fastest count", fm_tuner_pick(&t, max) == best);
     return lost / total;
@@ -481,6 +481,49 @@ static void tuner_settles(void)
     check("long pieces, more threads faster", tune(2, faster, 2, 1000000000, 200) < 0.1);
     check("long pieces, more threads slower", tune(2, slower, 1, 1000000000, 200) < 0.1);
     check("four threads, two the fastest", tune(4, two_of_four, 2, 100000, 100000) < 0.1);
+}
+
+/* n pieces of 100 us at the tuner's pick, each with 10 tasks on more than
+ * one thread, `own` of them run by the caller (none on one thread); the
+ * pick after them */
+static int feed(fm_tuner *t, int max, int n, int64_t own)
+{
+    for (int i = 0; i < n; i++) {
+        const int threads = fm_tuner_pick(t, max);
+        fm_tuner_record(t, threads, 100000, 64, threads > 1 ? 10 : 0, threads > 1 ? own : 0);
+    }
+    return fm_tuner_pick(t, max);
+}
+
+/* A member that keeps losing its core shows as a caller that runs far more
+ * (or far less) than its share of the tasks: the tuner halves the count
+ * after 1 ms, long before its first look (20 ms), and goes back up at that
+ * look; an even share, or a count a trial has just found faster, stays. */
+static void tuner_drops_a_member_that_falls_behind(void)
+{
+    fm_tuner t;
+    memset(&t, 0, sizeof t);
+    /* the first piece, after the change from none, is not counted */
+    check("uneven: not before 1 ms", feed(&t, 2, 10, 8) == 2);
+    check("uneven (8 of 10 by the caller): one thread at 1 ms", feed(&t, 2, 1, 8) == 1);
+    check("one thread until the next look", feed(&t, 2, 195, 0) == 1);
+    check("the next look goes up", feed(&t, 2, 10, 5) == 2 && t.trial == 2);
+    memset(&t, 0, sizeof t);
+    check("uneven (the caller waiting for its core): one thread", feed(&t, 2, 12, 0) == 1);
+    memset(&t, 0, sizeof t);
+    check("uneven on four threads: two", feed(&t, 4, 12, 8) == 2);
+    memset(&t, 0, sizeof t);
+    check("even: two threads up to the first look", feed(&t, 2, 199, 5) == 2 && !t.trial);
+    /* through a trial that two threads win (1.0 vs 0.55 of the time per row) */
+    memset(&t, 0, sizeof t);
+    check("a trial under way", feed(&t, 2, 202, 5) == 1 && t.trial == 1);
+    for (int i = 0; i < 100 && t.trial; i++) {
+        const int threads = fm_tuner_pick(&t, 2);
+        fm_tuner_record(&t, threads, threads == 2 ? 55000 : 100000, 64, threads > 1 ? 10 : 0,
+                        threads > 1 ? 5 : 0);
+    }
+    check("two threads won the trial", !t.trial && fm_tuner_pick(&t, 2) == 2 && t.trusted);
+    check("a count a trial found faster stays though uneven", feed(&t, 2, 50, 8) == 2);
 }
 
 /* ---- Ctrl-C ----------------------------------------------------------------------- */
@@ -647,6 +690,7 @@ int main(int argc, char **argv)
                failures == before ? "ok" : "FAILED");
     }
     tuner_settles();
+    tuner_drops_a_member_that_falls_behind();
     tuner_pick_within_max();
     tuner_kept_where_products_take_threads();
     ctrl_c();
