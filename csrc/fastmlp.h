@@ -129,11 +129,11 @@ typedef struct {
     int32_t rounds;       /* of the trial, done */
     int32_t up;           /* the next trial goes up (1) or down (0) */
     int32_t last;         /* the count of the last piece of work */
-    int32_t trusted;      /* the last trial found `threads` faster than fewer */
+    int32_t kept_over_fewer; /* the last trial kept `threads` over fewer */
     int64_t piece_ns;     /* how long the last piece of work took */
     int64_t interval_ns;  /* work between trials */
     int64_t left_ns;      /* of the stretch or block under way */
-    int64_t tasks, own;   /* of the stretch: its loops' tasks, the caller's */
+    int64_t fair, own;    /* of the stretch: tasks of the caller's shares, run by it */
     double base_ns, base_rows;   /* the trial's blocks at `threads` */
     double trial_ns, trial_rows; /* and at `trial` */
 } fm_tuner;

@@ -83,9 +83,10 @@ static volatile int64_t pool_ready; /* 0, 1 initialising, 2 ready */
  * loop that needs one); in_task while it runs a task, as member task_tid. */
 static FM_THREAD_LOCAL fm_scope *current_scope;
 static FM_THREAD_LOCAL int in_task, task_tid;
-/* of the loops this thread ran as a team's caller: their tasks, and how
- * many of them it ran itself */
-static FM_THREAD_LOCAL int64_t loop_tasks, own_tasks;
+/* of the loops this thread ran as a team's caller: the tasks of its own
+ * share (what it would run with every member keeping up), and the tasks it
+ * ran */
+static FM_THREAD_LOCAL int64_t fair_tasks, own_tasks;
 
 static void pool_prepare_fork(void) { fm_mutex_lock(&pool.lock); }
 static void pool_after_fork_parent(void) { fm_mutex_unlock(&pool.lock); }
@@ -363,7 +364,7 @@ static void team_run(fm_team *t, int members, task_fn fn, void *ctx, int64_t n_t
     fm_atomic_store(&t->seq, 2 * gen + 2);
     for (int i = 1; i < members; i++) poke(t->members[i]);
     own_tasks += run_tasks(t, 0);
-    loop_tasks += n_tasks;
+    fair_tasks += n_tasks / members; /* member 0's share, as run_tasks cuts it */
     wait_done(t, n_tasks);
 }
 #endif
@@ -389,10 +390,10 @@ void fm_parallel_for(int n_threads, int64_t n_tasks, void (*fn)(void *ctx, int64
 
 int fm_workers_alive(void) { return 0; }
 
-static int64_t caller_loop_tasks(void) { return 0; }
+static int64_t caller_fair_tasks(void) { return 0; }
 static int64_t caller_own_tasks(void) { return 0; }
 #else
-static int64_t caller_loop_tasks(void) { return loop_tasks; }
+static int64_t caller_fair_tasks(void) { return fair_tasks; }
 static int64_t caller_own_tasks(void) { return own_tasks; }
 
 void fm_scope_begin(fm_scope *s, int max_threads)
@@ -457,16 +458,17 @@ int fm_workers_alive(void)
  * after a change of count is not timed: it pays for waking the threads
  * that slept meanwhile, a cost of the switch, not of the count.
  *
- * A stretch on more than one thread also counts its loops' tasks and those
- * the caller ran. On a quiet machine each member runs close to its share
- * (0.42-0.58 of them for the caller of two). When a member keeps losing
- * its core to another process, the others take over its share and the
- * pieces run no faster than on fewer threads: the caller's share leaves
- * the band (0.7-0.9, or near 0 when the caller is the one waiting for its
- * core). Unless a trial has just found the count faster than fewer, the
- * tuner then halves it at once, after 1 ms rather than at its first look
- * (20 ms), which is most of a short fit on a busy machine; the next look
- * goes back up. */
+ * A stretch on more than one thread also counts the tasks of the caller's
+ * own shares of its loops and the tasks the caller ran. On a quiet machine
+ * the two stay close (the caller of two ran 0.42-0.58 of the tasks). When a
+ * member keeps losing its core to another process, the others take over
+ * its share (the caller of two ran 0.7-0.9 of them beside one busy
+ * process, or hardly any while it waited for its own core), and the count
+ * gives little or nothing over fewer. Then, unless the last trial kept the
+ * count over fewer, the trial against fewer comes at once, after 1 ms of
+ * the stretch rather than at its end (20 ms at first: most of a short fit).
+ * With more than two threads one member falling behind moves the caller's
+ * share less; the trials on schedule still see it. */
 
 #define FM_TUNE_BASE_NS 20000000LL
 #define FM_TUNE_CAP_NS 1000000000LL
@@ -482,11 +484,12 @@ int fm_workers_alive(void)
 #define FM_TUNE_SETTLE_NS 2000000LL
 /* the other count must be this much faster (time per row) to take over */
 #define FM_TUNE_MARGIN 0.95
-/* a stretch whose caller has run a share of its loops' tasks this far (as
- * a fraction) from its fair one, after FM_TUNE_UNEVEN_MIN_NS of it, halves
- * the count at once */
+/* a stretch whose caller has run this far (as a fraction) from the tasks
+ * of its own shares, after FM_TUNE_UNEVEN_MIN_NS and FM_TUNE_UNEVEN_MIN_TASKS
+ * of them, holds its trial against fewer at once */
 #define FM_TUNE_UNEVEN 0.4
 #define FM_TUNE_UNEVEN_MIN_NS 1000000LL
+#define FM_TUNE_UNEVEN_MIN_TASKS 16
 
 static void tuner_reset(fm_tuner *t, int max)
 {
@@ -533,23 +536,6 @@ static void tuner_start_trial(fm_tuner *t)
     t->left_ns = block_ns(t);
 }
 
-/* A stretch of interval_ns at `threads`; `trusted` when a trial has just
- * found that count faster than a lower one. */
-static void tuner_stretch(fm_tuner *t, int threads, int64_t interval_ns, int trusted)
-{
-    t->threads = threads;
-    t->trial = 0;
-    t->interval_ns = t->left_ns = interval_ns;
-    t->tasks = t->own = 0;
-    t->trusted = trusted;
-}
-
-/* the interval after a change of count */
-static int64_t closer(const fm_tuner *t)
-{
-    return t->interval_ns / 4 > FM_TUNE_BASE_NS ? t->interval_ns / 4 : FM_TUNE_BASE_NS;
-}
-
 static void tuner_decide(fm_tuner *t)
 {
     const double base = t->base_ns / t->base_rows, trial = t->trial_ns / t->trial_rows;
@@ -559,28 +545,36 @@ static void tuner_decide(fm_tuner *t)
     const int64_t trial_len = 2 * trial_rounds(t) * block;
     const int64_t cap = FM_TUNE_SHARE * trial_len > FM_TUNE_CAP_NS ? FM_TUNE_SHARE * trial_len
                                                                    : FM_TUNE_CAP_NS;
-    if (trial < base * FM_TUNE_MARGIN) {
-        tuner_stretch(t, t->trial, closer(t), t->trial > t->threads);
+    const int kept = trial < base * FM_TUNE_MARGIN ? t->trial : t->threads;
+    const int other = kept == t->trial ? t->threads : t->trial;
+    if (kept != t->threads) {
+        t->threads = kept;
+        t->interval_ns = t->interval_ns / 4 > FM_TUNE_BASE_NS ? t->interval_ns / 4
+                                                               : FM_TUNE_BASE_NS;
     } else {
         int64_t next = 2 * t->interval_ns;
         if (next < FM_TUNE_LOST * trial_len) next = FM_TUNE_LOST * trial_len;
-        tuner_stretch(t, t->threads, next < cap ? next : cap, t->threads > t->trial);
+        t->interval_ns = next < cap ? next : cap;
     }
+    t->kept_over_fewer = kept > other;
+    t->trial = 0;
+    t->left_ns = t->interval_ns;
+    t->fair = t->own = 0;
 }
 
-/* 1 when the stretch under way, on more than one thread that no trial has
- * vouched for, shows a member that is not keeping up: the caller ran far
- * more or far less than its share of the tasks. */
+/* 1 when the stretch under way, on more than one thread that the last trial
+ * did not keep over fewer, shows a member that is not keeping up: the
+ * caller ran far more or far fewer tasks than its own shares. */
 static int stretch_uneven(const fm_tuner *t)
 {
-    if (t->threads < 2 || t->trusted || t->tasks <= 0 ||
+    if (t->threads < 2 || t->kept_over_fewer || t->fair < FM_TUNE_UNEVEN_MIN_TASKS ||
         t->interval_ns - t->left_ns < FM_TUNE_UNEVEN_MIN_NS)
         return 0;
-    const double share = (double)t->own * t->threads / (double)t->tasks; /* 1 if fair */
+    const double share = (double)t->own / (double)t->fair; /* 1 if even */
     return share < 1 - FM_TUNE_UNEVEN || share > 1 + FM_TUNE_UNEVEN;
 }
 
-void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, int64_t tasks,
+void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, int64_t fair,
                      int64_t own)
 {
     if (!t || t->max <= 1 || threads != fm_tuner_pick(t, t->max)) return;
@@ -591,15 +585,13 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, int64_t
     }
     t->left_ns -= ns;
     if (!t->trial) {
-        t->tasks += tasks;
+        t->fair += fair;
         t->own += own;
         if (stretch_uneven(t)) {
-            /* down at once, the next look going back up */
-            tuner_stretch(t, t->threads / 2, closer(t), 0);
-            t->up = 1;
-        } else if (t->left_ns <= 0) {
-            tuner_start_trial(t);
+            t->left_ns = 0;
+            t->up = 0; /* the trial goes down */
         }
+        if (t->left_ns <= 0) tuner_start_trial(t);
         return;
     }
     if (t->on_trial) {
@@ -621,7 +613,7 @@ fm_tuner_mark fm_tuner_begin(const fm_tuner *t)
     fm_tuner_mark m = {0, 0, 0};
     if (t) {
         m.ns = fm_now_ns();
-        m.tasks = caller_loop_tasks();
+        m.fair = caller_fair_tasks();
         m.own = caller_own_tasks();
     }
     return m;
@@ -630,6 +622,6 @@ fm_tuner_mark fm_tuner_begin(const fm_tuner *t)
 void fm_tuner_end(fm_tuner *t, int threads, fm_tuner_mark began, int64_t rows)
 {
     if (!t) return;
-    const int64_t ns = fm_now_ns() - began.ns, tasks = caller_loop_tasks() - began.tasks;
-    fm_tuner_record(t, threads, ns, rows, tasks, caller_own_tasks() - began.own);
+    fm_tuner_record(t, threads, fm_now_ns() - began.ns, rows, caller_fair_tasks() - began.fair,
+                    caller_own_tasks() - began.own);
 }

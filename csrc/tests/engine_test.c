@@ -483,47 +483,99 @@ static void tuner_settles(void)
     check("four threads, two the fastest", tune(4, two_of_four, 2, 100000, 100000) < 0.1);
 }
 
-/* n pieces of 100 us at the tuner's pick, each with 10 tasks on more than
- * one thread, `own` of them run by the caller (none on one thread); the
- * pick after them */
+/* n pieces of 100 us at the tuner's pick; on more than one thread the
+ * caller's shares of each piece's loops hold 5 tasks, and it ran `own`
+ * tasks. Returns the pick after them. */
 static int feed(fm_tuner *t, int max, int n, int64_t own)
 {
     for (int i = 0; i < n; i++) {
         const int threads = fm_tuner_pick(t, max);
-        fm_tuner_record(t, threads, 100000, 64, threads > 1 ? 10 : 0, threads > 1 ? own : 0);
+        fm_tuner_record(t, threads, 100000, 64, threads > 1 ? 5 : 0, threads > 1 ? own : 0);
     }
     return fm_tuner_pick(t, max);
 }
 
-/* A member that keeps losing its core shows as a caller that runs far more
- * (or far less) than its share of the tasks: the tuner halves the count
- * after 1 ms, long before its first look (20 ms), and goes back up at that
- * look; an even share, or a count a trial has just found faster, stays. */
-static void tuner_drops_a_member_that_falls_behind(void)
+/* The trial under way to its end, a piece on k threads taking ns[k] (the
+ * tasks even); the count it keeps. */
+static int finish_trial(fm_tuner *t, int max, const int64_t *ns)
 {
+    for (int i = 0; i < 1000 && t->trial; i++) {
+        const int threads = fm_tuner_pick(t, max);
+        fm_tuner_record(t, threads, ns[threads], 64, threads > 1 ? 5 : 0, threads > 1 ? 5 : 0);
+    }
+    check("the trial ended", !t->trial);
+    return fm_tuner_pick(t, max);
+}
+
+/* A member that keeps losing its core shows as a caller that runs far more
+ * (or far fewer) tasks than its own shares: the tuner holds its trial
+ * against fewer threads after 1 ms instead of at its first look (20 ms),
+ * and decides on the times as ever. An even count, or one the last trial
+ * kept over fewer, waits for the look. */
+static void tuner_looks_early_when_a_member_falls_behind(void)
+{
+    const int64_t fewer_faster[5] = {0, 100000, 160000, 0, 250000};
+    const int64_t more_faster[5] = {0, 100000, 80000, 0, 60000};
     fm_tuner t;
     memset(&t, 0, sizeof t);
     /* the first piece, after the change from none, is not counted */
-    check("uneven: not before 1 ms", feed(&t, 2, 10, 8) == 2);
-    check("uneven (8 of 10 by the caller): one thread at 1 ms", feed(&t, 2, 1, 8) == 1);
-    check("one thread until the next look", feed(&t, 2, 195, 0) == 1);
-    check("the next look goes up", feed(&t, 2, 10, 5) == 2 && t.trial == 2);
+    check("uneven: no trial before 1 ms", feed(&t, 2, 10, 8) == 2 && !t.trial);
+    check("uneven (8 tasks for a share of 5): a trial against one thread at 1 ms",
+          feed(&t, 2, 1, 8) == 1 && t.trial == 1);
+    check("the trial keeps the faster count", finish_trial(&t, 2, fewer_faster) == 1);
     memset(&t, 0, sizeof t);
-    check("uneven (the caller waiting for its core): one thread", feed(&t, 2, 12, 0) == 1);
-    memset(&t, 0, sizeof t);
-    check("uneven on four threads: two", feed(&t, 4, 12, 8) == 2);
-    memset(&t, 0, sizeof t);
-    check("even: two threads up to the first look", feed(&t, 2, 199, 5) == 2 && !t.trial);
-    /* through a trial that two threads win (1.0 vs 0.55 of the time per row) */
-    memset(&t, 0, sizeof t);
-    check("a trial under way", feed(&t, 2, 202, 5) == 1 && t.trial == 1);
-    for (int i = 0; i < 100 && t.trial; i++) {
-        const int threads = fm_tuner_pick(&t, 2);
-        fm_tuner_record(&t, threads, threads == 2 ? 55000 : 100000, 64, threads > 1 ? 10 : 0,
-                        threads > 1 ? 5 : 0);
+    check("uneven (the caller waiting for its core): a trial at once",
+          feed(&t, 2, 11, 0) == 1 && t.trial == 1);
+    for (int own = 4; own <= 6; own++) {
+        memset(&t, 0, sizeof t);
+        check("even within 0.6-1.4 of the share: no trial before the first look",
+              feed(&t, 2, 200, own) == 2 && !t.trial);
+        check("the first look", feed(&t, 2, 1, own) == 1 && t.trial == 1);
     }
-    check("two threads won the trial", !t.trial && fm_tuner_pick(&t, 2) == 2 && t.trusted);
-    check("a count a trial found faster stays though uneven", feed(&t, 2, 50, 8) == 2);
+    memset(&t, 0, sizeof t);
+    check("uneven on four threads: a trial against two", feed(&t, 4, 11, 8) == 2 && t.trial == 2);
+    check("two faster: down to two", finish_trial(&t, 4, fewer_faster) == 2);
+    check("uneven again on two: a trial against one", feed(&t, 4, 12, 8) == 1 && t.trial == 1);
+    memset(&t, 0, sizeof t);
+    feed(&t, 4, 11, 0);
+    finish_trial(&t, 4, fewer_faster);
+    /* (15 pieces: past 1 ms, and too few for a trial to start and end) */
+    check("even on two after the trial: the new stretch counts afresh",
+          feed(&t, 4, 15, 5) == 2 && !t.trial);
+    memset(&t, 0, sizeof t);
+    check("uneven, a trial", feed(&t, 2, 11, 8) == 1 && t.trial == 1);
+    check("two threads faster all the same: kept", finish_trial(&t, 2, more_faster) == 2);
+    check("kept over fewer: no early trial though uneven", feed(&t, 2, 15, 8) == 2 && !t.trial);
+}
+
+static void count_task(void *ctx, int64_t task, int tid)
+{
+    (void)task;
+    (void)tid;
+    fm_atomic_add((volatile int64_t *)ctx, 1);
+}
+
+/* What the marks around a piece count: of each loop a team ran, the tasks
+ * of the caller's own share (a loop of 10 tasks on 4 members: 2; of 2 tasks,
+ * which takes 2 members: 1); loops run alone count nothing. */
+static void tuner_counts_the_callers_shares(void)
+{
+    const int threaded = strcmp(fm_threads_backend(), "none") != 0;
+    fm_tuner t;
+    memset(&t, 0, sizeof t);
+    volatile int64_t ran = 0;
+    fm_scope scope;
+    fm_scope_begin(&scope, 4);
+    const fm_tuner_mark a = fm_tuner_begin(&t);
+    fm_parallel_for(4, 10, count_task, (void *)&ran);
+    fm_parallel_for(4, 2, count_task, (void *)&ran);
+    fm_parallel_for(1, 7, count_task, (void *)&ran);
+    const fm_tuner_mark b = fm_tuner_begin(&t);
+    fm_scope_end(&scope);
+    check("every task ran", fm_atomic_load(&ran) == 19);
+    check("the caller's shares counted", b.fair - a.fair == (threaded ? 3 : 0));
+    check("the tasks it ran counted",
+          threaded ? b.own - a.own >= 0 && b.own - a.own <= 12 : b.own == a.own);
 }
 
 /* ---- Ctrl-C ----------------------------------------------------------------------- */
@@ -690,7 +742,8 @@ int main(int argc, char **argv)
                failures == before ? "ok" : "FAILED");
     }
     tuner_settles();
-    tuner_drops_a_member_that_falls_behind();
+    tuner_looks_early_when_a_member_falls_behind();
+    tuner_counts_the_callers_shares();
     tuner_pick_within_max();
     tuner_kept_where_products_take_threads();
     ctrl_c();
