@@ -63,15 +63,16 @@ void fm_parallel_for(int n_threads, int64_t n_tasks,
                      void (*fn)(void *ctx, int64_t task, int tid), void *ctx);
 /* The thread count for the next piece of work (max when t is NULL), and
  * how long a piece of `rows` rows took on `threads` threads. Of the loops
- * it ran on a team, the calling thread's own shares held `fair` tasks, and
- * it ran `own` tasks. */
+ * it ran on a team, the calling thread's even split was `fair` tasks (the
+ * tasks over the members, loop by loop), and it ran `own` tasks. */
 int fm_tuner_pick(fm_tuner *t, int max);
-void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, int64_t fair,
+void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, double fair,
                      int64_t own);
 /* The same, measured: a mark where the piece begins, then its end (both do
  * nothing when t is NULL). */
 typedef struct {
-    int64_t ns, fair, own;
+    int64_t ns, own;
+    double fair;
 } fm_tuner_mark;
 fm_tuner_mark fm_tuner_begin(const fm_tuner *t);
 void fm_tuner_end(fm_tuner *t, int threads, fm_tuner_mark began, int64_t rows);

@@ -133,7 +133,8 @@ typedef struct {
     int64_t piece_ns;     /* how long the last piece of work took */
     int64_t interval_ns;  /* work between trials */
     int64_t left_ns;      /* of the stretch or block under way */
-    int64_t fair, own;    /* of the stretch: tasks of the caller's shares, run by it */
+    int64_t own;          /* of the stretch: the tasks the caller ran, */
+    double fair;          /* and its even split of its loops' tasks */
     double base_ns, base_rows;   /* the trial's blocks at `threads` */
     double trial_ns, trial_rows; /* and at `trial` */
 } fm_tuner;

@@ -83,10 +83,11 @@ static volatile int64_t pool_ready; /* 0, 1 initialising, 2 ready */
  * loop that needs one); in_task while it runs a task, as member task_tid. */
 static FM_THREAD_LOCAL fm_scope *current_scope;
 static FM_THREAD_LOCAL int in_task, task_tid;
-/* of the loops this thread ran as a team's caller: the tasks of its own
- * share (what it would run with every member keeping up), and the tasks it
- * ran */
-static FM_THREAD_LOCAL int64_t fair_tasks, own_tasks;
+/* of the loops this thread ran as a team's caller: its even split of their
+ * tasks (n_tasks / members each, what it would run with every member
+ * keeping pace), and the tasks it ran */
+static FM_THREAD_LOCAL double fair_tasks;
+static FM_THREAD_LOCAL int64_t own_tasks;
 
 static void pool_prepare_fork(void) { fm_mutex_lock(&pool.lock); }
 static void pool_after_fork_parent(void) { fm_mutex_unlock(&pool.lock); }
@@ -364,7 +365,7 @@ static void team_run(fm_team *t, int members, task_fn fn, void *ctx, int64_t n_t
     fm_atomic_store(&t->seq, 2 * gen + 2);
     for (int i = 1; i < members; i++) poke(t->members[i]);
     own_tasks += run_tasks(t, 0);
-    fair_tasks += n_tasks / members; /* member 0's share, as run_tasks cuts it */
+    fair_tasks += (double)n_tasks / members;
     wait_done(t, n_tasks);
 }
 #endif
@@ -390,10 +391,10 @@ void fm_parallel_for(int n_threads, int64_t n_tasks, void (*fn)(void *ctx, int64
 
 int fm_workers_alive(void) { return 0; }
 
-static int64_t caller_fair_tasks(void) { return 0; }
+static double caller_fair_tasks(void) { return 0; }
 static int64_t caller_own_tasks(void) { return 0; }
 #else
-static int64_t caller_fair_tasks(void) { return fair_tasks; }
+static double caller_fair_tasks(void) { return fair_tasks; }
 static int64_t caller_own_tasks(void) { return own_tasks; }
 
 void fm_scope_begin(fm_scope *s, int max_threads)
@@ -458,17 +459,18 @@ int fm_workers_alive(void)
  * after a change of count is not timed: it pays for waking the threads
  * that slept meanwhile, a cost of the switch, not of the count.
  *
- * A stretch on more than one thread also counts the tasks of the caller's
- * own shares of its loops and the tasks the caller ran. On a quiet machine
- * the two stay close (the caller of two ran 0.42-0.58 of the tasks). When a
- * member keeps losing its core to another process, the others take over
- * its share (the caller of two ran 0.7-0.9 of them beside one busy
- * process, or hardly any while it waited for its own core), and the count
- * gives little or nothing over fewer. Then, unless the last trial kept the
- * count over fewer, the trial against fewer comes at once, after 1 ms of
- * the stretch rather than at its end (20 ms at first: most of a short fit).
- * With more than two threads one member falling behind moves the caller's
- * share less; the trials on schedule still see it. */
+ * A stretch on more than one thread also counts the caller's even split of
+ * its loops' tasks and the tasks the caller ran. On a quiet machine the two
+ * stay close: the caller of two ran 0.42-0.58 of the tasks, 0.84-1.16 times
+ * its split. When a member keeps losing its core to another process, the
+ * others take over its tasks (the caller of two ran 0.7-0.9 of them beside
+ * one busy process, or hardly any while it waited for its own core), and
+ * the count gives little or nothing over fewer. Then, unless the last
+ * trial kept the count over fewer, the trial against fewer comes at once,
+ * after 1 ms of the stretch rather than at its end (20 ms at first: most of
+ * a short fit). The counts add up over the stretch, so load that comes late
+ * in a long one is left to the trials on schedule; so is one member of
+ * more than two falling behind, which moves the caller's count less. */
 
 #define FM_TUNE_BASE_NS 20000000LL
 #define FM_TUNE_CAP_NS 1000000000LL
@@ -484,9 +486,9 @@ int fm_workers_alive(void)
 #define FM_TUNE_SETTLE_NS 2000000LL
 /* the other count must be this much faster (time per row) to take over */
 #define FM_TUNE_MARGIN 0.95
-/* a stretch whose caller has run this far (as a fraction) from the tasks
- * of its own shares, after FM_TUNE_UNEVEN_MIN_NS and FM_TUNE_UNEVEN_MIN_TASKS
- * of them, holds its trial against fewer at once */
+/* a stretch whose caller has run this far (as a fraction, or farther) from
+ * its even split of the tasks, after FM_TUNE_UNEVEN_MIN_NS and a split of
+ * FM_TUNE_UNEVEN_MIN_TASKS, holds its trial against fewer at once */
 #define FM_TUNE_UNEVEN 0.4
 #define FM_TUNE_UNEVEN_MIN_NS 1000000LL
 #define FM_TUNE_UNEVEN_MIN_TASKS 16
@@ -563,18 +565,18 @@ static void tuner_decide(fm_tuner *t)
 }
 
 /* 1 when the stretch under way, on more than one thread that the last trial
- * did not keep over fewer, shows a member that is not keeping up: the
- * caller ran far more or far fewer tasks than its own shares. */
+ * did not keep over fewer, shows a member that is not keeping pace: the
+ * caller ran far more or far fewer tasks than its even split. */
 static int stretch_uneven(const fm_tuner *t)
 {
     if (t->threads < 2 || t->kept_over_fewer || t->fair < FM_TUNE_UNEVEN_MIN_TASKS ||
         t->interval_ns - t->left_ns < FM_TUNE_UNEVEN_MIN_NS)
         return 0;
-    const double share = (double)t->own / (double)t->fair; /* 1 if even */
-    return share < 1 - FM_TUNE_UNEVEN || share > 1 + FM_TUNE_UNEVEN;
+    const double share = (double)t->own / t->fair; /* 1 if even */
+    return share <= 1 - FM_TUNE_UNEVEN || share >= 1 + FM_TUNE_UNEVEN;
 }
 
-void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, int64_t fair,
+void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, double fair,
                      int64_t own)
 {
     if (!t || t->max <= 1 || threads != fm_tuner_pick(t, t->max)) return;

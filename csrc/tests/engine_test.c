@@ -484,13 +484,13 @@ static void tuner_settles(void)
 }
 
 /* n pieces of 100 us at the tuner's pick; on more than one thread the
- * caller's shares of each piece's loops hold 5 tasks, and it ran `own`
- * tasks. Returns the pick after them. */
-static int feed(fm_tuner *t, int max, int n, int64_t own)
+ * caller's even split of each piece's tasks is `fair`, and it ran `own`.
+ * Returns the pick after them. */
+static int feed(fm_tuner *t, int max, int n, double fair, int64_t own)
 {
     for (int i = 0; i < n; i++) {
         const int threads = fm_tuner_pick(t, max);
-        fm_tuner_record(t, threads, 100000, 64, threads > 1 ? 5 : 0, threads > 1 ? own : 0);
+        fm_tuner_record(t, threads, 100000, 64, threads > 1 ? fair : 0, threads > 1 ? own : 0);
     }
     return fm_tuner_pick(t, max);
 }
@@ -501,14 +501,14 @@ static int finish_trial(fm_tuner *t, int max, const int64_t *ns)
 {
     for (int i = 0; i < 1000 && t->trial; i++) {
         const int threads = fm_tuner_pick(t, max);
-        fm_tuner_record(t, threads, ns[threads], 64, threads > 1 ? 5 : 0, threads > 1 ? 5 : 0);
+        fm_tuner_record(t, threads, ns[threads], 64, threads > 1 ? 10 : 0, threads > 1 ? 10 : 0);
     }
     check("the trial ended", !t->trial);
     return fm_tuner_pick(t, max);
 }
 
 /* A member that keeps losing its core shows as a caller that runs far more
- * (or far fewer) tasks than its own shares: the tuner holds its trial
+ * (or far fewer) tasks than its even split: the tuner holds its trial
  * against fewer threads after 1 ms instead of at its first look (20 ms),
  * and decides on the times as ever. An even count, or one the last trial
  * kept over fewer, waits for the look. */
@@ -519,63 +519,78 @@ static void tuner_looks_early_when_a_member_falls_behind(void)
     fm_tuner t;
     memset(&t, 0, sizeof t);
     /* the first piece, after the change from none, is not counted */
-    check("uneven: no trial before 1 ms", feed(&t, 2, 10, 8) == 2 && !t.trial);
-    check("uneven (8 tasks for a share of 5): a trial against one thread at 1 ms",
-          feed(&t, 2, 1, 8) == 1 && t.trial == 1);
+    check("uneven: no trial before 1 ms", feed(&t, 2, 10, 10, 15) == 2 && !t.trial);
+    check("uneven (15 tasks for a split of 10): a trial against one thread at 1 ms",
+          feed(&t, 2, 1, 10, 15) == 1 && t.trial == 1);
     check("the trial keeps the faster count", finish_trial(&t, 2, fewer_faster) == 1);
     memset(&t, 0, sizeof t);
+    check("uneven (5 tasks for a split of 10): a trial at once",
+          feed(&t, 2, 11, 10, 5) == 1 && t.trial == 1);
+    memset(&t, 0, sizeof t);
     check("uneven (the caller waiting for its core): a trial at once",
-          feed(&t, 2, 11, 0) == 1 && t.trial == 1);
-    for (int own = 4; own <= 6; own++) {
+          feed(&t, 2, 11, 10, 0) == 1 && t.trial == 1);
+    for (int own = 7; own <= 13; own += 3) {
         memset(&t, 0, sizeof t);
-        check("even within 0.6-1.4 of the share: no trial before the first look",
-              feed(&t, 2, 200, own) == 2 && !t.trial);
-        check("the first look", feed(&t, 2, 1, own) == 1 && t.trial == 1);
+        check("within 0.7-1.3 of the split: no trial before the first look",
+              feed(&t, 2, 200, 10, own) == 2 && !t.trial);
+        check("the first look", feed(&t, 2, 1, 10, own) == 1 && t.trial == 1);
     }
     memset(&t, 0, sizeof t);
-    check("uneven on four threads: a trial against two", feed(&t, 4, 11, 8) == 2 && t.trial == 2);
-    check("two faster: down to two", finish_trial(&t, 4, fewer_faster) == 2);
-    check("uneven again on two: a trial against one", feed(&t, 4, 12, 8) == 1 && t.trial == 1);
+    check("a split under 16 tasks: no trial", feed(&t, 2, 16, 1, 3) == 2 && !t.trial);
+    check("a split of 16: a trial", feed(&t, 2, 1, 1, 3) == 1 && t.trial == 1);
     memset(&t, 0, sizeof t);
-    feed(&t, 4, 11, 0);
+    check("uneven on four threads: a trial against two",
+          feed(&t, 4, 11, 10, 15) == 2 && t.trial == 2);
+    check("two faster: down to two", finish_trial(&t, 4, fewer_faster) == 2);
+    check("uneven again on two: a trial against one",
+          feed(&t, 4, 12, 10, 15) == 1 && t.trial == 1);
+    /* counted on from the stretch before, the split would be 0.5 at 1 ms */
+    memset(&t, 0, sizeof t);
+    feed(&t, 4, 11, 10, 0);
     finish_trial(&t, 4, fewer_faster);
     /* (15 pieces: past 1 ms, and too few for a trial to start and end) */
     check("even on two after the trial: the new stretch counts afresh",
-          feed(&t, 4, 15, 5) == 2 && !t.trial);
+          feed(&t, 4, 15, 10, 10) == 2 && !t.trial);
     memset(&t, 0, sizeof t);
-    check("uneven, a trial", feed(&t, 2, 11, 8) == 1 && t.trial == 1);
+    check("uneven, a trial", feed(&t, 2, 11, 10, 15) == 1 && t.trial == 1);
     check("two threads faster all the same: kept", finish_trial(&t, 2, more_faster) == 2);
-    check("kept over fewer: no early trial though uneven", feed(&t, 2, 15, 8) == 2 && !t.trial);
+    check("kept over fewer: no early trial though uneven",
+          feed(&t, 2, 15, 10, 15) == 2 && !t.trial);
 }
 
+/* ctx: [0] the tasks run, [1] those run as member 0 (the caller) */
 static void count_task(void *ctx, int64_t task, int tid)
 {
     (void)task;
-    (void)tid;
-    fm_atomic_add((volatile int64_t *)ctx, 1);
+    volatile int64_t *ran = ctx;
+    fm_atomic_add(&ran[0], 1);
+    if (tid == 0) fm_atomic_add(&ran[1], 1);
 }
 
-/* What the marks around a piece count: of each loop a team ran, the tasks
- * of the caller's own share (a loop of 10 tasks on 4 members: 2; of 2 tasks,
- * which takes 2 members: 1); loops run alone count nothing. */
-static void tuner_counts_the_callers_shares(void)
+/* What the marks around a piece count: of each loop a team ran, the
+ * caller's even split (a loop of 10 tasks on 4 members: 2.5; of 3 tasks,
+ * which takes 3 members: 1) and the tasks it ran; loops run alone count
+ * nothing. (20 rounds, so that the caller surely runs some of the tasks.) */
+static void tuner_counts_the_callers_split(void)
 {
     const int threaded = strcmp(fm_threads_backend(), "none") != 0;
     fm_tuner t;
     memset(&t, 0, sizeof t);
-    volatile int64_t ran = 0;
+    volatile int64_t team[2] = {0, 0}, alone[2] = {0, 0};
     fm_scope scope;
     fm_scope_begin(&scope, 4);
     const fm_tuner_mark a = fm_tuner_begin(&t);
-    fm_parallel_for(4, 10, count_task, (void *)&ran);
-    fm_parallel_for(4, 2, count_task, (void *)&ran);
-    fm_parallel_for(1, 7, count_task, (void *)&ran);
+    for (int round = 0; round < 20; round++) {
+        fm_parallel_for(4, 10, count_task, (void *)team);
+        fm_parallel_for(4, 3, count_task, (void *)team);
+        fm_parallel_for(1, 7, count_task, (void *)alone);
+    }
     const fm_tuner_mark b = fm_tuner_begin(&t);
     fm_scope_end(&scope);
-    check("every task ran", fm_atomic_load(&ran) == 19);
-    check("the caller's shares counted", b.fair - a.fair == (threaded ? 3 : 0));
+    check("every task ran", team[0] == 260 && alone[0] == 140 && alone[1] == 140);
+    check("the caller's split counted", b.fair - a.fair == (threaded ? 70.0 : 0.0));
     check("the tasks it ran counted",
-          threaded ? b.own - a.own >= 0 && b.own - a.own <= 12 : b.own == a.own);
+          team[1] > 0 && b.own - a.own == (threaded ? team[1] : 0));
 }
 
 /* ---- Ctrl-C ----------------------------------------------------------------------- */
@@ -743,7 +758,7 @@ int main(int argc, char **argv)
     }
     tuner_settles();
     tuner_looks_early_when_a_member_falls_behind();
-    tuner_counts_the_callers_shares();
+    tuner_counts_the_callers_split();
     tuner_pick_within_max();
     tuner_kept_where_products_take_threads();
     ctrl_c();
