@@ -746,10 +746,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if _scipy_takes_iprint():
             options["iprint"] = 1 if self.verbose else -1
         start = params.copy()
-        reached = []  # (point, loss) of each completed iteration
+        # the last completed iteration: how many, its point (where it started
+        # before the first) and its loss
+        reached = {"iterations": 0, "point": start.copy(), "loss": None}
 
         def keep(intermediate_result):
-            reached.append((intermediate_result.x.copy(), intermediate_result.fun))
+            reached["iterations"] += 1
+            reached["point"][:] = intermediate_result.x
+            reached["loss"] = intermediate_result.fun
 
         try:
             result = scipy.optimize.minimize(
@@ -762,10 +766,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
         except KeyboardInterrupt:
             # not the point of a line search the signal came in
-            self.n_iter_ = len(reached)
-            params[:] = reached[-1][0] if reached else start
-            if reached:
-                self.loss_ = np.float64(reached[-1][1])
+            self.n_iter_ = reached["iterations"]
+            params[:] = reached["point"]
+            if reached["loss"] is not None:
+                self.loss_ = np.float64(reached["loss"])
             if not interruptible:
                 raise
             warnings.warn("Training interrupted by user.")
