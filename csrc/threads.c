@@ -457,7 +457,11 @@ int fm_workers_alive(void)
  * (pieces of work that take seconds each), so a choice that keeps winning
  * costs little; a switch brings the next look closer. A short first piece
  * after a change of count is not timed: it pays for waking the threads
- * that slept meanwhile, a cost of the switch, not of the count.
+ * that slept meanwhile, a cost of the switch, not of the count. A trial
+ * whose other count is clearly slower after a round (FM_TUNE_CLEAR_LOSS)
+ * ends there: beside a busy process, the blocks of a trial against two
+ * threads ran 1.7 or 5 times as long per row as one thread's, while the
+ * woken member and the busy process took turns on a core.
  *
  * A stretch on more than one thread also counts the caller's even split of
  * its loops' tasks and the tasks the caller ran. On a quiet machine the two
@@ -486,6 +490,9 @@ int fm_workers_alive(void)
 #define FM_TUNE_SETTLE_NS 2000000LL
 /* the other count must be this much faster (time per row) to take over */
 #define FM_TUNE_MARGIN 0.95
+/* a trial whose blocks at the other count took this many times as long per
+ * row as those at `threads`, after any round, ends there */
+#define FM_TUNE_CLEAR_LOSS 1.25
 /* a stretch whose caller has run this far (as a fraction, or farther) from
  * its even split of the tasks, after FM_TUNE_UNEVEN_MIN_NS and a split of
  * FM_TUNE_UNEVEN_MIN_TASKS, holds its trial against fewer at once */
@@ -538,16 +545,19 @@ static void tuner_start_trial(fm_tuner *t)
     t->left_ns = block_ns(t);
 }
 
+/* the times per row of the trial's blocks so far, at `trial` and at `threads` */
+static double trial_row_ns(const fm_tuner *t) { return t->trial_ns / t->trial_rows; }
+static double base_row_ns(const fm_tuner *t) { return t->base_ns / t->base_rows; }
+
 static void tuner_decide(fm_tuner *t)
 {
-    const double base = t->base_ns / t->base_rows, trial = t->trial_ns / t->trial_rows;
     /* a trial lasts 2 rounds x max(block, piece); after a lost one, the
      * next waits at least FM_TUNE_LOST of those, at most FM_TUNE_SHARE */
     const int64_t block = block_ns(t) > t->piece_ns ? block_ns(t) : t->piece_ns;
     const int64_t trial_len = 2 * trial_rounds(t) * block;
     const int64_t cap = FM_TUNE_SHARE * trial_len > FM_TUNE_CAP_NS ? FM_TUNE_SHARE * trial_len
                                                                    : FM_TUNE_CAP_NS;
-    const int kept = trial < base * FM_TUNE_MARGIN ? t->trial : t->threads;
+    const int kept = trial_row_ns(t) < base_row_ns(t) * FM_TUNE_MARGIN ? t->trial : t->threads;
     const int other = kept == t->trial ? t->threads : t->trial;
     if (kept != t->threads) {
         t->threads = kept;
@@ -607,7 +617,9 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, double 
     /* the block is over: a round is a block on trial, then one at threads */
     t->on_trial = !t->on_trial;
     t->left_ns = block_ns(t);
-    if (t->on_trial && ++t->rounds >= trial_rounds(t)) tuner_decide(t);
+    if (t->on_trial && (++t->rounds >= trial_rounds(t) ||
+                        trial_row_ns(t) >= base_row_ns(t) * FM_TUNE_CLEAR_LOSS))
+        tuner_decide(t);
 }
 
 fm_tuner_mark fm_tuner_begin(const fm_tuner *t)

@@ -558,6 +558,36 @@ static void tuner_looks_early_when_a_member_falls_behind(void)
           feed(&t, 2, 15, 10, 15) == 2 && !t.trial);
 }
 
+/* A trial whose other count is clearly slower (1.25 times as long per row,
+ * FM_TUNE_CLEAR_LOSS) after a round ends there, keeping the count; one
+ * slower by less, or faster, goes on for all its rounds (4, FM_TUNE_ROUNDS)
+ * and decides as ever. Both ways: down from two threads at the first look,
+ * and up from one after a trial went down. */
+static void tuner_ends_a_clearly_lost_trial_early(void)
+{
+    const int64_t fewer_faster[3] = {0, 100000, 160000};
+    const int64_t clear[2][3] = {{0, 125000, 100000}, {0, 100000, 125000}};
+    const int64_t close[2][3] = {{0, 120000, 100000}, {0, 100000, 120000}};
+    const int64_t won[2][3] = {{0, 90000, 100000}, {0, 100000, 90000}};
+    fm_tuner t;
+    for (int up = 0; up < 2; up++) {
+        const int64_t *const cases[3] = {clear[up], close[up], won[up]};
+        for (int c = 0; c < 3; c++) {
+            memset(&t, 0, sizeof t);
+            if (up) {
+                feed(&t, 2, 11, 10, 15); /* uneven: a trial down at 1 ms */
+                finish_trial(&t, 2, fewer_faster);
+            }
+            for (int i = 0; i < 10000 && !t.trial; i++) feed(&t, 2, 1, 10, 10);
+            check("a trial", t.threads == 2 - up && t.trial == 1 + up);
+            const int kept = finish_trial(&t, 2, cases[c]);
+            if (c == 0) check("clearly slower: kept, after one round", kept == 2 - up && t.rounds == 1);
+            if (c == 1) check("slower by less: kept, after every round", kept == 2 - up && t.rounds == 4);
+            if (c == 2) check("faster: taken, after every round", kept == 1 + up && t.rounds == 4);
+        }
+    }
+}
+
 /* ctx: [0] the tasks run, [1] those run as member 0 (the caller). A task
  * lasts 100 us, since instant ones let workers that are awake run a whole
  * loop, the caller's share too, before the caller claims one. The checks
@@ -765,6 +795,7 @@ int main(int argc, char **argv)
     tuner_settles();
     tuner_looks_early_when_a_member_falls_behind();
     tuner_counts_the_callers_split();
+    tuner_ends_a_clearly_lost_trial_early();
     tuner_pick_within_max();
     tuner_kept_where_products_take_threads();
     ctrl_c();
