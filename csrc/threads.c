@@ -458,10 +458,13 @@ int fm_workers_alive(void)
  * costs little; a switch brings the next look closer. A short first piece
  * after a change of count is not timed: it pays for waking the threads
  * that slept meanwhile, a cost of the switch, not of the count. A trial
- * whose other count is clearly slower after a round (FM_TUNE_CLEAR_LOSS)
- * ends there: beside a busy process, the blocks of a trial against two
- * threads ran 1.7 or 5 times as long per row as one thread's, while the
- * woken member and the busy process took turns on a core.
+ * against more threads that are clearly slower after a round
+ * (FM_TUNE_CLEAR_LOSS) ends there: beside a busy process, the blocks of a
+ * trial against two threads ran 1.7 or 5.5 times as long per row as one
+ * thread's, while the woken member and the busy process took turns on a
+ * core. Only trials up end so: a round is short, one preemption can make
+ * its count look slow, and a mistake up keeps fewer threads for a while,
+ * which costs little, where one down would keep more beside the load.
  *
  * A stretch on more than one thread also counts the caller's even split of
  * its loops' tasks and the tasks the caller ran. On a quiet machine the two
@@ -490,8 +493,9 @@ int fm_workers_alive(void)
 #define FM_TUNE_SETTLE_NS 2000000LL
 /* the other count must be this much faster (time per row) to take over */
 #define FM_TUNE_MARGIN 0.95
-/* a trial whose blocks at the other count took this many times as long per
- * row as those at `threads`, after any round, ends there */
+/* a trial against more threads whose blocks on them took this many times
+ * as long per row as those at `threads`, after any round, ends there (more
+ * than 1 / FM_TUNE_MARGIN, so that the decision keeps `threads`) */
 #define FM_TUNE_CLEAR_LOSS 1.25
 /* a stretch whose caller has run this far (as a fraction, or farther) from
  * its even split of the tasks, after FM_TUNE_UNEVEN_MIN_NS and a split of
@@ -549,14 +553,26 @@ static void tuner_start_trial(fm_tuner *t)
 static double trial_row_ns(const fm_tuner *t) { return t->trial_ns / t->trial_rows; }
 static double base_row_ns(const fm_tuner *t) { return t->base_ns / t->base_rows; }
 
+/* a trial against more threads whose blocks on them have taken
+ * FM_TUNE_CLEAR_LOSS times as long per row as those at `threads` */
+static int trial_up_clearly_lost(const fm_tuner *t)
+{
+    return t->trial > t->threads && trial_row_ns(t) >= base_row_ns(t) * FM_TUNE_CLEAR_LOSS;
+}
+
 static void tuner_decide(fm_tuner *t)
 {
-    /* a trial lasts 2 rounds x max(block, piece); after a lost one, the
-     * next waits at least FM_TUNE_LOST of those, at most FM_TUNE_SHARE */
+    /* a trial lasts 2 x rounds x max(block, piece); after a lost one, the
+     * next waits at least FM_TUNE_LOST of those, and at most FM_TUNE_CAP_NS,
+     * or FM_TUNE_SHARE times a trial of the least blocks if that is longer
+     * (the blocks grow with the interval, which would lift a cap taken from
+     * them along with it) */
     const int64_t block = block_ns(t) > t->piece_ns ? block_ns(t) : t->piece_ns;
+    const int64_t least = FM_TUNE_BLOCK_MIN_NS > t->piece_ns ? FM_TUNE_BLOCK_MIN_NS
+                                                             : t->piece_ns;
     const int64_t trial_len = 2 * trial_rounds(t) * block;
-    const int64_t cap = FM_TUNE_SHARE * trial_len > FM_TUNE_CAP_NS ? FM_TUNE_SHARE * trial_len
-                                                                   : FM_TUNE_CAP_NS;
+    const int64_t share = FM_TUNE_SHARE * 2 * trial_rounds(t) * least;
+    const int64_t cap = share > FM_TUNE_CAP_NS ? share : FM_TUNE_CAP_NS;
     const int kept = trial_row_ns(t) < base_row_ns(t) * FM_TUNE_MARGIN ? t->trial : t->threads;
     const int other = kept == t->trial ? t->threads : t->trial;
     if (kept != t->threads) {
@@ -617,8 +633,7 @@ void fm_tuner_record(fm_tuner *t, int threads, int64_t ns, int64_t rows, double 
     /* the block is over: a round is a block on trial, then one at threads */
     t->on_trial = !t->on_trial;
     t->left_ns = block_ns(t);
-    if (t->on_trial && (++t->rounds >= trial_rounds(t) ||
-                        trial_row_ns(t) >= base_row_ns(t) * FM_TUNE_CLEAR_LOSS))
+    if (t->on_trial && (++t->rounds >= trial_rounds(t) || trial_up_clearly_lost(t)))
         tuner_decide(t);
 }
 

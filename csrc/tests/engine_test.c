@@ -495,16 +495,24 @@ static int feed(fm_tuner *t, int max, int n, double fair, int64_t own)
     return fm_tuner_pick(t, max);
 }
 
-/* The trial under way to its end, a piece on k threads taking ns[k] (the
- * tasks even); the count it keeps. */
-static int finish_trial(fm_tuner *t, int max, const int64_t *ns)
+/* The trial under way to its end, a piece on k threads taking first[k] in
+ * its first round and later[k] after (the tasks even); the count it keeps. */
+static int finish_changing_trial(fm_tuner *t, int max, const int64_t *first,
+                                 const int64_t *later)
 {
     for (int i = 0; i < 1000 && t->trial; i++) {
         const int threads = fm_tuner_pick(t, max);
-        fm_tuner_record(t, threads, ns[threads], 64, threads > 1 ? 10 : 0, threads > 1 ? 10 : 0);
+        fm_tuner_record(t, threads, t->rounds ? later[threads] : first[threads], 64,
+                        threads > 1 ? 10 : 0, threads > 1 ? 10 : 0);
     }
     check("the trial ended", !t->trial);
     return fm_tuner_pick(t, max);
+}
+
+/* the same, a piece on k threads taking ns[k] throughout */
+static int finish_trial(fm_tuner *t, int max, const int64_t *ns)
+{
+    return finish_changing_trial(t, max, ns, ns);
 }
 
 /* A member that keeps losing its core shows as a caller that runs far more
@@ -558,33 +566,69 @@ static void tuner_looks_early_when_a_member_falls_behind(void)
           feed(&t, 2, 15, 10, 15) == 2 && !t.trial);
 }
 
-/* A trial whose other count is clearly slower (1.25 times as long per row,
- * FM_TUNE_CLEAR_LOSS) after a round ends there, keeping the count; one
- * slower by less, or faster, goes on for all its rounds (4, FM_TUNE_ROUNDS)
- * and decides as ever. Both ways: down from two threads at the first look,
- * and up from one after a trial went down. */
-static void tuner_ends_a_clearly_lost_trial_early(void)
+/* A trial against more threads that are clearly slower (1.25 times as
+ * long per row, FM_TUNE_CLEAR_LOSS) after a round ends there, keeping the
+ * count and waiting twice as long for the next, as any lost trial does; one
+ * slower by less, or faster, or a trial against fewer, goes on for all its
+ * rounds (4, FM_TUNE_ROUNDS) and decides as ever. */
+static void tuner_ends_a_clearly_lost_trial_up_early(void)
 {
     const int64_t fewer_faster[3] = {0, 100000, 160000};
     const int64_t clear[2][3] = {{0, 125000, 100000}, {0, 100000, 125000}};
     const int64_t close[2][3] = {{0, 120000, 100000}, {0, 100000, 120000}};
     const int64_t won[2][3] = {{0, 90000, 100000}, {0, 100000, 90000}};
+    const int64_t same[3] = {0, 100000, 100000};
+    const int64_t later[3][3] = {{0, 100000, 300000}, {0, 100000, 120000}, {0, 100000, 90000}};
     fm_tuner t;
-    for (int up = 0; up < 2; up++) {
-        const int64_t *const cases[3] = {clear[up], close[up], won[up]};
+    for (int up = 0; up < 3; up++) {
+        const int64_t *const cases[3] = {clear[up > 0], close[up > 0], won[up > 0]};
         for (int c = 0; c < 3; c++) {
+            /* up 0: down from two threads at the first look; 1: up from one
+             * after a trial went down; 2: the same, the trial's pieces
+             * slowing down from its second round */
             memset(&t, 0, sizeof t);
             if (up) {
                 feed(&t, 2, 11, 10, 15); /* uneven: a trial down at 1 ms */
                 finish_trial(&t, 2, fewer_faster);
             }
             for (int i = 0; i < 10000 && !t.trial; i++) feed(&t, 2, 1, 10, 10);
-            check("a trial", t.threads == 2 - up && t.trial == 1 + up);
-            const int kept = finish_trial(&t, 2, cases[c]);
-            if (c == 0) check("clearly slower: kept, after one round", kept == 2 - up && t.rounds == 1);
-            if (c == 1) check("slower by less: kept, after every round", kept == 2 - up && t.rounds == 4);
-            if (c == 2) check("faster: taken, after every round", kept == 1 + up && t.rounds == 4);
+            check("a trial", t.threads == 2 - (up > 0) && t.trial == 1 + (up > 0));
+            const int64_t interval = t.interval_ns;
+            const int kept = up == 2 ? finish_changing_trial(&t, 2, same, later[c])
+                                     : finish_trial(&t, 2, cases[c]);
+            if (up == 1 && c == 0)
+                check("clearly slower: kept, after one round", kept == 1 && t.rounds == 1);
+            else if (up == 2 && c == 0)
+                check("clearly slower from the second round: kept, after two",
+                      kept == 1 && t.rounds == 2);
+            else if (c < 2)
+                check("kept, after every round", kept == 2 - (up > 0) && t.rounds == 4);
+            else
+                check("faster: taken, after every round", kept == 1 + (up > 0) && t.rounds == 4);
+            if (c < 2)
+                check("a lost trial: the next waits twice as long", t.interval_ns == 2 * interval);
         }
+    }
+}
+
+/* However long the count in use keeps winning, the next look comes within
+ * 1 s of work (FM_TUNE_CAP_NS) when pieces are short, and within 64 times a
+ * trial's length (FM_TUNE_SHARE; here 1 s: two pieces of 0.5 s at the
+ * count in use) when they take about a second each. */
+static void tuner_looks_again_within_its_cap(void)
+{
+    const int64_t piece[2] = {100000, 1000000000};
+    const int64_t cap[2] = {1000000000, 64 * (int64_t)1000000000};
+    for (int p = 0; p < 2; p++) {
+        fm_tuner t;
+        memset(&t, 0, sizeof t);
+        int64_t longest = 0;
+        for (int i = 0; i < (p ? 2000 : 1000000); i++) {
+            const int threads = fm_tuner_pick(&t, 2);
+            fm_tuner_record(&t, threads, threads == 2 ? piece[p] / 2 : piece[p], 64, 0, 0);
+            if (t.interval_ns > longest) longest = t.interval_ns;
+        }
+        check("the interval grows to its cap and no further", longest == cap[p]);
     }
 }
 
@@ -795,7 +839,8 @@ int main(int argc, char **argv)
     tuner_settles();
     tuner_looks_early_when_a_member_falls_behind();
     tuner_counts_the_callers_split();
-    tuner_ends_a_clearly_lost_trial_early();
+    tuner_ends_a_clearly_lost_trial_up_early();
+    tuner_looks_again_within_its_cap();
     tuner_pick_within_max();
     tuner_kept_where_products_take_threads();
     ctrl_c();
