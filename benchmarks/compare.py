@@ -256,19 +256,24 @@ def interleaved_times(fns, repeats, short_samples=SHORT_SAMPLES, seed=0):
     second round on, the default fit came after PyTorch's two-thread one.) Each
     run starts once the previous one's threads have gone idle (settle); a run
     shorter than SHORT_FIT_SECONDS is timed short_samples times a round after
-    the first."""
+    the first, in turn with the other short ones (a, b, a, b rather than a, a,
+    b, b): the host can slow a whole stretch of seconds (on two vCPUs of an
+    Intel Xeon, W1 fits of either setting took about 42 ms or 62 ms by
+    stretches), and runs side by side in time meet the same stretch."""
     times = {name: [] for name in fns}
     rng = random.Random(seed)
     for _ in range(repeats):
         order = list(fns)
         rng.shuffle(order)
-        for name in order:
-            fn = fns[name]
-            short = times[name] and statistics.median(times[name]) < SHORT_FIT_SECONDS
-            for _ in range(short_samples if short else 1):
+        short = {name: bool(times[name]) and statistics.median(times[name]) < SHORT_FIT_SECONDS
+                 for name in order}
+        for sample in range(short_samples):
+            for name in order:
+                if sample and not short[name]:
+                    continue
                 settle()
                 t0 = time.perf_counter()
-                fn()
+                fns[name]()
                 times[name].append(time.perf_counter() - t0)
     return times
 

@@ -142,6 +142,10 @@ def test_compare_shuffles_the_order_of_its_runs_each_round(compare, monkeypatch)
     # instant runs are short: once in the first round, twice in each later one
     assert sorted(calls[:5]) == list("abcde")
     assert sorted(calls) == sorted(list("abcde") + list("abcde") * 2 * 7)
+    # a round's short runs take turns: none is timed twice in a row
+    for start in range(5, len(calls), 10):
+        turn = calls[start:start + 10]
+        assert all(before != after for before, after in zip(turn, turn[1:]))
     # a fixed order would give 5 of the 20 ordered pairs of different runs
     followers = {(before, after) for before, after in zip(calls, calls[1:]) if before != after}
     assert len(followers) > 10
