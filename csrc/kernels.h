@@ -69,6 +69,16 @@ void FM_FN(fm_loss_backward)(real *dZ, const real *P, const real *Y, const real 
 double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, int64_t n,
                                 int64_t n_weights, double alpha, double S, fm_optimizer *opt,
                                 double *partials, int n_threads);
+/* fm_optimizer_step on grads plus n_sums more gradient sums, sums [n_sums x
+ * n], which each chunk of the step first adds into grads in order (grads
+ * ends as their total, as after fm_add_sums over all of it). */
+double FM_FN(fm_optimizer_step_sums)(real *params, real *state, real *grads, const real *sums,
+                                     int64_t n_sums, int64_t n, int64_t n_weights, double alpha,
+                                     double S, fm_optimizer *opt, double *partials,
+                                     int n_threads);
+/* g[i] += sums[b n + i] for b = 0 .. n_sums - 1 in turn, i in [i0, i1) */
+void FM_FN(fm_add_sums)(real *g, const real *sums, int64_t n_sums, int64_t n, int64_t i0,
+                        int64_t i1);
 /* sum_i x_i^2 in double, in a fixed order */
 double FM_FN(fm_sum_squares)(const real *x, int64_t n);
 

@@ -213,14 +213,16 @@ static double finalize(real *grads, const real *params, const fm_net *net, doubl
 
 /* ---- drivers ------------------------------------------------------------ */
 
-/* One optimizer step on the batch's raw gradient sums; returns the L2 term
+/* One optimizer step on the batch's raw gradient sums, grads plus the
+ * n_sums in sums (which the step adds into grads first); returns the L2 term
  * 0.5 alpha sum ||W||^2 / S of the batch's loss (weights before the step). */
-static double optimizer_step(real *params, const real *grads, real *state, double *partials,
-                             const fm_net *net, double S, fm_optimizer *opt, int n_threads)
+static double optimizer_step(real *params, real *grads, const real *sums, int64_t n_sums,
+                             real *state, double *partials, const fm_net *net, double S,
+                             fm_optimizer *opt, int n_threads)
 {
-    const double sumsq = FM_FN(fm_optimizer_step)(params, state, grads, fm_n_params(net),
-                                                  fm_bias_offset(net, 0), net->alpha, S, opt,
-                                                  partials, n_threads);
+    const double sumsq = FM_FN(fm_optimizer_step_sums)(params, state, grads, sums, n_sums,
+                                                       fm_n_params(net), fm_bias_offset(net, 0),
+                                                       net->alpha, S, opt, partials, n_threads);
     return 0.5 * net->alpha * sumsq / S;
 }
 
@@ -261,10 +263,13 @@ static fm_layout area_of(const fm_layout *lay, int64_t b)
  * from start when order is NULL). Training or the loss and gradient
  * (out NULL): the gradient sums go into grads (written when fresh, else
  * added; none when grads is NULL) and the weighted losses and weights into
- * *wloss and *wsum. Prediction: the outputs go into out [n x K]. */
+ * *wloss and *wsum. With leave_sums, the sums of blocks 1.. stay in the
+ * partials, sums_left of them, for the optimizer step to add in.
+ * Prediction: the outputs go into out [n x K]. */
 typedef struct {
     real *grads, *out;
-    int fresh;
+    int fresh, leave_sums;
+    int64_t sums_left;
     double *wloss, *wsum;
     void *work;
     const fm_layout *lay;
@@ -311,6 +316,11 @@ static void block_task(void *ctx, int64_t b, int tid)
                p->train ? &pass : NULL, 1);
 }
 
+static const real *partial_sums(const piece_args *p)
+{
+    return (const real *)((const char *)p->work + p->lay->partials);
+}
+
 /* grads += the blocks' partial sums, in block order: chunk c's elements. */
 static void reduce_task(void *ctx, int64_t c, int tid)
 {
@@ -318,12 +328,7 @@ static void reduce_task(void *ctx, int64_t c, int tid)
     (void)tid;
     const int64_t n_params = fm_n_params(p->net);
     const int64_t i0 = c * FM_STEP_CHUNK, i1 = fm_min64(i0 + FM_STEP_CHUNK, n_params);
-    const real *partials = (const real *)((const char *)p->work + p->lay->partials);
-    real *FM_RESTRICT g = p->grads;
-    for (int64_t b = 1; b < p->blocks; b++) {
-        const real *FM_RESTRICT q = partials + (b - 1) * n_params;
-        for (int64_t i = i0; i < i1; i++) g[i] += q[i];
-    }
+    FM_FN(fm_add_sums)(p->grads, partial_sums(p), p->blocks - 1, n_params, i0, i1);
 }
 
 static void pass_piece(piece_args *p, int n_threads)
@@ -341,7 +346,9 @@ static void pass_piece(piece_args *p, int n_threads)
     }
     fm_parallel_for(n_threads, p->blocks, block_task, p);
     if (p->out) return;
-    if (p->grads) {
+    if (p->grads && p->leave_sums) {
+        p->sums_left = p->blocks - 1;
+    } else if (p->grads) {
         const int64_t chunks = (fm_n_params(p->net) + FM_STEP_CHUNK - 1) / FM_STEP_CHUNK;
         fm_parallel_for(chunks > 2 ? n_threads : 1, chunks, reduce_task, p);
     }
@@ -368,17 +375,22 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
         const int n_threads = fm_tuner_pick(tuner, max_threads);
         const fm_tuner_mark began = fm_tuner_begin(tuner);
         double wloss = 0, S = 0;
+        int64_t sums_left = 0;
         for (int64_t row0 = 0; row0 < B; row0 += chunk) {
             if (interrupt && *interrupt) return FM_ERR_INTERRUPTED;
             const training_pass pass = {*step, row0};
-            piece_args p = {.grads = grads, .fresh = row0 == 0, .wloss = &wloss, .wsum = &S,
-                            .work = work, .lay = lay, .data = data, .net = net,
-                            .params = params, .order = order, .start = start + row0,
-                            .n = fm_min64(chunk, B - row0), .train = &pass};
+            /* the last piece's block sums are added by the step */
+            piece_args p = {.grads = grads, .fresh = row0 == 0, .leave_sums = row0 + chunk >= B,
+                            .wloss = &wloss, .wsum = &S, .work = work, .lay = lay,
+                            .data = data, .net = net, .params = params, .order = order,
+                            .start = start + row0, .n = fm_min64(chunk, B - row0),
+                            .train = &pass};
             pass_piece(&p, n_threads);
+            sums_left = p.sums_left;
         }
         *step += 1;
-        const double l2 = optimizer_step(params, grads, state,
+        const real *sums = (const real *)((const char *)work + lay->partials);
+        const double l2 = optimizer_step(params, grads, sums, sums_left, state,
                                          (double *)((char *)work + lay->steps), net, S, opt,
                                          n_threads);
         fm_tuner_end(tuner, n_threads, began, B);

@@ -34,6 +34,9 @@ double FM_FN(fm_sum_squares)(const real *x, int64_t n)
 typedef struct {
     real *p, *s1, *s2;
     const real *g;
+    real *sum_into;       /* g itself, when the sums below go into it first */
+    const real *sums;     /* n_sums more gradient sums [n_sums x n], or none */
+    int64_t n_sums;
     int64_t n, n_weights;
     real alpha, S, scale; /* scale: the clipping factor, 1 without clipping */
     real inv_S;           /* 1 / S, exact when by_mul */
@@ -160,6 +163,7 @@ FM_INLINE double spans(const step_args *a, int64_t i0, int64_t mid, int64_t i1, 
  * squared gradient in the norm pass, which changes nothing). */
 static double step_chunk(const step_args *a, int64_t i0, int64_t i1)
 {
+    if (a->n_sums) FM_FN(fm_add_sums)(a->sum_into, a->sums, a->n_sums, a->n, i0, i1);
     const int64_t mid = i1 < a->n_weights ? i1 : (i0 > a->n_weights ? i0 : a->n_weights);
     if (a->fetch_first && !a->norm_pass)
         for (int64_t i = i0; i < i1; i += FM_LINE_ELEMS) fm_prefetch_for_write(a->p + i);
@@ -223,20 +227,33 @@ static double over_chunks(step_args *a, int n_threads)
     return total;
 }
 
-double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, int64_t n,
-                                int64_t n_weights, double alpha, double S, fm_optimizer *opt,
-                                double *partials, int n_threads)
+void FM_FN(fm_add_sums)(real *FM_RESTRICT g, const real *sums, int64_t n_sums, int64_t n,
+                        int64_t i0, int64_t i1)
+{
+    for (int64_t b = 0; b < n_sums; b++) {
+        const real *FM_RESTRICT q = sums + b * n;
+        for (int64_t i = i0; i < i1; i++) g[i] += q[i];
+    }
+}
+
+/* The step, each chunk first adding the n_sums sums into grads (when any). */
+static double step_on(real *params, real *state, const real *grads, real *sum_into,
+                      const real *sums, int64_t n_sums, int64_t n, int64_t n_weights,
+                      double alpha, double S, fm_optimizer *opt, double *partials,
+                      int n_threads)
 {
     int exponent;
     /* S a power of two whose reciprocal the working precision holds (their
      * product is then exactly 1): the reciprocal is exact */
     const int by_mul = frexp(S, &exponent) == 0.5 && (real)(1 / S) * (real)S == 1;
-    step_args a = {params, state, state + n, grads, n, n_weights, (real)alpha, (real)S, 1,
-                   (real)(1 / S), by_mul, opt, opt->learning_rate, partials, 0, 0};
+    step_args a = {params, state, state + n, grads, sum_into, sums, n_sums, n, n_weights,
+                   (real)alpha, (real)S, 1, (real)(1 / S), by_mul, opt, opt->learning_rate,
+                   partials, 0, 0};
     if (opt->clip_norm > 0) {
         a.norm_pass = 1;
         const double norm = sqrt(over_chunks(&a, n_threads));
         a.norm_pass = 0;
+        a.n_sums = 0; /* added by the norm pass */
         if (norm > opt->clip_norm) a.scale = (real)(opt->clip_norm / norm);
     }
     if (opt->solver == FM_ADAM || opt->solver == FM_ADAMW) {
@@ -245,4 +262,21 @@ double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, in
         a.lr = opt->learning_rate * sqrt(1 - pow(opt->beta_2, t)) / (1 - pow(opt->beta_1, t));
     }
     return over_chunks(&a, n_threads);
+}
+
+double FM_FN(fm_optimizer_step)(real *params, real *state, const real *grads, int64_t n,
+                                int64_t n_weights, double alpha, double S, fm_optimizer *opt,
+                                double *partials, int n_threads)
+{
+    return step_on(params, state, grads, NULL, NULL, 0, n, n_weights, alpha, S, opt, partials,
+                   n_threads);
+}
+
+double FM_FN(fm_optimizer_step_sums)(real *params, real *state, real *grads, const real *sums,
+                                     int64_t n_sums, int64_t n, int64_t n_weights, double alpha,
+                                     double S, fm_optimizer *opt, double *partials,
+                                     int n_threads)
+{
+    return step_on(params, state, grads, grads, sums, n_sums, n, n_weights, alpha, S, opt,
+                   partials, n_threads);
 }

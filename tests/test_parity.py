@@ -166,6 +166,9 @@ VARIANTS = {
     "sparse-csc-lbfgs": dict(solver="lbfgs", sparse="csc", task="regression"),
     "no-shuffle": dict(solver="sgd", shuffle=False),
     "batch-larger-than-data": dict(solver="adam", batch_size=1000),
+    # a batch the engine takes in two pieces (of at most 1024 rows, each in
+    # blocks of 32 rows), their sums added before the step
+    "batch-of-two-pieces": dict(solver="adam", batch_size=1500, n=2600, max_iter=5),
     "auto-batch": dict(solver="adam", batch_size="auto", task="multiclass"),
     "no-hidden-layer": dict(solver="adam", hidden_layer_sizes=()),
     "deep": dict(solver="adam", hidden_layer_sizes=(9, 8, 7, 6)),
@@ -188,7 +191,7 @@ def variant_setup(name):
         data_task = "regression"
         spec["loss"] = "poisson"
     else:
-        X, y = task_data(task)
+        X, y = task_data(task, spec.pop("n", 120))
         data_task = task
     if sparse:
         X = sp.csr_matrix(np.where(np.abs(X) > 0.6, X, 0.0)).asformat(sparse)
