@@ -586,6 +586,99 @@ typedef struct {
     int32_t activation;
 } gemm_args;
 
+#if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)
+/* Elements of a block that transpose_block turns: one 256-bit vector's. */
+#define FM_TRANSPOSE_BLOCK (32 / (int)sizeof(real))
+
+/* dst[q * ldd + r] = src[r][p + q] for r, q < FM_TRANSPOSE_BLOCK, the block
+ * turned in registers: a row load and a column store per vector. */
+static inline void transpose_block(real *dst, int64_t ldd, const real *const *src, int64_t p)
+{
+#ifdef FM_REAL_F32
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src[i] + p);
+    /* pairs of rows interleaved, then pairs of pairs: u[4h + q] holds column
+     * q of rows 4h .. 4h+3 in its low half and column q + 4 in its high */
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
+        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; q++) {
+        _mm256_storeu_ps(dst + q * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x20));
+        _mm256_storeu_ps(dst + (q + 4) * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x31));
+    }
+#else
+    __m256d r[4], t[4];
+    for (int i = 0; i < 4; i++) r[i] = _mm256_loadu_pd(src[i] + p);
+    /* t[0]: columns 0 and 2 of rows 0, 1; t[1]: columns 1 and 3; t[2], t[3]
+     * the same of rows 2, 3 */
+    for (int i = 0; i < 4; i += 2) {
+        t[i] = _mm256_unpacklo_pd(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_pd(r[i], r[i + 1]);
+    }
+    for (int q = 0; q < 2; q++) {
+        _mm256_storeu_pd(dst + q * ldd, _mm256_permute2f128_pd(t[q], t[q + 2], 0x20));
+        _mm256_storeu_pd(dst + (q + 2) * ldd, _mm256_permute2f128_pd(t[q], t[q + 2], 0x31));
+    }
+#endif
+}
+
+#ifdef FM_REAL_F32
+/* The same for a block of 4 rows and 4 columns (float: a 128-bit vector's). */
+static inline void transpose_block_4(real *dst, int64_t ldd, const real *const *src, int64_t p)
+{
+    __m128 r0 = _mm_loadu_ps(src[0] + p), r1 = _mm_loadu_ps(src[1] + p);
+    __m128 r2 = _mm_loadu_ps(src[2] + p), r3 = _mm_loadu_ps(src[3] + p);
+    _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+    _mm_storeu_ps(dst, r0);
+    _mm_storeu_ps(dst + ldd, r1);
+    _mm_storeu_ps(dst + 2 * ldd, r2);
+    _mm_storeu_ps(dst + 3 * ldd, r3);
+}
+#endif
+#endif
+
+/* dst[p * n + r] = src[r][p] for p in [p0, p1) and r in [r0, r1) */
+static void gather_part(real *FM_RESTRICT dst, const real *const *src, int n, int64_t r0,
+                        int64_t r1, int64_t p0, int64_t p1)
+{
+    for (int64_t p = p0; p < p1; p++)
+        for (int64_t r = r0; r < r1; r++) dst[p * n + r] = src[r][p];
+}
+
+/* dst[p * n + r] = src[r][p] for p < kc and r < rows, zero up to n: a
+ * transpose, in blocks turned in registers where the instruction set has
+ * them (a panel of 12 float rows: one of 8 rows and one of 4). */
+static void gather_transposed(real *FM_RESTRICT dst, const real *const *src, int64_t kc, int n,
+                              int64_t rows)
+{
+    int64_t r0 = 0;
+#ifdef FM_TRANSPOSE_BLOCK
+    for (; r0 + FM_TRANSPOSE_BLOCK <= rows; r0 += FM_TRANSPOSE_BLOCK) {
+        int64_t p = 0;
+        for (; p + FM_TRANSPOSE_BLOCK <= kc; p += FM_TRANSPOSE_BLOCK)
+            transpose_block(dst + p * n + r0, n, src + r0, p);
+        gather_part(dst, src, n, r0, r0 + FM_TRANSPOSE_BLOCK, p, kc);
+    }
+#ifdef FM_REAL_F32
+    for (; r0 + 4 <= rows; r0 += 4) {
+        int64_t p = 0;
+        for (; p + 4 <= kc; p += 4) transpose_block_4(dst + p * n + r0, n, src + r0, p);
+        gather_part(dst, src, n, r0, r0 + 4, p, kc);
+    }
+#endif
+#endif
+    gather_part(dst, src, n, r0, rows, 0, kc);
+    for (int64_t p = 0; p < kc; p++)
+        for (int64_t r = rows; r < n; r++) dst[p * n + r] = 0;
+}
+
 /* dst[p * mr + r] = src[r][p] for r < rows, p < kc, with rows == mr known
  * at compile time: p-major, so every store lands next to the last one. */
 #define FM_GATHER_ROWS(MR)                                                       \
@@ -608,9 +701,13 @@ typedef struct {
 static void gather_rows(real *FM_RESTRICT dst, const real *const *src, int64_t kc,
                                int mr, int64_t rows)
 {
+#ifdef FM_TRANSPOSE_BLOCK
+    gather_transposed(dst, src, kc, mr, rows);
+#else
     if (rows == mr) switch (mr) { FM_ROW_PANEL_WIDTHS(FM_GATHER_ROWS) }
     for (int64_t p = 0; p < kc; p++)
         for (int64_t r = 0; r < mr; r++) dst[p * mr + r] = r < rows ? src[r][p] : 0;
+#endif
 }
 
 /* dst[p * n + c] = src[row(p) * ld + c] for p < kc and c < cols, zero up
@@ -657,71 +754,6 @@ static void pack_a(real *FM_RESTRICT dst, const gemm_args *g, int64_t i0, int64_
     }
 }
 
-#if defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)
-/* Elements of a block that transpose_block turns: one 256-bit vector's. */
-#define FM_TRANSPOSE_BLOCK (32 / (int)sizeof(real))
-
-/* dst[q * ldd + r] = src[r * lds + q] for r, q < FM_TRANSPOSE_BLOCK, the
- * block turned in registers: a row load and a column store per vector. */
-static inline void transpose_block(real *dst, int64_t ldd, const real *src, int64_t lds)
-{
-#ifdef FM_REAL_F32
-    __m256 r[8], t[8], u[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
-    /* pairs of rows interleaved, then pairs of pairs: u[4h + q] holds column
-     * q of rows 4h .. 4h+3 in its low half and column q + 4 in its high */
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int h = 0; h < 8; h += 4) {
-        u[h] = _mm256_shuffle_ps(t[h], t[h + 2], 0x44);
-        u[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], 0xEE);
-        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0x44);
-        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], 0xEE);
-    }
-    for (int q = 0; q < 4; q++) {
-        _mm256_storeu_ps(dst + q * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x20));
-        _mm256_storeu_ps(dst + (q + 4) * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x31));
-    }
-#else
-    __m256d r[4], t[4];
-    for (int i = 0; i < 4; i++) r[i] = _mm256_loadu_pd(src + i * lds);
-    /* t[0]: columns 0 and 2 of rows 0, 1; t[1]: columns 1 and 3; t[2], t[3]
-     * the same of rows 2, 3 */
-    for (int i = 0; i < 4; i += 2) {
-        t[i] = _mm256_unpacklo_pd(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_pd(r[i], r[i + 1]);
-    }
-    for (int q = 0; q < 2; q++) {
-        _mm256_storeu_pd(dst + q * ldd, _mm256_permute2f128_pd(t[q], t[q + 2], 0x20));
-        _mm256_storeu_pd(dst + (q + 2) * ldd, _mm256_permute2f128_pd(t[q], t[q + 2], 0x31));
-    }
-#endif
-}
-#endif
-
-/* dst[p * n + c] = src[c * ld + p] for p < kc and c < cols, zero up to n:
- * whole blocks turned in registers where the instruction set has them. */
-static void copy_transposed(real *FM_RESTRICT dst, const real *FM_RESTRICT src, int64_t ld,
-                            int64_t kc, int n, int64_t cols)
-{
-    int64_t c0 = 0;
-#ifdef FM_TRANSPOSE_BLOCK
-    for (; c0 + FM_TRANSPOSE_BLOCK <= cols; c0 += FM_TRANSPOSE_BLOCK) {
-        int64_t p = 0;
-        for (; p + FM_TRANSPOSE_BLOCK <= kc; p += FM_TRANSPOSE_BLOCK)
-            transpose_block(dst + p * n + c0, n, src + c0 * ld + p, ld);
-        for (; p < kc; p++)
-            for (int c = 0; c < FM_TRANSPOSE_BLOCK; c++) dst[p * n + c0 + c] = src[(c0 + c) * ld + p];
-    }
-#endif
-    for (int64_t c = c0; c < cols; c++)
-        for (int64_t p = 0; p < kc; p++) dst[p * n + c] = src[c * ld + p];
-    for (int64_t p = 0; p < kc; p++)
-        for (int64_t c = cols; c < n; c++) dst[p * n + c] = 0;
-}
-
 /* Panels of NR columns of op(B)[p0 .. p0+kc) x [j0 .. j0+nc), zero-padded. */
 static void pack_b(real *FM_RESTRICT dst, const gemm_args *g, int64_t p0, int64_t kc, int64_t j0,
                    int64_t nc, int nr)
@@ -729,10 +761,13 @@ static void pack_b(real *FM_RESTRICT dst, const gemm_args *g, int64_t p0, int64_
     for (int64_t jp = 0; jp < nc; jp += nr) {
         real *panel = dst + jp * kc;
         const int64_t cols = fm_min64(nr, nc - jp);
-        if (!g->b_trans)
+        if (!g->b_trans) {
             copy_rows(panel, g->b + p0 * g->ldb + j0 + jp, NULL, g->ldb, kc, nr, cols);
-        else
-            copy_transposed(panel, g->b + (j0 + jp) * g->ldb + p0, g->ldb, kc, nr, cols);
+        } else {
+            const real *src[NR_MAX] = {NULL}; /* all set, as in pack_a */
+            for (int64_t c = 0; c < cols; c++) src[c] = g->b + (j0 + jp + c) * g->ldb + p0;
+            gather_transposed(panel, src, kc, nr, cols);
+        }
     }
 }
 
