@@ -644,12 +644,13 @@ static inline void transpose_block_4(real *dst, int64_t ldd, const real *const *
 #endif
 #endif
 
-/* dst[p * n + r] = src[r][p] for p in [p0, p1) and r in [r0, r1) */
+/* dst[p * n + r] = src[r][p] for p in [p0, p1) and r in [r0, r1), row by
+ * row */
 static void gather_part(real *FM_RESTRICT dst, const real *const *src, int n, int64_t r0,
                         int64_t r1, int64_t p0, int64_t p1)
 {
-    for (int64_t p = p0; p < p1; p++)
-        for (int64_t r = r0; r < r1; r++) dst[p * n + r] = src[r][p];
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t p = p0; p < p1; p++) dst[p * n + r] = src[r][p];
 }
 
 /* dst[p * n + r] = src[r][p] for p < kc and r < rows, zero up to n: a

@@ -76,8 +76,8 @@ double FM_FN(fm_optimizer_step_sums)(real *params, real *state, real *grads, con
                                      int64_t n_sums, int64_t n, int64_t n_weights, double alpha,
                                      double S, fm_optimizer *opt, double *partials,
                                      int n_threads);
-/* g[i] += sums[b n + i] for b = 0 .. n_sums - 1 in turn, i in [i0, i1) */
-void FM_FN(fm_add_sums)(real *g, const real *sums, int64_t n_sums, int64_t n, int64_t i0,
+/* grads[i] += sums[b n + i] for b = 0 .. n_sums - 1 in turn, i in [i0, i1) */
+void FM_FN(fm_add_sums)(real *grads, const real *sums, int64_t n_sums, int64_t n, int64_t i0,
                         int64_t i1);
 /* sum_i x_i^2 in double, in a fixed order */
 double FM_FN(fm_sum_squares)(const real *x, int64_t n);

@@ -247,6 +247,12 @@ static FM_FN(fm_batch) batch_of(const fm_data *data, const fm_net *net, int64_t 
 
 #define FM_MAX_BLOCKS (FM_BLOCK_MAX_ROWS / FM_BLOCK_ROWS)
 
+/* The gradient sums of blocks 1.. in the workspace (see fm_layout). */
+static real *partials_of(void *work, const fm_layout *lay)
+{
+    return (real *)((char *)work + lay->partials);
+}
+
 /* The layout with area b's buffers in place of the first area's. */
 static fm_layout area_of(const fm_layout *lay, int64_t b)
 {
@@ -309,17 +315,13 @@ static void block_task(void *ctx, int64_t b, int tid)
     }
     real *grads = p->grads;
     if (grads && b > 0)
-        grads = (real *)((char *)p->work + p->lay->partials) + (b - 1) * fm_n_params(p->net);
+        grads = partials_of(p->work, p->lay) + (b - 1) * fm_n_params(p->net);
     p->block_wloss[b] = p->block_wsum[b] = 0;
     accumulate(grads, b == 0 ? p->fresh : 1, &p->block_wloss[b], &p->block_wsum[b], p->work,
                &area, &batch, p->params, p->net, r1 - r0, p->lay->area_rows,
                p->train ? &pass : NULL, 1);
 }
 
-static const real *partial_sums(const piece_args *p)
-{
-    return (const real *)((const char *)p->work + p->lay->partials);
-}
 
 /* grads += the blocks' partial sums, in block order: chunk c's elements. */
 static void reduce_task(void *ctx, int64_t c, int tid)
@@ -328,11 +330,12 @@ static void reduce_task(void *ctx, int64_t c, int tid)
     (void)tid;
     const int64_t n_params = fm_n_params(p->net);
     const int64_t i0 = c * FM_STEP_CHUNK, i1 = fm_min64(i0 + FM_STEP_CHUNK, n_params);
-    FM_FN(fm_add_sums)(p->grads, partial_sums(p), p->blocks - 1, n_params, i0, i1);
+    FM_FN(fm_add_sums)(p->grads, partials_of(p->work, p->lay), p->blocks - 1, n_params, i0, i1);
 }
 
 static void pass_piece(piece_args *p, int n_threads)
 {
+    p->sums_left = 0;
     p->blocks = p->lay->blocks > 1 ? (p->n + p->lay->area_rows - 1) / p->lay->area_rows : 1;
     if (p->blocks == 1) { /* the whole piece at once, the products shared by the threads */
         const FM_FN(fm_batch) batch = piece_batch(p, 0);
@@ -389,8 +392,7 @@ static fm_status train_epoch(real *params, real *grads, real *state, void *work,
             sums_left = p.sums_left;
         }
         *step += 1;
-        const real *sums = (const real *)((const char *)work + lay->partials);
-        const double l2 = optimizer_step(params, grads, sums, sums_left, state,
+        const double l2 = optimizer_step(params, grads, partials_of(work, lay), sums_left, state,
                                          (double *)((char *)work + lay->steps), net, S, opt,
                                          n_threads);
         fm_tuner_end(tuner, n_threads, began, B);

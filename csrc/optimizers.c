@@ -5,10 +5,11 @@
  * The step sees the finished gradient of the batch: (g + alpha w) / S on
  * the weights [0, n_weights), g / S on the biases, computed as it goes (so
  * no separate pass), in scikit-learn's order of operations, and scaled down
- * to clip_norm when its L2 norm exceeds that. While reading the weights it
- * also sums their squares (for the L2 term of the batch's loss). Sums run
- * per fixed chunk and are added up in chunk order, so no result depends on
- * the thread count. */
+ * to clip_norm when its L2 norm exceeds that; fm_optimizer_step_sums first
+ * adds further sums into g (those of a batch's blocks of rows), chunk by
+ * chunk. While reading the weights it also sums their squares (for the L2
+ * term of the batch's loss). Sums run per fixed chunk and are added up in
+ * chunk order, so no result depends on the thread count. */
 #include <stddef.h>
 
 #include "common.h"
@@ -227,9 +228,10 @@ static double over_chunks(step_args *a, int n_threads)
     return total;
 }
 
-void FM_FN(fm_add_sums)(real *FM_RESTRICT g, const real *sums, int64_t n_sums, int64_t n,
-                        int64_t i0, int64_t i1)
+void FM_FN(fm_add_sums)(real *grads, const real *sums, int64_t n_sums, int64_t n, int64_t i0,
+                        int64_t i1)
 {
+    real *FM_RESTRICT g = grads;
     for (int64_t b = 0; b < n_sums; b++) {
         const real *FM_RESTRICT q = sums + b * n;
         for (int64_t i = i0; i < i1; i++) g[i] += q[i];

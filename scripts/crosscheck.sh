@@ -330,9 +330,10 @@ EOF
     # one_tu TARGET FILE ARGS...: syntax check; on x64, also the GCC-only
     # words in the lines that come from csrc/ once preprocessed, less the
     # __builtin_ia32_ calls of clang's x86 intrinsics that take an immediate
-    # (macros in its headers, functions in MSVC's; written by hand, the
-    # source check below finds them); not on ARM64, where all of clang's
-    # arm_neon.h intrinsics are macros made of its builtins
+    # (macros in its headers, functions in MSVC's; written by hand outside
+    # compat.h, the source check below finds them, so compat.h's lines keep
+    # theirs); not on ARM64, where all of clang's arm_neon.h intrinsics are
+    # macros made of its builtins
     one_tu() {
         local target="$1" file="$2"
         shift 2
@@ -346,8 +347,8 @@ EOF
         fi
         [ "$target" = x86_64-pc-windows-msvc ] || return
         clang --target="$target" "${common[@]}" -E "$@" "$root/csrc/$file" 2>/dev/null |
-            awk '/^# [0-9]+ "/ { own = index($3, "/csrc/") > 0; next } own' |
-            sed -E 's/__builtin_ia32_[A-Za-z0-9_]+/(intrinsic)/g' >"$work/msvc.i"
+            awk '/^# [0-9]+ "/ { own = index($3, "/csrc/") > 0; compat = index($3, "/csrc/compat.h") > 0; next }
+                 own { if (!compat) gsub(/__builtin_ia32_[A-Za-z0-9_]+/, "(intrinsic)"); print }' >"$work/msvc.i"
         if grep -qE "$gcc_words" "$work/msvc.i"; then
             grep -nE "$gcc_words" "$work/msvc.i" | head -n 5
             echo "-- $target $file $*: GCC-only words above, in MSVC mode"

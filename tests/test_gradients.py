@@ -200,6 +200,41 @@ def test_batches_larger_than_the_workspace_train_the_same(solver):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clip", [0.0, 0.05])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_a_training_step_is_the_gradient_sums_then_the_optimizer_step(dtype, clip, n_threads):
+    """One Adam step of the Trainer, on a batch of 150 rows that passes in
+    pieces of 100 and 50, each in blocks of up to 32 rows whose sums the
+    step adds in itself for the last piece, is to the bit loss_grad_sums
+    over the same rows (which adds every block's sums in a loop of its own)
+    then optimizer_step, with and without clipping."""
+    X, Y, params, _ = problem("log_loss", dtype, seed=5, n=150)
+    net = _engine.Network(UNITS, ["tanh", "relu", "softmax"], "log_loss", 1e-2, dtype)
+    n_weights = min(o for _, o in _engine.param_layout(UNITS)[1])
+    adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    trained, state = params.copy(), np.zeros(2 * params.size, dtype)
+    trainer = _engine.Trainer(
+        net, _engine.Dataset(net, X, Y), trained, state, np.arange(150, dtype=np.int64),
+        solver="adam", learning_rate=0.01, momentum=0.9, nesterov=True, adam_t=0,
+        schedule="constant", learning_rate_init=0.01, power_t=0.5, tol=1e-4,
+        n_iter_no_change=10.0, watch_loss=True, t=0, best_loss=np.inf, no_improvement=0,
+        shuffle=False, random_state=None, batch_size=150, chunk=100, n_threads=n_threads,
+        clip_norm=clip, **adam,
+    )
+    trainer.run(1)
+
+    sums = np.empty_like(params)
+    _, wsum = _engine.loss_grad_sums(net, _engine.Dataset(net, X, Y), params, sums,
+                                     net.workspace(100, n_threads), 100, n_threads)
+    stepped, ref_state = params.copy(), np.zeros(2 * params.size, dtype)
+    _engine.optimizer_step(stepped, ref_state, sums, "adam", 0.01, n_weights, 1e-2, wsum,
+                           clip_norm=clip, n_threads=n_threads, **adam)
+    assert not np.array_equal(stepped, params)
+    np.testing.assert_array_equal(trained, stepped)
+    np.testing.assert_array_equal(state, ref_state)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_raw_sums_of_pieces_finish_into_the_loss_and_gradient(dtype, weighted):
     """loss_grad is loss_grad_sums then loss_grad_finish, to the bit; the

@@ -49,6 +49,28 @@ def test_bit_identical_for_any_thread_count(solver, dtype):
         assert np.array_equal(p, probas[0])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_small_networks_in_blocks_are_bit_identical_for_any_thread_count(dtype, clip):
+    """A network small enough that a batch passes in blocks of rows, one per
+    task, whose gradient sums the optimizer step adds; batches of 200 rows,
+    and of 1500 and 3100 that pass in pieces of at most 1024."""
+    Xs, ys = make_classification(3200, 20, n_informative=8, n_classes=3, random_state=1)
+    for batch_size in (200, 1500, 3100):
+        models = []
+        for k in (1, 2, 3):
+            model = MLPClassifier(hidden_layer_sizes=(40, 20), batch_size=batch_size, max_iter=3,
+                                  clip_grad_norm=clip, random_state=0, n_threads=k)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                models.append(model.fit(Xs.astype(dtype), ys))
+        for other in models[1:]:
+            for a, b in zip(models[0].coefs_ + models[0].intercepts_,
+                            other.coefs_ + other.intercepts_):
+                assert np.array_equal(a, b)
+            assert other.loss_curve_ == models[0].loss_curve_
+
+
 def test_bit_identical_for_sparse_input():
     Xs = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     a, b = fit(1, "adam", Xs, early_stopping=True), fit(3, "adam", Xs, early_stopping=True)
