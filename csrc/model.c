@@ -322,7 +322,6 @@ static void block_task(void *ctx, int64_t b, int tid)
                p->train ? &pass : NULL, 1);
 }
 
-
 /* grads += the blocks' partial sums, in block order: chunk c's elements. */
 static void reduce_task(void *ctx, int64_t c, int tid)
 {
