@@ -166,6 +166,22 @@ def test_predict_every_row_or_chosen_rows(dtype, n_threads):
         _engine.predict(net, data, params, sub, work, chunk, n_threads, rows + 1)
 
 
+def trainer_for(net, X, Y, params, state, *, solver, learning_rate, batch_size, chunk,
+                n_threads=1, **settings):
+    """The engine's Trainer over X's rows in order, unshuffled, at constant
+    rate; the other settings scikit-learn's defaults unless given."""
+    rest = dict(momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8, adam_t=0,
+                power_t=0.5, tol=1e-4, n_iter_no_change=10.0, watch_loss=True, t=0,
+                best_loss=np.inf, no_improvement=0)
+    rest.update(settings)
+    return _engine.Trainer(
+        net, _engine.Dataset(net, X, Y), params, state, np.arange(len(X), dtype=np.int64),
+        solver=solver, learning_rate=learning_rate, schedule="constant",
+        learning_rate_init=learning_rate, shuffle=False, random_state=None,
+        batch_size=batch_size, chunk=chunk, n_threads=n_threads, **rest,
+    )
+
+
 def train_one_epoch(dtype, chunk, solver):
     """One epoch of batches of 16 rows, dropout on both hidden layers,
     through the engine's Trainer with batches passed `chunk` rows at a time."""
@@ -176,14 +192,8 @@ def train_one_epoch(dtype, chunk, solver):
     state = np.zeros(params.size * (1 if solver == "sgd" else 2), dtype)
     if solver == "rprop":
         state[params.size:] = 0.01
-    trainer = _engine.Trainer(
-        net, _engine.Dataset(net, X, Y), params, state, np.arange(40, dtype=np.int64),
-        solver=solver, learning_rate=0.1, momentum=0.9, nesterov=True, beta_1=0.9,
-        beta_2=0.999, epsilon=1e-8, adam_t=0, schedule="constant", learning_rate_init=0.1,
-        power_t=0.5, tol=1e-4, n_iter_no_change=10.0, watch_loss=True, t=0, best_loss=np.inf,
-        no_improvement=0, shuffle=False, random_state=None, batch_size=16, chunk=chunk,
-        n_threads=1,
-    )
+    trainer = trainer_for(net, X, Y, params, state, solver=solver, learning_rate=0.1,
+                          batch_size=16, chunk=chunk)
     losses, _, _ = trainer.run(1)
     return params, losses[0]
 
@@ -213,14 +223,8 @@ def test_a_training_step_is_the_gradient_sums_then_the_optimizer_step(dtype, cli
     n_weights = min(o for _, o in _engine.param_layout(UNITS)[1])
     adam = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     trained, state = params.copy(), np.zeros(2 * params.size, dtype)
-    trainer = _engine.Trainer(
-        net, _engine.Dataset(net, X, Y), trained, state, np.arange(150, dtype=np.int64),
-        solver="adam", learning_rate=0.01, momentum=0.9, nesterov=True, adam_t=0,
-        schedule="constant", learning_rate_init=0.01, power_t=0.5, tol=1e-4,
-        n_iter_no_change=10.0, watch_loss=True, t=0, best_loss=np.inf, no_improvement=0,
-        shuffle=False, random_state=None, batch_size=150, chunk=100, n_threads=n_threads,
-        clip_norm=clip, **adam,
-    )
+    trainer = trainer_for(net, X, Y, trained, state, solver="adam", learning_rate=0.01,
+                          batch_size=150, chunk=100, n_threads=n_threads, clip_norm=clip, **adam)
     trainer.run(1)
 
     sums = np.empty_like(params)

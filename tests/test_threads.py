@@ -21,19 +21,18 @@ from fastmlp._threads import effective_n_threads
 X, y = make_classification(1200, 100, n_informative=20, n_classes=4, random_state=0)
 
 
-def fit(n_threads, solver, data=X, **params):
-    model = MLPClassifier(
-        hidden_layer_sizes=(256, 128),
-        solver=solver,
-        batch_size=512,
-        max_iter=3,
-        random_state=0,
-        n_threads=n_threads,
-        **params,
-    )
+def fit(n_threads, solver, data=X, target=y, **params):
+    settings = dict(hidden_layer_sizes=(256, 128), batch_size=512, max_iter=3, random_state=0)
+    settings.update(params)
+    model = MLPClassifier(solver=solver, n_threads=n_threads, **settings)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit(data, y)
+        return model.fit(data, target)
+
+
+def assert_same_weights(a, b):
+    for u, v in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert np.array_equal(u, v)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -41,8 +40,7 @@ def fit(n_threads, solver, data=X, **params):
 def test_bit_identical_for_any_thread_count(solver, dtype):
     models = [fit(k, solver, X.astype(dtype)) for k in (1, 2, 3, 8)]
     for other in models[1:]:
-        for a, b in zip(models[0].coefs_ + models[0].intercepts_, other.coefs_ + other.intercepts_):
-            assert np.array_equal(a, b)
+        assert_same_weights(models[0], other)
         assert other.loss_ == models[0].loss_
     probas = [m.predict_proba(X.astype(dtype)) for m in models]
     for p in probas[1:]:
@@ -57,17 +55,10 @@ def test_small_networks_in_blocks_are_bit_identical_for_any_thread_count(dtype, 
     and of 1500 and 3100 that pass in pieces of at most 1024."""
     Xs, ys = make_classification(3200, 20, n_informative=8, n_classes=3, random_state=1)
     for batch_size in (200, 1500, 3100):
-        models = []
-        for k in (1, 2, 3):
-            model = MLPClassifier(hidden_layer_sizes=(40, 20), batch_size=batch_size, max_iter=3,
-                                  clip_grad_norm=clip, random_state=0, n_threads=k)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                models.append(model.fit(Xs.astype(dtype), ys))
+        models = [fit(k, "adam", Xs.astype(dtype), ys, hidden_layer_sizes=(40, 20),
+                      batch_size=batch_size, clip_grad_norm=clip) for k in (1, 2, 3)]
         for other in models[1:]:
-            for a, b in zip(models[0].coefs_ + models[0].intercepts_,
-                            other.coefs_ + other.intercepts_):
-                assert np.array_equal(a, b)
+            assert_same_weights(models[0], other)
             assert other.loss_curve_ == models[0].loss_curve_
 
 
