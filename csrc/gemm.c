@@ -926,6 +926,10 @@ static void pack_task(void *ctx, int64_t task, int tid)
  * there). The cost model below still charges each thread all of A. */
 #define FM_SHARED_A_MIN 32768
 
+/* Tasks a thread's share of a product comes in, at most, when nothing is
+ * packed twice for it (see gemm) */
+#define FM_GEMM_TASKS_PER_THREAD 4
+
 /* A packed element costs about this many multiply-adds (a load and a store
  * where the micro-kernel does 16 or 32 multiply-adds a cycle). */
 #define FM_PACK_COST 8
@@ -968,7 +972,11 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
         s.shared_a = pack + (int64_t)n_threads * fm_pack_elems();
         fm_parallel_for(used, used, pack_task, &s);
     }
-    fm_parallel_for(used, used, gemm_task, &s);
+    /* smaller tasks, so that a thread that falls behind hands its last ones
+     * to the others, where no task packs what another packs too */
+    if (used > 1 && (by_cols ? !pack_a_too || s.shared_a != NULL : b_in_place))
+        s.n_tasks = fm_min64(panels, (int64_t)used * FM_GEMM_TASKS_PER_THREAD);
+    fm_parallel_for(used, s.n_tasks, gemm_task, &s);
 }
 
 /* ---- the dense-layer kernels ------------------------------------------------- */
