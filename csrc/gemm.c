@@ -926,8 +926,8 @@ static void pack_task(void *ctx, int64_t task, int tid)
  * there). The cost model below still charges each thread all of A. */
 #define FM_SHARED_A_MIN 32768
 
-/* Tasks a thread's share of a product comes in, at most, when nothing is
- * packed twice for it (see gemm) */
+/* Tasks a thread's share of a product comes in, at most, where no task
+ * packs what another packs too (see gemm). */
 #define FM_GEMM_TASKS_PER_THREAD 4
 
 /* A packed element costs about this many multiply-adds (a load and a store
@@ -946,8 +946,10 @@ static int64_t share_cost(int64_t len, int64_t other, int64_t k, int64_t panels,
 }
 
 /* Split C in whole tiles, one share per thread, along the side whose
- * largest share costs least. A B of at most FM_SMALL_WEIGHTS elements,
- * row-major, is read where it lies, and so is A where a_in_place. */
+ * largest share costs least; a share comes in up to FM_GEMM_TASKS_PER_THREAD
+ * tasks, handed out as threads come free, where that packs nothing twice.
+ * A B of at most FM_SMALL_WEIGHTS elements, row-major, is read where it
+ * lies, and so is A where a_in_place. */
 static void gemm(const gemm_args *g, real *pack, int n_threads)
 {
     if (g->m < 1 || g->n < 1) return;
@@ -973,8 +975,12 @@ static void gemm(const gemm_args *g, real *pack, int n_threads)
         fm_parallel_for(used, used, pack_task, &s);
     }
     /* smaller tasks, so that a thread that falls behind hands its last ones
-     * to the others, where no task packs what another packs too */
-    if (used > 1 && (by_cols ? !pack_a_too || s.shared_a != NULL : b_in_place))
+     * to the others, where no task packs what another packs too: split by
+     * columns, A read in place or packed once for all; by rows, B read in
+     * place, with no partial panel (each task would pack that) */
+    const int none_twice = by_cols ? !pack_a_too || s.shared_a != NULL
+                                   : b_in_place && g->n % ks->nr == 0;
+    if (used > 1 && none_twice)
         s.n_tasks = fm_min64(panels, (int64_t)used * FM_GEMM_TASKS_PER_THREAD);
     fm_parallel_for(used, s.n_tasks, gemm_task, &s);
 }
