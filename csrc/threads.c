@@ -469,16 +469,17 @@ int fm_workers_alive(void)
  * A stretch on more than one thread also counts the caller's even split of
  * its loops' tasks and the tasks the caller ran. On a quiet machine the two
  * stay close: the caller of two ran 0.42-0.58 of the tasks, 0.84-1.16 times
- * its split (measured when a product came in one task a thread). When a
- * member keeps losing its core to another process, the others take over
- * its tasks (the caller of two ran 0.7-0.9 of them beside one busy
- * process, or hardly any while it waited for its own core), and
- * the count gives little or nothing over fewer. Then, unless the last
- * trial kept the count over fewer, the trial against fewer comes at once,
- * after 1 ms of the stretch rather than at its end (20 ms at first: most of
- * a short fit). The counts add up over the stretch, so load that comes late
- * in a long one is left to the trials on schedule; so is one member of
- * more than two falling behind, which moves the caller's count less. */
+ * its split, when a product came in one task a thread, and 0.91-1.15 times
+ * in W2 fits once it came in up to four. When a member keeps losing its core
+ * to another process, the others take over its tasks (the caller of two ran
+ * 0.7-0.9 of them beside one busy process, or hardly any while it waited for
+ * its own core), and the count gives little or nothing over fewer. Then,
+ * unless the last trial kept the count over fewer, the trial against fewer
+ * comes at once, after 1 ms of the stretch rather than at its end (20 ms at
+ * first: most of a short fit). The counts add up over the stretch, so load
+ * that comes late in a long one is left to the trials on schedule; so is one
+ * member of more than two falling behind, which moves the caller's count
+ * less. */
 
 #define FM_TUNE_BASE_NS 20000000LL
 #define FM_TUNE_CAP_NS 1000000000LL
