@@ -65,8 +65,7 @@ def test_small_networks_in_blocks_are_bit_identical_for_any_thread_count(dtype, 
 def test_bit_identical_for_sparse_input():
     Xs = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     a, b = fit(1, "adam", Xs, early_stopping=True), fit(3, "adam", Xs, early_stopping=True)
-    for u, v in zip(a.coefs_, b.coefs_):
-        assert np.array_equal(u, v)
+    assert_same_weights(a, b)
 
 
 def fits_alone_and_at_once(make, seeds, X, y):
@@ -82,8 +81,7 @@ def fits_alone_and_at_once(make, seeds, X, y):
         for t in threads:
             t.join()
     for a, b in zip(serial, concurrent):
-        for u, v in zip(a.coefs_, b.coefs_):
-            assert np.array_equal(u, v)
+        assert_same_weights(a, b)
 
 
 def test_concurrent_fits_in_python_threads_match_serial_fits():
@@ -108,8 +106,7 @@ def test_n_threads_resolution():
 def test_default_threads_give_the_one_thread_result():
     for dtype in (np.float32, np.float64):
         one, default = fit(1, "adam", X.astype(dtype)), fit(None, "adam", X.astype(dtype))
-        for a, b in zip(one.coefs_ + one.intercepts_, default.coefs_ + default.intercepts_):
-            assert np.array_equal(a, b)
+        assert_same_weights(one, default)
 
 
 def busy_processes(k, seconds=120):
@@ -155,8 +152,7 @@ def test_bit_identical_when_threads_lose_their_cores():
     finally:
         stop(busy)
     for m in models:
-        for a, b in zip(reference.coefs_, m.coefs_):
-            assert np.array_equal(a, b)
+        assert_same_weights(reference, m)
 
 
 def test_many_concurrent_fits_on_more_threads_than_cores():
