@@ -2,6 +2,8 @@
 over shapes that straddle the kernels' blocking, with one to three threads,
 under every instruction set this build has and this CPU runs."""
 
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -212,8 +214,9 @@ def predictions(rng, name, n, K, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["squared_error", "log_loss", "binary_log_loss", "poisson"])
-def test_losses(rng, dtype, name):
-    n, K = 11, 4
+@pytest.mark.parametrize("K", [1, 4])
+def test_losses(rng, dtype, name, K):
+    n = 11
     Y, P = targets(rng, name, n, K, dtype), predictions(rng, name, n, K, dtype)
     losses = _engine.loss_forward(P, Y, None, name)
     eps = ref.EPS[np.dtype(dtype)]
@@ -222,6 +225,23 @@ def test_losses(rng, dtype, name):
     np.testing.assert_allclose(
         _engine.loss_forward(P, Y, rows, name), ref.per_sample_loss(name, P, Y[rows], eps), rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("name", ["log_loss", "binary_log_loss"])
+def test_log_of_the_losses_within_an_ulp(rng, name):
+    """The log losses take their logs in plain arithmetic (losses.c): over
+    probabilities from eps to 1 - eps, on a log scale near both ends, each
+    -log q (label 1) and -log(1 - q) (label 0) is within an ulp of the C
+    library's log, give or take its own rounding."""
+    eps = np.finfo(np.float64).eps
+    tail = np.exp(rng.uniform(np.log(eps), 0.0, 20_000))
+    q = np.concatenate([tail, 1.0 - tail, rng.random(20_000), [eps, 1 - eps, 0.5, np.sqrt(0.5)]])
+    q = np.clip(q, eps, 1 - eps)
+    for label in (1.0, 0.0) if name == "binary_log_loss" else (1.0,):
+        got = _engine.loss_forward(q[:, None], np.full((q.size, 1), label), None, name)
+        want = np.array([-math.log(v if label else 1.0 - v) for v in q])
+        ulps = np.abs(got - want) / np.spacing(np.abs(want))
+        assert ulps.max() <= 2, (label, q[ulps.argmax()], ulps.max())
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
