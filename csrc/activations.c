@@ -21,49 +21,78 @@ static void softmax_rows(real *FM_RESTRICT A, int64_t n, int64_t m)
     }
 }
 
-static void map_inplace(real *FM_RESTRICT A, int64_t len, int32_t activation)
+/* `body` for element i of each of n rows of m elements, ld apart: row r
+ * of A (and of D) is `a` (and `d`); in map_rows, after adding bias[i] to
+ * a[i] (unless bias is NULL). A row goes in pieces one vector register
+ * long, each a loop of constant length that compiles to straight vector
+ * code, then its last few elements one by one: a tile's rows (from gemm.c's
+ * epilogue) are 8 to 32 elements long, and a loop of unknown length spends
+ * more on setting up than on so few. The switches below go around the rows,
+ * so that a tile costs one call and one switch. */
+#define VEC ((int64_t)(FM_VECTOR_BYTES / sizeof(real)))
+#define EACH_IN_ROW(body)                                             \
+    {                                                                 \
+        int64_t j = 0;                                                \
+        for (; j + VEC <= m; j += VEC)                                \
+            for (int64_t i = j; i < j + VEC; i++) {                   \
+                body;                                                 \
+            }                                                         \
+        for (int64_t i = j; i < m; i++) {                             \
+            body;                                                     \
+        }                                                             \
+    }
+#define EACH_ROW(body)                                                \
+    for (int64_t r = 0; r < n; r++) {                                 \
+        real *FM_RESTRICT a = A + r * ld;                             \
+        if (bias)                                                     \
+            EACH_IN_ROW(a[i] += bias[i]; body)                        \
+        else                                                          \
+            EACH_IN_ROW(body)                                         \
+    }
+#define EACH_ROW2(body)                                               \
+    for (int64_t r = 0; r < n; r++) {                                 \
+        real *FM_RESTRICT d = D + r * ld;                             \
+        const real *FM_RESTRICT a = A + r * ld;                       \
+        EACH_IN_ROW(body)                                             \
+    }
+
+/* A's rows plus bias (one value a column; none when NULL), through the
+ * activation (identity: none) */
+static void map_rows(real *A, int64_t ld, const real *FM_RESTRICT bias, int64_t n, int64_t m,
+                     int32_t activation)
 {
     switch (activation) {
     case FM_LOGISTIC:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = 1 / (1 + fm_exp(-A[i]));
+        EACH_ROW(a[i] = 1 / (1 + fm_exp(-a[i])))
         break;
     case FM_TANH:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = fm_tanh(A[i]);
+        EACH_ROW(a[i] = fm_tanh(a[i]))
         break;
     case FM_RELU:
         /* keeps NaN, as max(z, 0) with NaN propagation does */
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] < 0 ? 0 : A[i];
+        EACH_ROW(a[i] = a[i] < 0 ? 0 : a[i])
         break;
     case FM_EXP:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = fm_exp(A[i]);
+        EACH_ROW(a[i] = fm_exp(a[i]))
         break;
     case FM_LEAKY_RELU:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] < 0 ? (real)FM_LEAKY_SLOPE * A[i] : A[i];
+        EACH_ROW(a[i] = a[i] < 0 ? (real)FM_LEAKY_SLOPE * a[i] : a[i])
         break;
     case FM_ELU:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 0 ? A[i] : fm_expm1(A[i]);
+        EACH_ROW(a[i] = a[i] > 0 ? a[i] : fm_expm1(a[i]))
         break;
     case FM_GELU:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++)
-            A[i] = (real)0.5 * A[i] * (1 + fm_erf(A[i] * (real)0.70710678118654752440));
+        EACH_ROW(a[i] = (real)0.5 * a[i] * (1 + fm_erf(a[i] * (real)0.70710678118654752440)))
         break;
     case FM_SOFTPLUS:
         /* z beyond the threshold: log(1 + e^z) is z to working precision */
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] > 20 ? A[i] : fm_log1p(fm_exp(A[i]));
+        EACH_ROW(a[i] = a[i] > 20 ? a[i] : fm_log1p(fm_exp(a[i])))
         break;
     case FM_SILU:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) A[i] = A[i] / (1 + fm_exp(-A[i]));
+        EACH_ROW(a[i] = a[i] / (1 + fm_exp(-a[i])))
         break;
     default:
+        EACH_ROW((void)0)
         break;
     }
 }
@@ -73,48 +102,43 @@ void FM_FN(fm_activation_forward)(real *A, int64_t n, int64_t m, int32_t activat
     if (activation == FM_SOFTMAX)
         softmax_rows(A, n, m);
     else
-        map_inplace(A, n * m, activation);
+        map_rows(A, n * m, NULL, 1, n * m, activation);
 }
 
-void FM_FN(fm_activation_forward_tile)(real *A, int64_t ld, int64_t n, int64_t m,
-                                      int32_t activation)
+void FM_FN(fm_activation_forward_tile)(real *A, int64_t ld, const real *bias, int64_t n,
+                                      int64_t m, int32_t activation)
 {
-    for (int64_t r = 0; r < n; r++) map_inplace(A + r * ld, m, activation);
+    map_rows(A, ld, bias, n, m, activation);
 }
 
-static void derivative_inplace(real *FM_RESTRICT dZ, const real *FM_RESTRICT A,
-                                      int64_t len, int32_t activation)
+/* D (n rows of m, ld apart) times the activation's slope, from its
+ * outputs A (laid out alike) */
+static void derivative_rows(real *D, const real *A, int64_t ld, int64_t n, int64_t m,
+                            int32_t activation)
 {
     switch (activation) {
     case FM_LOGISTIC:
         /* two roundings, (d a)(1 - a), in that order */
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) dZ[i] = dZ[i] * A[i] * (1 - A[i]);
+        EACH_ROW2(d[i] = d[i] * a[i] * (1 - a[i]))
         break;
     case FM_TANH:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) dZ[i] *= 1 - A[i] * A[i];
+        EACH_ROW2(d[i] *= 1 - a[i] * a[i])
         break;
     case FM_RELU:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) dZ[i] = A[i] == 0 ? 0 : dZ[i];
+        EACH_ROW2(d[i] = a[i] == 0 ? 0 : d[i])
         break;
     case FM_EXP:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) dZ[i] *= A[i];
+        EACH_ROW2(d[i] *= a[i])
         break;
     case FM_LEAKY_RELU:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) dZ[i] *= A[i] > 0 ? 1 : (real)FM_LEAKY_SLOPE;
+        EACH_ROW2(d[i] *= a[i] > 0 ? 1 : (real)FM_LEAKY_SLOPE)
         break;
     case FM_ELU:
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) dZ[i] *= A[i] > 0 ? 1 : A[i] + 1;
+        EACH_ROW2(d[i] *= a[i] > 0 ? 1 : a[i] + 1)
         break;
     case FM_SOFTPLUS:
         /* the logistic of z, 1 - e^(-a) */
-        FM_SHORT_LOOP
-        for (int64_t i = 0; i < len; i++) dZ[i] *= -fm_expm1(-A[i]);
+        EACH_ROW2(d[i] *= -fm_expm1(-a[i]))
         break;
     default:
         break;
@@ -144,7 +168,7 @@ static void derivative_from_z(real *FM_RESTRICT dZ, const real *FM_RESTRICT Z, i
 void FM_FN(fm_activation_backward_tile)(real *dZ, const real *A, int64_t ld, int64_t n,
                                        int64_t m, int32_t activation)
 {
-    for (int64_t r = 0; r < n; r++) derivative_inplace(dZ + r * ld, A + r * ld, m, activation);
+    derivative_rows(dZ, A, ld, n, m, activation);
 }
 
 void FM_FN(fm_activation_backward)(real *dZ, const real *A, const real *Z, int64_t n,
@@ -155,7 +179,7 @@ void FM_FN(fm_activation_backward)(real *dZ, const real *A, const real *Z, int64
         return;
     }
     if (activation != FM_SOFTMAX) {
-        derivative_inplace(dZ, A, n * m, activation);
+        derivative_rows(dZ, A, n * m, 1, n * m, activation);
         return;
     }
     for (int64_t i = 0; i < n; i++) {

@@ -117,22 +117,8 @@ static void forward_narrow(real *FM_RESTRICT Y, const real *FM_RESTRICT X,
  * accumulate a block of FM_COLS outputs in registers while the matching
  * stretch of each row of W streams past once; a single row takes wider
  * blocks of FM_COLS_1, so W streams past in longer runs. The block is as
- * wide as half the vector registers hold for four rows, so that the
- * accumulators stay in registers: 32 registers of 64 bytes (AVX-512), of
- * 16 bytes (NEON), 16 of 32 bytes (AVX2) or of 16 bytes (SSE2). */
-#if defined(FM_ISA_AVX512)
-#define FM_VECTOR_BYTES 64
-#define FM_VECTOR_REGISTERS 32
-#elif defined(FM_ISA_AVX2)
-#define FM_VECTOR_BYTES 32
-#define FM_VECTOR_REGISTERS 16
-#elif defined(FM_ISA_NEON)
-#define FM_VECTOR_BYTES 16
-#define FM_VECTOR_REGISTERS 32
-#else
-#define FM_VECTOR_BYTES 16
-#define FM_VECTOR_REGISTERS 16
-#endif
+ * wide as half the vector registers (real.h) hold for four rows, so that
+ * the accumulators stay in registers. */
 #define FM_COLS (FM_VECTOR_REGISTERS / 2 * FM_VECTOR_BYTES / (4 * (int)sizeof(real)))
 #define FM_COLS_1 (2 * FM_COLS)
 
@@ -782,13 +768,9 @@ static void epilogue(const gemm_args *g, int64_t i0, int64_t mr, int64_t j0, int
                                            g->activation);
         return;
     }
-    const real *FM_RESTRICT bias = g->bias + j0;
-    for (int64_t r = 0; r < mr; r++) {
-        FM_SHORT_LOOP
-        for (int64_t j = 0; j < nr; j++) c[r * g->ldc + j] += bias[j];
-    }
-    if (g->activation != FM_SOFTMAX && g->activation != FM_IDENTITY)
-        FM_FN(fm_activation_forward_tile)(c, g->ldc, mr, nr, g->activation);
+    /* softmax goes over whole rows, once they are all done */
+    FM_FN(fm_activation_forward_tile)(c, g->ldc, g->bias + j0, mr, nr,
+                                      g->activation == FM_SOFTMAX ? FM_IDENTITY : g->activation);
 }
 
 /* K in blocks of at most KC, all about the same length (784 = 4 x 196,

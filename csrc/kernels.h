@@ -53,11 +53,12 @@ void FM_FN(fm_dense_backward_params_naive)(real *dW, real *db, const real *X,
 void FM_FN(fm_activation_forward)(real *A, int64_t n, int64_t m, int32_t activation);
 void FM_FN(fm_activation_backward)(real *dZ, const real *A, const real *Z, int64_t n,
                                    int64_t m, int32_t activation);
-/* The same on the n x m tile whose rows start ld elements apart: an
- * elementwise f (not softmax) in place, and dZ *= f'(A) for an f whose
- * derivative its outputs give (not softmax, GELU or SiLU). */
-void FM_FN(fm_activation_forward_tile)(real *A, int64_t ld, int64_t n, int64_t m,
-                                       int32_t activation);
+/* The same on the n x m tile whose rows start ld elements apart: bias
+ * (one value a column, or NULL) added, then an elementwise f (not softmax;
+ * identity for none) in place, and dZ *= f'(A) for an f whose derivative
+ * its outputs give (not softmax, GELU or SiLU). */
+void FM_FN(fm_activation_forward_tile)(real *A, int64_t ld, const real *bias, int64_t n,
+                                       int64_t m, int32_t activation);
 void FM_FN(fm_activation_backward_tile)(real *dZ, const real *A, int64_t ld, int64_t n,
                                         int64_t m, int32_t activation);
 

@@ -69,6 +69,25 @@
 #define fm_madd(a, b, c) ((a) * (b) + (c))
 #endif
 
+/* Bytes and number of the instruction set's vector registers: 32 of 64
+ * bytes (AVX-512), of 16 bytes (NEON), 16 of 32 bytes (AVX2) or of 16
+ * bytes (SSE2, and the portable build). */
+#ifndef FM_VECTOR_BYTES
+#if defined(FM_ISA_AVX512)
+#define FM_VECTOR_BYTES 64
+#define FM_VECTOR_REGISTERS 32
+#elif defined(FM_ISA_AVX2)
+#define FM_VECTOR_BYTES 32
+#define FM_VECTOR_REGISTERS 16
+#elif defined(FM_ISA_NEON)
+#define FM_VECTOR_BYTES 16
+#define FM_VECTOR_REGISTERS 32
+#else
+#define FM_VECTOR_BYTES 16
+#define FM_VECTOR_REGISTERS 16
+#endif
+#endif
+
 #ifndef FM_FN
 #define FM_NAME3(name, prec, isa) name##_##prec##_##isa
 #define FM_NAME(name, prec, isa) FM_NAME3(name, prec, isa)
