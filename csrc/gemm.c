@@ -81,6 +81,53 @@ static inline const real *row_of(const real *X, const int64_t *rows, int64_t i, 
  * are computed along the inputs instead of along the outputs. */
 #define FM_NARROW 8
 
+/* dot's loop below for stride 1 and as many terms as fill its eight
+ * partial sums s (zero on entry) in vector registers: lane u takes
+ * a[k + u] b[k + u] for k = 0, 8, 16, ..., one fused multiply-add each, as
+ * the loop does, where the instruction set has them. (Compilers keep the
+ * loop's eight sums in scalar registers: they take them for reductions
+ * they may not reorder.) Returns the terms it took. */
+static inline int64_t dot_lanes(const real *FM_RESTRICT a, const real *FM_RESTRICT b,
+                                int64_t n, real *s)
+{
+    int64_t k = 0;
+#if (defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)) && defined(FM_REAL_F32)
+    __m256 v = _mm256_setzero_ps();
+    for (; k + 8 <= n; k += 8) v = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), v);
+    _mm256_storeu_ps(s, v);
+#elif defined(FM_ISA_AVX512)
+    __m512d v = _mm512_setzero_pd();
+    for (; k + 8 <= n; k += 8) v = _mm512_fmadd_pd(_mm512_loadu_pd(a + k), _mm512_loadu_pd(b + k), v);
+    _mm512_storeu_pd(s, v);
+#elif defined(FM_ISA_AVX2)
+    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
+    for (; k + 8 <= n; k += 8) {
+        lo = _mm256_fmadd_pd(_mm256_loadu_pd(a + k), _mm256_loadu_pd(b + k), lo);
+        hi = _mm256_fmadd_pd(_mm256_loadu_pd(a + k + 4), _mm256_loadu_pd(b + k + 4), hi);
+    }
+    _mm256_storeu_pd(s, lo);
+    _mm256_storeu_pd(s + 4, hi);
+#elif defined(FM_ISA_NEON) && defined(FM_REAL_F32)
+    float32x4_t lo = vdupq_n_f32(0), hi = vdupq_n_f32(0);
+    for (; k + 8 <= n; k += 8) {
+        lo = vfmaq_f32(lo, vld1q_f32(a + k), vld1q_f32(b + k));
+        hi = vfmaq_f32(hi, vld1q_f32(a + k + 4), vld1q_f32(b + k + 4));
+    }
+    vst1q_f32(s, lo);
+    vst1q_f32(s + 4, hi);
+#elif defined(FM_ISA_NEON)
+    float64x2_t v[4] = {vdupq_n_f64(0), vdupq_n_f64(0), vdupq_n_f64(0), vdupq_n_f64(0)};
+    for (; k + 8 <= n; k += 8)
+        for (int q = 0; q < 4; q++)
+            v[q] = vfmaq_f64(v[q], vld1q_f64(a + k + 2 * q), vld1q_f64(b + k + 2 * q));
+    for (int q = 0; q < 4; q++) vst1q_f64(s + 2 * q, v[q]);
+#else
+    /* no fused multiply-add: the compiler vectorizes the loop itself */
+    (void)a, (void)b, (void)n, (void)s;
+#endif
+    return k;
+}
+
 /* sum_k a[k] b[k stride] as eight interleaved partial sums combined in a
  * fixed tree, so the products can run in vector lanes. */
 FM_INLINE real dot(const real *FM_RESTRICT a,
@@ -88,7 +135,7 @@ FM_INLINE real dot(const real *FM_RESTRICT a,
                                                      int64_t stride)
 {
     real s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t k = 0;
+    int64_t k = stride == 1 ? dot_lanes(a, b, n, s) : 0;
     for (; k + 8 <= n; k += 8)
         for (int u = 0; u < 8; u++) s[u] = fm_madd(a[k + u], b[(k + u) * stride], s[u]);
     real t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
