@@ -89,7 +89,9 @@ void FM_FN(fm_loss_forward)(double *l, const real *P, const real *Y,
             s = 0.5 * s / (double)K;
             break;
         case FM_LOG_LOSS:
-            for (int64_t k = 0; k < K; k++) s -= (double)y[k] * log_normal(clip_prob(p[k]));
+            /* one-hot labels mostly: one log a sample, not one a class */
+            for (int64_t k = 0; k < K; k++)
+                if (y[k] != 0) s -= (double)y[k] * log_normal(clip_prob(p[k]));
             break;
         case FM_BINARY_LOG_LOSS:
             for (int64_t k = 0; k < K; k++) s += binary_log_loss(p[k], y[k]);
