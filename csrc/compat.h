@@ -3,7 +3,6 @@
  * accept alike, on x86-64 and aarch64, Linux, macOS and Windows.
  *
  *   FM_RESTRICT, FM_INLINE, FM_THREAD_LOCAL    keywords spelled per compiler
- *   FM_SHORT_LOOP                              a vectorisation hint for clang
  *   fm_add_overflows, fm_mul_overflows          checked int64 arithmetic
  *   fm_clz32                                    leading zero bits
  *   fm_atomic_*                                 sequentially consistent atomics
@@ -43,15 +42,6 @@
 #endif
 #if defined(__APPLE__) && defined(FM_X86_64)
 #include <sys/sysctl.h>
-#endif
-
-/* Before a loop over a short row (a tile's, 8 to 32 elements): clang
- * otherwise unrolls its vector loop four times and leaves rows that short
- * to the scalar remainder. */
-#if defined(__clang__)
-#define FM_SHORT_LOOP _Pragma("clang loop interleave_count(1)")
-#else
-#define FM_SHORT_LOOP
 #endif
 
 #ifdef FM_MSVC

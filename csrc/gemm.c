@@ -116,11 +116,17 @@ static inline int64_t dot_lanes(const real *FM_RESTRICT a, const real *FM_RESTRI
     vst1q_f32(s, lo);
     vst1q_f32(s + 4, hi);
 #elif defined(FM_ISA_NEON)
-    float64x2_t v[4] = {vdupq_n_f64(0), vdupq_n_f64(0), vdupq_n_f64(0), vdupq_n_f64(0)};
-    for (; k + 8 <= n; k += 8)
-        for (int q = 0; q < 4; q++)
-            v[q] = vfmaq_f64(v[q], vld1q_f64(a + k + 2 * q), vld1q_f64(b + k + 2 * q));
-    for (int q = 0; q < 4; q++) vst1q_f64(s + 2 * q, v[q]);
+    float64x2_t v0 = vdupq_n_f64(0), v1 = v0, v2 = v0, v3 = v0;
+    for (; k + 8 <= n; k += 8) {
+        v0 = vfmaq_f64(v0, vld1q_f64(a + k), vld1q_f64(b + k));
+        v1 = vfmaq_f64(v1, vld1q_f64(a + k + 2), vld1q_f64(b + k + 2));
+        v2 = vfmaq_f64(v2, vld1q_f64(a + k + 4), vld1q_f64(b + k + 4));
+        v3 = vfmaq_f64(v3, vld1q_f64(a + k + 6), vld1q_f64(b + k + 6));
+    }
+    vst1q_f64(s, v0);
+    vst1q_f64(s + 2, v1);
+    vst1q_f64(s + 4, v2);
+    vst1q_f64(s + 6, v3);
 #else
     /* no fused multiply-add: the compiler vectorizes the loop itself */
     (void)a, (void)b, (void)n, (void)s;

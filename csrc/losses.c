@@ -8,7 +8,8 @@
 /* y log(x), defined as 0 when y == 0 (so 0 log 0 = 0) */
 static inline double xlogy(double y, double x) { return y == 0 ? 0.0 : y * log(x); }
 
-/* log(x) for a normal, positive, finite x, within about an ulp, in plain
+/* log(x) for a normal, positive, finite x, within about an ulp, or NaN
+ * for a NaN x (a diverged prediction, which clipping lets through), in plain
  * arithmetic and without branches, so that a loop of them vectorizes (a
  * call to the C library's log per sample took most of a small network's
  * loss). With x = 2^e (1 + f), 1 + f in [sqrt(1/2), sqrt(2)), and
@@ -48,7 +49,9 @@ static inline double log_normal(double x)
     R = R * z + 2.0 / 5;
     R = R * z + 2.0 / 3;
     R *= z;
-    return e * LN2_HI + (f - (h - (s * (h + R) + e * LN2_LO)));
+    const double r = e * LN2_HI + (f - (h - (s * (h + R) + e * LN2_LO)));
+    /* the bits of NaN would read as a finite number above */
+    return x == x ? r : x;
 }
 
 /* p clipped to [eps, 1 - eps] in the working precision */
@@ -59,7 +62,8 @@ static inline double clip_prob(real p)
 }
 
 /* The binary cross-entropy of one label, for y in [0, 1]: a clipped q
- * gives both logs finite, so each term is 0 where its weight is. */
+ * gives both logs finite (but for a NaN p), so each term is 0 where its
+ * weight is. */
 static inline double binary_log_loss(real p, double y)
 {
     const double q = clip_prob(p);

@@ -72,7 +72,8 @@
 /* Bytes and number of the instruction set's vector registers: 32 of 64
  * bytes (AVX-512), of 16 bytes (NEON), 16 of 32 bytes (AVX2) or of 16
  * bytes (SSE2, and the portable build). */
-#ifndef FM_VECTOR_BYTES
+#undef FM_VECTOR_BYTES
+#undef FM_VECTOR_REGISTERS
 #if defined(FM_ISA_AVX512)
 #define FM_VECTOR_BYTES 64
 #define FM_VECTOR_REGISTERS 32
@@ -85,7 +86,6 @@
 #else
 #define FM_VECTOR_BYTES 16
 #define FM_VECTOR_REGISTERS 16
-#endif
 #endif
 
 #ifndef FM_FN

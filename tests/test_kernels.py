@@ -12,6 +12,12 @@ import reference as ref
 from fastmlp import _engine
 
 DTYPES = [np.float32, np.float64]
+ACTIVATIONS = [
+    "identity", "logistic", "tanh", "relu", "exp", "softmax",
+    "leaky_relu", "elu", "gelu", "softplus", "silu",
+]
+# the activations whose slope follows from their outputs alone
+FROM_OUTPUTS = [a for a in ACTIVATIONS if a not in ("softmax", "gelu", "silu")]
 # rows x inputs x outputs: single rows and columns, odd sizes around the
 # micro-kernel tiles, and sizes past every cache block (K > 256 inputs,
 # M > 96 rows, N > 512 outputs) that run threaded
@@ -82,13 +88,28 @@ def test_dense_forward(rng, dtype, n, n_in, n_out):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu", "exp", "softmax"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_dense_forward_applies_the_activation(rng, dtype, activation):
+    """The packed product adds the bias and applies the activation tile by
+    tile (50 outputs: full tiles and a partial one)."""
     X, W, b = rand(rng, (40, 30), dtype) / 4, rand(rng, (30, 50), dtype) / 4, rand(rng, 50, dtype)
     Y = np.empty((40, 50), dtype)
     _engine.dense_forward(Y, X, W, b, activation, n_threads=2)
     expected = ref.activation(activation, X.astype(np.float64) @ W + b)
     np.testing.assert_allclose(Y, expected, **scaled_tol(dtype, 30))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", FROM_OUTPUTS)
+def test_dense_backward_data_applies_the_slope(rng, dtype, activation):
+    """The packed product multiplies by the slope tile by tile (45 inputs:
+    full tiles and a partial one)."""
+    dY, W = rand(rng, (40, 30), dtype), rand(rng, (45, 30), dtype) / 4
+    A = ref.activation(activation, rand(rng, (40, 45), np.float64)).astype(dtype)
+    dX = np.empty((40, 45), dtype)
+    _engine.dense_backward_data(dX, dY, W, A, activation, n_threads=2)
+    expected = ref.activation_backward(activation, dY.astype(np.float64) @ W.T, A)
+    np.testing.assert_allclose(dX, expected, **scaled_tol(dtype, 30))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -163,12 +184,6 @@ def test_csr_backward_params(rng, dtype, n, n_in, n_out):
     np.testing.assert_allclose(db, dY.astype(np.float64).sum(axis=0), **scaled_tol(dtype, n))
 
 
-ACTIVATIONS = [
-    "identity", "logistic", "tanh", "relu", "exp", "softmax",
-    "leaky_relu", "elu", "gelu", "softplus", "silu",
-]
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_activation_forward_and_backward(rng, dtype, name):
@@ -227,21 +242,36 @@ def test_losses(rng, dtype, name, K):
     )
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["log_loss", "binary_log_loss"])
-def test_log_of_the_losses_within_an_ulp(rng, name):
-    """The log losses take their logs in plain arithmetic (losses.c): over
-    probabilities from eps to 1 - eps, on a log scale near both ends, each
-    -log q (label 1) and -log(1 - q) (label 0) is within an ulp of the C
-    library's log, give or take its own rounding."""
-    eps = np.finfo(np.float64).eps
+def test_log_of_the_losses_within_an_ulp(rng, dtype, name):
+    """The log losses take their logs in plain arithmetic (losses.c), in
+    double for either precision: over probabilities from eps to 1 - eps, on
+    a log scale near both ends, each -log q (label 1) and -log(1 - q)
+    (label 0) is within an ulp of the C library's log, give or take its own
+    rounding."""
+    eps = np.finfo(dtype).eps
     tail = np.exp(rng.uniform(np.log(eps), 0.0, 20_000))
     q = np.concatenate([tail, 1.0 - tail, rng.random(20_000), [eps, 1 - eps, 0.5, np.sqrt(0.5)]])
-    q = np.clip(q, eps, 1 - eps)
+    q = np.clip(q.astype(dtype), eps, 1 - eps)
     for label in (1.0, 0.0) if name == "binary_log_loss" else (1.0,):
-        got = _engine.loss_forward(q[:, None], np.full((q.size, 1), label), None, name)
-        want = np.array([-math.log(v if label else 1.0 - v) for v in q])
+        got = _engine.loss_forward(q[:, None], np.full((q.size, 1), label, dtype), None, name)
+        want = np.array([-math.log(v if label else 1.0 - v) for v in q.astype(np.float64)])
         ulps = np.abs(got - want) / np.spacing(np.abs(want))
         assert ulps.max() <= 2, (label, q[ulps.argmax()], ulps.max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["squared_error", "log_loss", "binary_log_loss", "poisson"])
+@pytest.mark.parametrize("K", [1, 4])
+def test_a_nan_prediction_gives_a_nan_loss(rng, dtype, name, K):
+    """Clipping lets NaN through, and the loss must carry it: it is how a
+    diverged fit shows."""
+    Y, P = targets(rng, name, 5, K, dtype), predictions(rng, name, 5, K, dtype)
+    Y[2] = 1  # a label the log losses take the log of
+    P[2, K - 1] = np.nan
+    losses = _engine.loss_forward(P, Y, None, name)
+    assert np.isnan(losses[2]) and np.isfinite(np.delete(losses, 2)).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
