@@ -27,8 +27,8 @@ static void softmax_rows(real *FM_RESTRICT A, int64_t n, int64_t m)
  * long, each a loop of constant length that compiles to straight vector
  * code, then its last few elements one by one: a tile's rows (from gemm.c's
  * epilogue) are at most 32 elements long, and a loop of unknown length
- * spends more on setting up than on so few. The switches below go around the rows,
- * so that a tile costs one call and one switch. */
+ * spends more on setting up than on so few. The switches below go around
+ * the rows, so that a tile costs one call and one switch. */
 #define VEC ((int64_t)(FM_VECTOR_BYTES / sizeof(real)))
 #define EACH_IN_ROW(body)                                             \
     {                                                                 \

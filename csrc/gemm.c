@@ -93,11 +93,13 @@ static inline int64_t dot_lanes(const real *FM_RESTRICT a, const real *FM_RESTRI
     int64_t k = 0;
 #if (defined(FM_ISA_AVX512) || defined(FM_ISA_AVX2)) && defined(FM_REAL_F32)
     __m256 v = _mm256_setzero_ps();
-    for (; k + 8 <= n; k += 8) v = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), v);
+    for (; k + 8 <= n; k += 8)
+        v = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), v);
     _mm256_storeu_ps(s, v);
 #elif defined(FM_ISA_AVX512)
     __m512d v = _mm512_setzero_pd();
-    for (; k + 8 <= n; k += 8) v = _mm512_fmadd_pd(_mm512_loadu_pd(a + k), _mm512_loadu_pd(b + k), v);
+    for (; k + 8 <= n; k += 8)
+        v = _mm512_fmadd_pd(_mm512_loadu_pd(a + k), _mm512_loadu_pd(b + k), v);
     _mm512_storeu_pd(s, v);
 #elif defined(FM_ISA_AVX2)
     __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd();
