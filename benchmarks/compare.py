@@ -317,12 +317,14 @@ def numpy_thread_speedup(dtype, blocks=5, calls=100):
     return statistics.median(seconds(1) / seconds(os.cpu_count()) for _ in range(blocks))
 
 
-def concurrent_fit_ratio(quick):
-    """Wall time of two single-threaded W3 fits in two Python threads over
-    the time of the same two fits one after the other."""
+def concurrent_fit_ratio(w, quick):
+    """Wall time of two single-threaded fits of workload w in two Python
+    threads over the time of the same two fits one after the other: what
+    the host gives two threads that share no data, the bound on what two
+    threads can give one fit."""
     import threading
 
-    w = scaled(WORKLOADS[2], quick)
+    w = scaled(w, quick)
     X, y = make_data(w)
 
     def one():
@@ -534,7 +536,8 @@ def run(quick=False, repeats=None, with_torch=True, memory=True):
     bulk.update((name, us / 1e3) for name, us in bulk_ms.items())
     results["rows"] += [pred, tiny, bulk]
 
-    results["concurrent_ratio"] = concurrent_fit_ratio(quick)
+    results["concurrent_ratio"] = {w.id: concurrent_fit_ratio(w, quick)
+                                   for w in WORKLOADS if w.id in ("W2", "W3")}
     # the machine's speed drifts on shared hosts: the peak is the best of the
     # measurements at the start and at the end
     for name, dtype in (("float32", np.float32), ("float64", np.float64)):
@@ -717,8 +720,10 @@ def table(results):
         )
     if "concurrent_ratio" in results:
         notes.append(
-            "Two single-threaded W3 fits in two Python threads take "
-            f"{results['concurrent_ratio']:.2f}x the time of the same fits one after the other."
+            "Two single-threaded fits in two Python threads take "
+            + " and ".join(f"{ratio:.2f}x ({name})"
+                           for name, ratio in results["concurrent_ratio"].items())
+            + " the time of the same fits one after the other."
         )
     if "memory_mib" in results:
         notes.append(
