@@ -79,9 +79,6 @@ void fm_tuner_end(fm_tuner *t, int threads, fm_tuner_mark began, int64_t rows);
 
 static inline int64_t fm_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* bytes of a cache line */
-#define FM_LINE 64
-
 /* The first cache-line boundary at or after p. Callers' workspaces (numpy's
  * arrays among them) may start anywhere, and the layout's regions are
  * aligned from there: unaligned, a row of activations that two threads

@@ -117,6 +117,10 @@ typedef struct {
 /* Most threads one call may use. */
 #define FM_MAX_THREADS 256
 
+/* Bytes of a cache line: the boundary the engine aligns its buffers to, and
+ * the one callers' optimizer state should start on. */
+#define FM_LINE 64
+
 /* How many threads a call runs, chosen by timing (see threads.c). Entry
  * points given one use up to n_threads threads and change the count as they
  * go, keeping whichever is faster (results never depend on it); the state

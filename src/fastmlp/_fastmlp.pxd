@@ -71,6 +71,7 @@ cdef extern from "fastmlp.h" nogil:
         double clip_norm
 
     const int FM_MAX_THREADS
+    const int FM_LINE
 
     ctypedef struct fm_tuner:
         int32_t max

@@ -204,8 +204,8 @@ cdef object widths(units):
     return u
 
 
-# aligned_empty starts an array at a multiple of LINE bytes.
-LINE = 64
+# aligned_empty starts an array at a multiple of LINE bytes (a cache line).
+LINE = FM_LINE
 
 
 def aligned_empty(int64_t n, dtype):
