@@ -1,7 +1,8 @@
 /* fastmlp: multilayer perceptrons trained by backpropagation, in C.
  *
  * This header is the whole C API. The Python package drives it through
- * src/fastmlp/_engine.pyx; nothing here knows about Python.
+ * src/fastmlp/_fastmlp_engine.pyx (declared in _fastmlp.pxd); nothing here
+ * knows about Python.
  *
  * Conventions
  *   - Matrices are row-major and contiguous. A batch of n samples flowing
@@ -117,8 +118,9 @@ typedef struct {
 /* Most threads one call may use. */
 #define FM_MAX_THREADS 256
 
-/* Bytes of a cache line: the boundary the engine aligns its buffers to, and
- * the one callers' optimizer state should start on. */
+/* The alignment in bytes the engine gives its buffers, and the one callers'
+ * optimizer state should start on: 64, a cache line on x86-64 and most
+ * aarch64 cores. */
 #define FM_LINE 64
 
 /* How many threads a call runs, chosen by timing (see threads.c). Entry

@@ -152,6 +152,19 @@ def test_compare_shuffles_the_order_of_its_runs_each_round(compare, monkeypatch)
     assert rounds(0) == calls and rounds(1) != calls
 
 
+def test_compare_notes_what_two_threads_give_fits_that_write_nothing_in_common(compare):
+    """The note under the table gives, for W2 and W3, the speed-up of two
+    single-threaded fits in two Python threads over the same fits in turn."""
+    results = {"machine": "test machine", "date": "today", "versions": {"fastmlp": "0"},
+               "repeats": 1, "quick": True, "gemm_peak_gflops": {"float32": 1, "float64": 1},
+               "rows": [{"id": "W1", "title": "small", "fastmlp": 0.5}],
+               "concurrent_speedup": {"W2": 1.754, "W3": 1.59}}
+    assert ("Two single-threaded fits in two Python threads, against the same fits one after "
+            "the other: 1.75x (W2) and 1.59x (W3) as fast.") in compare.table(results)
+    del results["concurrent_speedup"]
+    assert "Python threads" not in compare.table(results)
+
+
 def test_compare_all_gives_both_tables_from_one_run(tmp_path, compare, monkeypatch, capsys):
     """--all runs the full comparison and then the under-load one, prints
     both tables, writes them to README's two places and both results to one

@@ -210,7 +210,7 @@ LINE = FM_LINE
 
 def aligned_empty(int64_t n, dtype):
     """An uninitialised array of n elements of dtype whose data starts at a
-    multiple of 64 bytes, for the optimizer's state. numpy often starts an
+    multiple of LINE (64) bytes, for the optimizer's state. numpy often starts an
     array 16 bytes past a 32-byte boundary; with the state there, on an AMD
     EPYC (Zen 4), the Adam step took 2.2 times as long (14,849 float32
     parameters, as W3) to 2.5 times (235,146 float32 parameters, as W2),
