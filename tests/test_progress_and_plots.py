@@ -152,12 +152,15 @@ def test_compare_shuffles_the_order_of_its_runs_each_round(compare, monkeypatch)
     assert rounds(0) == calls and rounds(1) != calls
 
 
+# what compare.start_results records of a run, for the table functions
+STAMP = {"machine": "test machine", "date": "today", "versions": {"fastmlp": "0"},
+         "repeats": 1, "quick": True, "gemm_peak_gflops": {"float32": 1, "float64": 1}}
+
+
 def test_compare_notes_what_two_threads_give_fits_that_write_nothing_in_common(compare):
     """The note under the table gives, for W2 and W3, the speed-up of two
     single-threaded fits in two Python threads over the same fits in turn."""
-    results = {"machine": "test machine", "date": "today", "versions": {"fastmlp": "0"},
-               "repeats": 1, "quick": True, "gemm_peak_gflops": {"float32": 1, "float64": 1},
-               "rows": [{"id": "W1", "title": "small", "fastmlp": 0.5}],
+    results = {**STAMP, "rows": [{"id": "W1", "title": "small", "fastmlp": 0.5}],
                "concurrent_speedup": {"W2": 1.754, "W3": 1.59}}
     assert ("Two single-threaded fits in two Python threads, against the same fits one after "
             "the other: 1.75x (W2) and 1.59x (W3) as fast.") in compare.table(results)
@@ -169,11 +172,9 @@ def test_compare_all_gives_both_tables_from_one_run(tmp_path, compare, monkeypat
     """--all runs the full comparison and then the under-load one, prints
     both tables, writes them to README's two places and both results to one
     JSON file; --under-load alone runs only the second."""
-    stamp = {"machine": "test machine", "date": "today", "versions": {"fastmlp": "0"},
-             "repeats": 1, "quick": True, "gemm_peak_gflops": {"float32": 1, "float64": 1}}
     calls, written = [], {}
-    full = {**stamp, "rows": [{"id": "W1", "title": "small", "fastmlp": 0.5}]}
-    load = {**stamp, "rows": [{"id": "W1", "busy": 1, "default": 0.25, "one": 0.5}]}
+    full = {**STAMP, "rows": [{"id": "W1", "title": "small", "fastmlp": 0.5}]}
+    load = {**STAMP, "rows": [{"id": "W1", "busy": 1, "default": 0.25, "one": 0.5}]}
     monkeypatch.setattr(compare, "run", lambda *a: calls.append("full") or full)
     monkeypatch.setattr(compare, "run_under_load", lambda *a: calls.append("load") or load)
     monkeypatch.setattr(compare, "update_readme", lambda text, marker="results":
